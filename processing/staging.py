@@ -1,0 +1,91 @@
+"""Pure staging logic: pick the two classes, de-duplicate, split, check. No I/O here."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from processing.cifar_archive import CifarSplit
+
+CLASS_NAMES = ("bicycle", "motorcycle")   # class id = position: 0 bicycle, 1 motorcycle
+MAX_IMBALANCE = 1.5
+
+
+class DataCheckError(RuntimeError):
+    """The staged data would be unusable: an empty class, a badly skewed split, bad shapes."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: np.ndarray
+    class_id: int
+    source_name: str
+
+
+@dataclass
+class StagedSplits:
+    splits: dict[str, list[Sample]]
+    duplicates_dropped: dict[str, int] = field(default_factory=dict)
+
+
+def select_classes(split: CifarSplit, fine_ids: dict[str, int]) -> list[Sample]:
+    class_of = {fine_id: CLASS_NAMES.index(name) for name, fine_id in fine_ids.items()}
+    keep = np.flatnonzero(np.isin(split.fine_labels, list(class_of)))
+    return [Sample(split.images[i], class_of[int(split.fine_labels[i])], split.filenames[i]) for i in keep]
+
+
+def image_hash(image: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def drop_duplicates(samples: list[Sample], seen: set[str]) -> tuple[list[Sample], int]:
+    """Drops exact pixel duplicates, also of images in ``seen`` (so test never leaks into train)."""
+    kept = []
+    for sample in samples:
+        digest = image_hash(sample.image)
+        if digest not in seen:
+            seen.add(digest)
+            kept.append(sample)
+    return kept, len(samples) - len(kept)
+
+
+def stratified_split(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """Carves ``fraction`` of each class off into a second list, reproducibly for a seed."""
+    rng = np.random.default_rng(seed)
+    first, second = [], []
+    for class_id in range(len(CLASS_NAMES)):
+        members = [s for s in samples if s.class_id == class_id]
+        order = rng.permutation(len(members))
+        n_second = int(round(len(members) * fraction))
+        second += [members[i] for i in order[:n_second]]
+        first += [members[i] for i in order[n_second:]]
+    return first, second
+
+
+def class_counts(samples: list[Sample]) -> dict[str, int]:
+    counts = np.bincount([s.class_id for s in samples], minlength=len(CLASS_NAMES))
+    return {name: int(counts[i]) for i, name in enumerate(CLASS_NAMES)}
+
+
+def check_splits(splits: dict[str, list[Sample]]) -> None:
+    for name, samples in splits.items():
+        counts = class_counts(samples)
+        empty = [c for c, n in counts.items() if n == 0]
+        if empty:
+            raise DataCheckError(f"split '{name}' has no images of {empty}; the archive is missing a class")
+        if max(counts.values()) / min(counts.values()) > MAX_IMBALANCE:
+            raise DataCheckError(f"split '{name}' is imbalanced {counts} (max/min > {MAX_IMBALANCE})")
+        bad = [s.source_name for s in samples if s.image.shape != (32, 32, 3) or s.image.dtype != np.uint8]
+        if bad:
+            raise DataCheckError(f"split '{name}' has {len(bad)} images not 32×32×3 uint8, e.g. {bad[0]}")
+
+
+def build_splits(train: list[Sample], test: list[Sample], validation_fraction: float, seed: int) -> StagedSplits:
+    seen: set[str] = set()
+    test, test_dups = drop_duplicates(test, seen)
+    train, train_dups = drop_duplicates(train, seen)
+    train, validation = stratified_split(train, validation_fraction, seed)
+    splits = {"train": train, "validation": validation, "test": test}
+    check_splits(splits)
+    return StagedSplits(splits, {"test": test_dups, "train": train_dups})

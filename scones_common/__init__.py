@@ -1,0 +1,1 @@
+"""Pieces shared by every deployable part: typed configuration, S3 URIs, logging."""

@@ -1,0 +1,303 @@
+"""The one configuration loader.
+
+Layers, later wins: ``configs/pipeline.yaml`` < ``configs/environments/<env>.yaml``
+< ``SCONES__SECTION__KEY`` environment variables < explicit overrides (CLI flags).
+The merged mapping is parsed into frozen dataclasses and every value is checked, so a
+typo fails at start-up with the key, the bad value and what is allowed, not an hour
+into a training job.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+ENV_PREFIX = "SCONES__"
+ENVIRONMENTS = ("local", "dev", "prod")
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+AUGMENTATION_TYPES = ("none", "crop", "crop_color", "crop_color_transform")
+OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop")
+OFFICIAL_SOURCE = "cifar-100"
+
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.(\d*xlarge|large|medium|small|metal)$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_SCHEDULE = re.compile(r"^(cron\(([^ )]+ ){5}[^ )]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+    def __init__(self, key: str, value: Any, expected: str):
+        self.key, self.value, self.expected = key, value, expected
+        super().__init__(f"config {key} = {value!r} is invalid: expected {expected}. "
+                         f"Fix it in configs/, in ${ENV_PREFIX}{key.upper().replace('.', '__')} or on the command line.")
+
+
+def _check(predicate: Callable[[Any], bool], expected: str) -> dict:
+    return {"check": (predicate, expected)}
+
+
+def _in_range(lo: float, hi: float) -> dict:
+    return _check(lambda v: lo <= v <= hi, f"a number in [{lo}, {hi}]")
+
+
+def _one_of(*options: str) -> dict:
+    return _check(lambda v: v in options, "one of " + ", ".join(map(str, options)))
+
+
+def _matches(pattern: re.Pattern, example: str) -> dict:
+    return _check(lambda v: bool(pattern.match(v)), f"a value like {example}")
+
+
+_POSITIVE = _check(lambda v: v > 0, "a number > 0")
+_INSTANCE = _matches(_INSTANCE_TYPE, "ml.m5.xlarge (ml.<family>.<size>)")
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    name: str = field(default="scones-vehicle-classifier", metadata=_matches(_NAME, "scones-vehicle-classifier (letters, digits, hyphens, ≤ 63)"))
+    region: str = field(default="us-east-1", metadata=_matches(_REGION, "us-east-1"))
+    git_commit: str = "unknown"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    bucket: str = field(default="", metadata=_check(lambda v: v == "" or bool(_BUCKET.match(v)), "an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"))
+    prefix: str = field(default="scones-vehicle-classifier", metadata=_check(lambda v: not v.startswith("/") and not v.endswith("/"), "a key prefix without leading or trailing '/'"))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = field(default=OFFICIAL_SOURCE, metadata=_check(bool, f"'{OFFICIAL_SOURCE}', an s3:// URI, a file:// URL or a path"))
+    cache_dir: str = "~/.cache/scones"
+    validation_fraction: float = field(default=0.1, metadata=_check(lambda v: 0 < v < 0.5, "a fraction in (0, 0.5)"))
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    epochs: int = field(default=40, metadata=_in_range(1, 1000))
+    learning_rate: float = field(default=0.1, metadata=_check(lambda v: 0 < v <= 10, "a number in (0, 10]"))
+    mini_batch_size: int = field(default=64, metadata=_in_range(1, 4096))
+    optimizer: str = field(default="nag", metadata=_one_of(*OPTIMIZERS))
+    momentum: float = field(default=0.9, metadata=_in_range(0, 1))
+    weight_decay: float = field(default=0.0005, metadata=_in_range(0, 1))
+    use_pretrained_model: int = field(default=0, metadata=_one_of(0, 1))
+    num_layers: int = field(default=18, metadata=_one_of(18, 34, 50, 101, 152, 200))
+    augmentation_type: str = field(default="crop_color_transform", metadata=_one_of(*AUGMENTATION_TYPES))
+    label_smoothing: float = field(default=0.1, metadata=_in_range(0, 0.5))
+    early_stopping: bool = True
+    early_stopping_patience: int = field(default=10, metadata=_in_range(1, 1000))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    instance_type: str = field(default="ml.g4dn.xlarge", metadata=_INSTANCE)
+    instance_count: int = field(default=1, metadata=_in_range(1, 100))
+    volume_size_gb: int = field(default=30, metadata=_in_range(1, 16384))
+    max_runtime_seconds: int = field(default=3600, metadata=_POSITIVE)
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    instance_type: str = field(default="ml.m5.xlarge", metadata=_INSTANCE)
+    framework_version: str = "2.5"
+    py_version: str = "py311"
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    accuracy_threshold: float = field(default=0.85, metadata=_in_range(0, 1))
+    transform_instance_type: str = field(default="ml.m5.xlarge", metadata=_INSTANCE)
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    model_package_group: str = field(default="scones-vehicle-classifier", metadata=_matches(_NAME, "scones-vehicle-classifier"))
+    approval_status: str = field(default="PendingManualApproval", metadata=_one_of(*APPROVAL_STATUSES))
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    name: str = field(default="scones-vehicle-classifier", metadata=_matches(_NAME, "scones-vehicle-classifier"))
+    instance_type: str = field(default="ml.m5.large", metadata=_INSTANCE)
+    initial_instance_count: int = field(default=1, metadata=_in_range(1, 100))
+    capture_sampling_percentage: int = field(default=100, metadata=_in_range(0, 100))
+    capture_prefix: str = "data-capture"
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    confidence_threshold: float = field(default=0.93, metadata=_in_range(0, 1))
+    state_machine_name: str = field(default="scones-inference-workflow", metadata=_matches(_NAME, "scones-inference-workflow"))
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    enabled: bool = True
+    expression: str = field(default="cron(0 3 ? * MON *)", metadata=_matches(_SCHEDULE, "cron(0 3 ? * MON *) or rate(7 days)"))
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str = field(default="scones-vehicle-classifier", metadata=_matches(_NAME, "scones-vehicle-classifier"))
+    cache_enabled: bool = True
+    cache_expire_after: str = field(default="P30D", metadata=_matches(re.compile(r"^P(T?\d+[YMWDHS])+$"), "an ISO 8601 duration such as P30D"))
+    role_arn: str = field(default="", metadata=_check(lambda v: v == "" or bool(_ROLE_ARN.match(v)), "an IAM role ARN arn:aws:iam::<12 digits>:role/<name>"))
+
+
+@dataclass(frozen=True)
+class SconesConfig:
+    environment: str = field(default="local", metadata=_one_of(*ENVIRONMENTS))
+    project: ProjectConfig = field(default_factory=ProjectConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    processing: ProcessingConfig = field(default_factory=ProcessingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    def require_cloud(self) -> "SconesConfig":
+        """Cloud runs need what a local run can default; say which key is missing."""
+        if not self.storage.bucket:
+            raise ConfigError("storage.bucket", self.storage.bucket, "an S3 bucket name for cloud runs")
+        if not self.pipeline.role_arn:
+            raise ConfigError("pipeline.role_arn", self.pipeline.role_arn, "the SageMaker execution role ARN for cloud runs")
+        return self
+
+    @property
+    def s3_root(self) -> str:
+        return f"s3://{self.storage.bucket}/{self.storage.prefix}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(key, value, "true or false")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not re.fullmatch(r"-?\d+", value.strip())):
+            raise ConfigError(key, value, "a whole number")
+        return int(value)
+    if kind is float:
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(key, value, "a number") from None
+    if kind is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise ConfigError(key, value, "a string")
+        return str(value)
+    raise TypeError(f"unsupported config field type {kind}")
+
+
+def _build(cls: type, raw: Mapping[str, Any], path: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(path or "<root>", raw, "a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        key = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise ConfigError(key, raw[unknown[0]], "one of the known keys: " + ", ".join(sorted(names)))
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        key = f"{path}.{f.name}" if path else f.name
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            values[f.name] = _build(kind, raw[f.name] or {}, key)
+            continue
+        value = _coerce(key, raw[f.name], kind)
+        if "check" in f.metadata:
+            predicate, expected = f.metadata["check"]
+            if not predicate(value):
+                raise ConfigError(key, value, expected)
+        values[f.name] = value
+    return cls(**values)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def dotted_to_nested(flat: Mapping[str, Any]) -> dict:
+    nested: dict = {}
+    for dotted, value in flat.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError("config file", str(path), "an existing YAML file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError("config file", str(path), f"valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError("config file", str(path), "a YAML mapping at the top level")
+    return data
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict:
+    flat = {name[len(ENV_PREFIX):].lower().replace("__", "."): yaml.safe_load(value) if value else value
+            for name, value in environ.items() if name.startswith(ENV_PREFIX)}
+    return dotted_to_nested(flat)
+
+
+def load_config(config_file: str | Path | None = None, environment: str | None = None,
+                overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> SconesConfig:
+    """Loads, merges and validates the configuration.
+
+    ``overrides`` takes dotted keys (``{"training.hyperparameters.epochs": 5}``), which is what
+    the CLIs' typed flags produce; ``None`` values mean "flag not given" and are skipped.
+    """
+    environ = os.environ if environ is None else environ
+    path = Path(config_file) if config_file else CONFIG_DIR / "pipeline.yaml"
+    merged = _read_yaml(path)
+    env_layer = _env_overrides(environ)
+    cli_layer = dotted_to_nested({k: v for k, v in (overrides or {}).items() if v is not None})
+    environment = environment or cli_layer.get("environment") or env_layer.get("environment") or merged.get("environment") or "local"
+    if environment not in ENVIRONMENTS:
+        raise ConfigError("environment", environment, "one of " + ", ".join(ENVIRONMENTS))
+    overlay = path.parent / "environments" / f"{environment}.yaml"
+    if overlay.exists():
+        merged = deep_merge(merged, _read_yaml(overlay))
+    merged = deep_merge(deep_merge(merged, env_layer), cli_layer)
+    merged["environment"] = environment
+    return _build(SconesConfig, merged, "")

@@ -1,0 +1,43 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="scones-vehicle-classifier",
+    version="0.1.0",
+    description="Bicycle vs motorcycle classifier: SageMaker pipeline, inference workflow and a local runtime",
+    python_requires=">=3.11",
+    packages=find_packages(include=["scones_common*", "processing*", "pipelines*", "inference_workflow*",
+                                    "local_runtime*"]),
+    package_data={"inference_workflow": ["*.json", "*.yaml"], "": ["configs/**/*.yaml"]},
+    include_package_data=True,
+    install_requires=[
+        "boto3>=1.40",
+        "numpy>=1.26",
+        "pillow>=10",
+        "pyyaml>=6",
+        "sagemaker==3.27.0",      # SDK v3; the exact version the definition tests are pinned to
+        "s3fs>=2026.9",           # without it pip backtracks to an ancient s3fs
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "local": [
+            "torch==2.13.0",      # CPU build; the local stand-in trainer
+            "onnx>=1.17",
+            "onnxscript>=0.2",
+            "onnxruntime>=1.20",
+            "moto[server]>=5.1,<5.3",
+            "scikit-learn>=1.4",
+        ],
+        "dev": [
+            "pytest>=8",
+            "moto[server]>=5.1,<5.3",
+            "statelint>=3.1",
+            "cfn-lint>=1.20",
+            "ruff>=0.6",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "scones-prepare-data=processing.prepare_data:main",
+        ],
+    },
+)

@@ -1,0 +1,69 @@
+"""Small real inputs: CIFAR-format archives with synthetic pixels, and real PNG bytes."""
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+FINE_NAMES = [f"class_{i}" for i in range(100)]
+FINE_NAMES[8], FINE_NAMES[48] = "bicycle", "motorcycle"
+
+
+def synthetic_images(n: int, fine_label: int, rng: np.random.Generator) -> np.ndarray:
+    """Class-dependent patterns so a classifier can learn them: bicycles bright top, motorcycles bright bottom."""
+    images = rng.integers(0, 90, size=(n, 32, 32, 3), dtype=np.uint8)
+    if fine_label == 8:
+        images[:, :16] += 120
+    elif fine_label == 48:
+        images[:, 16:] += 120
+    return images
+
+
+def _split(counts: dict[int, int], rng: np.random.Generator, str_keys: bool) -> dict:
+    labels = [label for label, n in counts.items() for _ in range(n)]
+    images = np.concatenate([synthetic_images(n, label, rng) for label, n in counts.items()])
+    data = images.transpose(0, 3, 1, 2).reshape(len(labels), 3072)
+    record = {"data": data, "fine_labels": labels, "coarse_labels": [0] * len(labels),
+              "filenames": [f"img_{i:05d}.png" for i in range(len(labels))], "batch_label": "synthetic"}
+    return {k if str_keys else k.encode(): (v.encode() if isinstance(v, str) and not str_keys else v)
+            for k, v in record.items()}
+
+
+def make_cifar_archive(path: Path, per_class_train: int = 40, per_class_test: int = 10, other_classes: int = 5,
+                       str_keys: bool = False, fine_names: list[str] | None = None, omit: str | None = None,
+                       seed: int = 0, other_train: int = 7, other_test: int = 3) -> Path:
+    """Writes a tar.gz in the original cifar-100-python layout, with some other classes mixed in."""
+    rng = np.random.default_rng(seed)
+    names = fine_names or FINE_NAMES
+    others = [c for c in range(100) if c not in (8, 48)][:other_classes]
+    train_counts = {8: per_class_train, 48: per_class_train, **{c: other_train for c in others}}
+    test_counts = {8: per_class_test, 48: per_class_test, **{c: other_test for c in others}}
+    key = (lambda k: k) if str_keys else (lambda k: k.encode())
+    members = {
+        "meta": {key("fine_label_names"): [n if str_keys else n.encode() for n in names],
+                 key("coarse_label_names"): [b"x"] * 20},
+        "train": _split(train_counts, rng, str_keys),
+        "test": _split(test_counts, rng, str_keys),
+    }
+    with tarfile.open(path, "w:gz") as tar:
+        for name, record in members.items():
+            if name == omit:
+                continue
+            payload = pickle.dumps(record, protocol=2)
+            info = tarfile.TarInfo(f"cifar-100-python/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def png_bytes(fine_label: int = 8, seed: int = 0, size: int = 32) -> bytes:
+    image = synthetic_images(1, fine_label, np.random.default_rng(seed))[0]
+    if size != 32:
+        image = np.array(Image.fromarray(image).resize((size, size)))
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()

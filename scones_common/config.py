@@ -96,7 +96,7 @@ class Hyperparameters:
     num_layers: int = field(default=18, metadata=_one_of(18, 34, 50, 101, 152, 200))
     augmentation_type: str = field(default="crop_color_transform", metadata=_one_of(*AUGMENTATION_TYPES))
     label_smoothing: float = field(default=0.1, metadata=_in_range(0, 0.5))
-    early_stopping: bool = True
+    early_stopping: bool = False
     early_stopping_patience: int = field(default=10, metadata=_in_range(1, 1000))
 
 

@@ -1,0 +1,46 @@
+"""Passes an inference on only when its top class probability reaches THRESHOLD (default 0.93)."""
+import logging
+import os
+
+log = logging.getLogger()
+log.setLevel(logging.INFO)
+
+CLASS_NAMES = ("bicycle", "motorcycle")
+DEFAULT_THRESHOLD = 0.93
+
+
+class ThresholdConfidenceError(Exception):
+    """The model is not confident enough: a human should look at this image."""
+
+
+class ThresholdConfigError(ValueError):
+    """THRESHOLD is not a number in [0, 1]."""
+
+
+class InvalidInferencesError(ValueError):
+    """The event's 'inferences' is not a non-empty list of probabilities."""
+
+
+def confidence_threshold() -> float:
+    raw = os.environ.get("THRESHOLD", str(DEFAULT_THRESHOLD))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ThresholdConfigError(f"THRESHOLD={raw!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise ThresholdConfigError(f"THRESHOLD={value} is outside [0, 1]")
+    return value
+
+
+def lambda_handler(event, context):
+    threshold = confidence_threshold()
+    inferences = event.get("inferences")
+    if not isinstance(inferences, list) or not inferences or not all(isinstance(p, (int, float)) for p in inferences):
+        raise InvalidInferencesError(f"'inferences' must be a non-empty list of numbers, got {inferences!r}")
+    confidence = max(inferences)
+    best = inferences.index(confidence)
+    label = CLASS_NAMES[best] if best < len(CLASS_NAMES) else str(best)
+    if confidence < threshold:
+        raise ThresholdConfidenceError(f"{event.get('s3_key', 'image')}: top class {label} at {confidence:.4f} "
+                                       f"is below the threshold {threshold}")
+    return {**event, "predicted_label": label, "confidence": confidence}

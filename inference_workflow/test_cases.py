@@ -1,0 +1,118 @@
+"""Generates workflow inputs from test images in S3, runs the executions and tabulates the outcomes.
+
+    scones-workflow-test --state-machine-arn ARN --bucket B --prefix staged/test/ -n 10
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import boto3
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+CLASS_NAMES = ("bicycle", "motorcycle")
+
+
+@dataclass
+class WorkflowResult:
+    s3_key: str
+    true_label: str
+    status: str
+    predicted_label: str = ""
+    confidence: float | None = None
+    error: str = ""
+    seconds: float = 0.0
+    execution_arn: str = ""
+
+
+def true_label(key: str) -> str:
+    """Staged test images live under test/<class>/…; the folder is the label."""
+    parts = key.split("/")
+    return next((p for p in reversed(parts[:-1]) if p in CLASS_NAMES), "unknown")
+
+
+def test_image_keys(s3, bucket: str, prefix: str) -> list[str]:
+    """Image keys under a ``test/`` prefix only: never the .lst file, never train or validation."""
+    if "test/" not in prefix.rstrip("/") + "/":
+        raise ValueError(f"prefix {prefix!r} is not a test/ prefix; test cases come from the test split only")
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].lower().endswith(IMAGE_SUFFIXES)]
+    return keys
+
+
+def generate_test_cases(s3, bucket: str, prefix: str, count: int, seed: int = 0) -> list[dict]:
+    keys = test_image_keys(s3, bucket, prefix)
+    if not keys:
+        raise LookupError(f"no test images under s3://{bucket}/{prefix}")
+    chosen = random.Random(seed).sample(keys, min(count, len(keys)))
+    return [{"s3_bucket": bucket, "s3_key": key} for key in chosen]
+
+
+def run_execution(sfn, state_machine_arn: str, event: dict, timeout: float = 60.0, poll: float = 0.005) -> WorkflowResult:
+    started = time.perf_counter()
+    arn = sfn.start_execution(stateMachineArn=state_machine_arn, input=json.dumps(event))["executionArn"]
+    delay = poll
+    while True:
+        description = sfn.describe_execution(executionArn=arn)
+        if description["status"] != "RUNNING" or time.perf_counter() - started > timeout:
+            break
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
+    result = WorkflowResult(event["s3_key"], true_label(event["s3_key"]), description["status"],
+                            seconds=time.perf_counter() - started, execution_arn=arn)
+    if description["status"] == "SUCCEEDED":
+        output = json.loads(description.get("output") or "{}")
+        result.predicted_label, result.confidence = output.get("predicted_label", ""), output.get("confidence")
+    else:
+        result.error = description.get("error", "")
+        cause = description.get("cause", "")
+        try:
+            cause = json.loads(cause).get("errorMessage", cause)
+        except (ValueError, AttributeError):
+            pass
+        result.error = f"{result.error}: {cause}".strip(": ")
+    return result
+
+
+def run_executions(sfn, state_machine_arn: str, events: list[dict], concurrency: int = 4) -> list[WorkflowResult]:
+    with ThreadPoolExecutor(max(1, concurrency)) as pool:
+        return list(pool.map(lambda e: run_execution(sfn, state_machine_arn, e), events))
+
+
+def format_table(results: list[WorkflowResult]) -> str:
+    header = f"{'image':<44} {'true':<10} {'predicted':<10} {'conf':>6}  {'outcome':<10} {'ms':>6}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        confidence = f"{r.confidence:.3f}" if r.confidence is not None else "-"
+        outcome = r.status if r.status != "FAILED" else (r.error.split(":")[0] or "FAILED")
+        lines.append(f"{r.s3_key[-44:]:<44} {r.true_label:<10} {r.predicted_label or '-':<10} {confidence:>6}  "
+                     f"{outcome[:26]:<10} {r.seconds * 1000:6.0f}")
+    succeeded = [r for r in results if r.status == "SUCCEEDED"]
+    correct = sum(r.predicted_label == r.true_label for r in succeeded)
+    lines.append(f"{len(succeeded)}/{len(results)} confident; {correct}/{len(succeeded) or 1} of those correct")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--state-machine-arn", required=True)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--prefix", required=True, help="the staged test/ prefix, e.g. scones/staged/test/")
+    parser.add_argument("-n", "--count", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    events = generate_test_cases(boto3.client("s3"), args.bucket, args.prefix, args.count, args.seed)
+    results = run_executions(boto3.client("stepfunctions"), args.state_machine_arn, events, args.concurrency)
+    print(format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The laptop runtime: local AWS APIs, the pipeline executor, the trainer and the endpoint."""

@@ -1,0 +1,123 @@
+"""Runs Lambda functions in-process for moto, which otherwise needs Docker.
+
+Replaces ``moto.awslambda.models.LambdaFunction._invoke_lambda(self, event)`` (stable since
+2021) with a call of the uploaded zip's handler under the function's environment. Failures
+come back as the Lambda error document (``errorMessage``, ``errorType``), so Step Functions
+Retry/Catch match on the exception's class name exactly as on AWS. The canary test in
+tests/local_runtime/test_lambda_invoker.py fails loudly if a moto upgrade moves this hook.
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+_ENV_LOCK = threading.RLock()
+_MODULES: dict[tuple[str, str], object] = {}
+_CODE_DIR = Path(tempfile.gettempdir()) / "scones-local-lambda"
+
+
+class LambdaContext:
+    def __init__(self, function, deadline: float):
+        self.function_name = function.function_name
+        self.function_version = function.version
+        self.invoked_function_arn = function.function_arn
+        self.memory_limit_in_mb = function.memory_size
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = function.logs_group_name
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _load_handler(function):
+    module_name, _, attribute = function.handler.rpartition(".")
+    key = (function.function_name, function.code_sha_256)
+    if key not in _MODULES:
+        target = _CODE_DIR / f"{function.function_name}-{function.code_sha_256[:16].replace('/', '_')}"
+        if not target.exists():
+            with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+                archive.extractall(target)
+        path = target / (module_name.replace(".", "/") + ".py")
+        spec = importlib.util.spec_from_file_location(f"lambda_{function.function_name}_{module_name}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module      # dataclasses and pickling look modules up by name
+        sys.path.insert(0, str(target))
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(spec.name, None)
+            raise
+        finally:
+            sys.path.remove(str(target))
+        _MODULES[key] = module
+    return getattr(_MODULES[key], attribute)
+
+
+@contextmanager
+def _function_environment(function):
+    variables = {"AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                 "AWS_LAMBDA_FUNCTION_VERSION": function.version, "AWS_REGION": function.region,
+                 **function.environment_vars}
+    previous = {k: os.environ.get(k) for k in variables}
+    os.environ.update({k: str(v) for k, v in variables.items()})
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def error_document(exc: BaseException) -> dict:
+    return {"errorMessage": str(exc), "errorType": type(exc).__name__,
+            "stackTrace": traceback.format_tb(exc.__traceback__)}
+
+
+def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
+    """The replacement for ``_invoke_lambda``: returns (payload, errored, logs)."""
+    if isinstance(event, (str, bytes)):
+        event = json.loads(event or "{}")
+    logs = io.StringIO()
+    handler_log = logging.StreamHandler(logs)
+    handler_log.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    with _ENV_LOCK, _function_environment(function):
+        root = logging.getLogger()
+        root.addHandler(handler_log)
+        try:
+            handler = _load_handler(function)
+            result = handler(event if event is not None else {}, LambdaContext(function, time.monotonic() + function.timeout))
+            payload, errored = json.dumps(result), False
+        except Exception as exc:  # noqa: BLE001 - any handler error becomes the Lambda error document
+            logging.getLogger().error("%s: %s", type(exc).__name__, exc)
+            payload, errored = json.dumps(error_document(exc)), True
+        finally:
+            root.removeHandler(handler_log)
+    output = logs.getvalue()
+    try:
+        function.save_logs(output or "(no log output)")
+    except Exception:  # noqa: BLE001 - logs are best effort, the invocation result is not
+        pass
+    return payload, errored, output
+
+
+def install() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    if getattr(LambdaFunction._invoke_lambda, "__name__", "") != "invoke_in_process":
+        LambdaFunction._invoke_lambda = invoke_in_process

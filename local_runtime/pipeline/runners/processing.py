@@ -1,0 +1,54 @@
+"""Processing steps: the job's entry point in a subprocess, container paths mapped to a work dir."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from local_runtime.pipeline.runners.base import StepContext, StepFailedError
+from local_runtime.pipeline.s3io import download_prefix, upload_dir
+
+PYTHON_COMMANDS = ("python", "python3")
+
+
+def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
+    s3 = ctx.clients.client("s3")
+    for item in args.get("ProcessingInputs", []):
+        s3_input = item["S3Input"]
+        download_prefix(s3, s3_input["S3Uri"], ctx.container_path(s3_input["LocalPath"]))
+    outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    for item in outputs:
+        ctx.container_path(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+
+    app = args["AppSpecification"]
+    entrypoint = app.get("ContainerEntrypoint") or []
+    if not entrypoint or os.path.basename(entrypoint[0]) not in PYTHON_COMMANDS:
+        raise StepFailedError(ctx.step_name, f"entry point {entrypoint} is not a Python script; "
+                                             "the local runtime runs Python processing scripts only")
+    command = [sys.executable, *[ctx.map_container_paths(a) for a in entrypoint[1:]],
+               *[ctx.map_container_paths(str(a)) for a in app.get("ContainerArguments", [])]]
+    environment = {**os.environ, **{k: ctx.map_container_paths(str(v)) for k, v in args.get("Environment", {}).items()}}
+    log_path = ctx.work_dir / "job.log"
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ctx.work_dir)
+    if result.returncode != 0:
+        tail = log_path.read_text().strip().splitlines()[-3:]
+        raise StepFailedError(ctx.step_name, f"script exited with {result.returncode}: {' | '.join(tail)}", log_path)
+
+    for item in outputs:
+        upload_dir(s3, ctx.container_path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
+    property_files = {}
+    for spec in ctx.spec.get("PropertyFiles", []):
+        output = next(o for o in outputs if o["OutputName"] == spec["OutputName"])
+        path = ctx.container_path(output["S3Output"]["LocalPath"]) / spec["FilePath"]
+        try:
+            property_files[spec["PropertyFileName"]] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StepFailedError(ctx.step_name, f"property file {spec['FilePath']} unreadable: {exc}", log_path) from exc
+    properties = {**args, "ProcessingJobName": ctx.job_name, "ProcessingJobStatus": "Completed",
+                  "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{ctx.job_name.lower()}",
+                  "ProcessingTimeSeconds": round(time.perf_counter() - started, 3)}
+    return properties, property_files

@@ -1,0 +1,65 @@
+"""Training steps: the built-in image-classification image runs on the local stand-in trainer.
+
+The trainer follows the SageMaker training container contract under a mapped /opt/ml:
+input/config/hyperparameters.json, input/data/<channel>/, model/, output/failure.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+import time
+
+from local_runtime.pipeline.runners.base import StepContext, StepFailedError
+from local_runtime.pipeline.s3io import download_prefix
+from scones_common.s3uri import parse_s3_uri
+
+BUILT_IN_IMAGE = "image-classification"
+
+
+def is_image_classification(image_uri: str) -> bool:
+    return image_uri.rsplit("/", 1)[-1].split(":")[0] == BUILT_IN_IMAGE
+
+
+def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
+    image = args["AlgorithmSpecification"].get("TrainingImage", "")
+    if not is_image_classification(image):
+        raise StepFailedError(ctx.step_name, f"training image {image!r} has no local stand-in; "
+                                             f"only the built-in {BUILT_IN_IMAGE} algorithm runs locally")
+    opt_ml = ctx.work_dir / "opt" / "ml"
+    s3 = ctx.clients.client("s3")
+    for channel in args["InputDataConfig"]:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        download_prefix(s3, uri, opt_ml / "input" / "data" / channel["ChannelName"])
+    config_dir = opt_ml / "input" / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    hyperparameters = {k: str(v) for k, v in args.get("HyperParameters", {}).items()}
+    (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    log_path = ctx.work_dir / "job.log"
+    started = time.perf_counter()
+    timeout = args.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+    with open(log_path, "w") as log:
+        try:
+            result = subprocess.run([sys.executable, "-m", "local_runtime.trainer.train", "--opt-ml", str(opt_ml)],
+                                    stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise StepFailedError(ctx.step_name, f"training exceeded MaxRuntimeInSeconds={timeout}", log_path) from None
+    if result.returncode != 0:
+        failure = opt_ml / "output" / "failure"
+        reason = failure.read_text().strip() if failure.exists() else f"trainer exited with {result.returncode}"
+        raise StepFailedError(ctx.step_name, reason, log_path)
+
+    artifact = ctx.work_dir / "model.tar.gz"
+    with tarfile.open(artifact, "w:gz") as tar:
+        for path in sorted((opt_ml / "model").iterdir()):
+            tar.add(path, arcname=path.name)
+    output = parse_s3_uri(args["OutputDataConfig"]["S3OutputPath"]).join(ctx.job_name, "output", "model.tar.gz")
+    s3.upload_file(str(artifact), output.bucket, output.key)
+    metrics = json.loads((opt_ml / "output" / "metrics.json").read_text())
+    properties = {**args, "TrainingJobName": ctx.job_name, "TrainingJobStatus": "Completed",
+                  "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{ctx.job_name.lower()}",
+                  "ModelArtifacts": {"S3ModelArtifacts": str(output)},
+                  "FinalMetricDataList": [{"MetricName": k, "Value": v} for k, v in metrics.items()],
+                  "TrainingTimeInSeconds": round(time.perf_counter() - started, 3)}
+    return properties, {}

@@ -1,0 +1,41 @@
+"""Transform steps: batch scoring with the same inference code as the endpoint."""
+from __future__ import annotations
+
+import json
+import time
+
+from local_runtime.pipeline.runners.base import StepContext, StepFailedError
+from local_runtime.pipeline.s3io import download_prefix, upload_dir
+from local_runtime.serving.model import ImageClassifier, InvalidImageError
+from local_runtime.serving.resolve import model_artifact_uri
+from scones_common.s3uri import parse_s3_uri
+
+BATCH = 64
+
+
+def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
+    s3, sm = ctx.clients.client("s3"), ctx.clients.client("sagemaker")
+    artifact_uri = model_artifact_uri(sm, args["ModelName"])
+    artifact = ctx.work_dir / "model.tar.gz"
+    location = parse_s3_uri(artifact_uri)
+    s3.download_file(location.bucket, location.key, str(artifact))
+    model = ImageClassifier.from_artifact(artifact, ctx.work_dir / "model")
+
+    inputs, outputs = ctx.work_dir / "input", ctx.work_dir / "output"
+    download_prefix(s3, args["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], inputs)
+    files = sorted(p for p in inputs.rglob("*") if p.is_file())
+    started = time.perf_counter()
+    for start in range(0, len(files), BATCH):
+        chunk = files[start:start + BATCH]
+        try:
+            probabilities = model.predict([p.read_bytes() for p in chunk])
+        except InvalidImageError as exc:
+            raise StepFailedError(ctx.step_name, f"{exc} (in {chunk[0].parent})") from exc
+        for path, row in zip(chunk, probabilities):
+            target = outputs / f"{path.relative_to(inputs)}.out"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps([float(p) for p in row]))
+    upload_dir(s3, outputs, args["TransformOutput"]["S3OutputPath"])
+    properties = {**args, "TransformJobName": ctx.job_name, "TransformJobStatus": "Completed",
+                  "RecordsScored": len(files), "ScoringSeconds": round(time.perf_counter() - started, 3)}
+    return properties, {}

@@ -1,0 +1,127 @@
+"""Creates on the local AWS APIs what the SAM template creates on AWS: the same code, the same ASL.
+
+Bucket, IAM role, the three inference Lambdas and the deploy Lambda (zipped from their folders),
+the state machine (with the template's DefinitionSubstitutions), and the EventBridge rules for
+approvals and scheduled retraining.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from pipelines.scones.pipeline import deploy_function_name
+from scones_common.config import SconesConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_DIR = REPO_ROOT / "inference_workflow"
+ASL_PATH = WORKFLOW_DIR / "state_machine.asl.json"
+RUNTIME = "python3.12"
+INFERENCE_FUNCTIONS = {   # ASL substitution -> (folder, function suffix)
+    "SerializeImageDataFunctionArn": ("serialize_image_data", "serialize-image-data"),
+    "ClassifyImageFunctionArn": ("classify_image", "classify-image"),
+    "FilterInferencesFunctionArn": ("filter_inferences", "filter-inferences"),
+}
+ASSUME_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {
+    "Service": ["lambda.amazonaws.com", "states.amazonaws.com", "sagemaker.amazonaws.com", "events.amazonaws.com"]}}]}
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    role_arn: str
+    functions: dict[str, str]        # substitution name -> function ARN
+    deploy_function_arn: str
+    state_machine_arn: str
+
+
+def zip_folder(folder: Path, include: tuple[str, ...] = ("*.py",)) -> bytes:
+    """Deterministic zip of a Lambda folder (sorted entries, fixed timestamps): same code, same hash."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for pattern in include:
+            for path in sorted(folder.glob(pattern)):
+                info = zipfile.ZipInfo(path.name, date_time=(2020, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def render_definition(substitutions: dict[str, str], asl_path: Path = ASL_PATH) -> str:
+    """Applies ${Name} substitutions exactly as CloudFormation's DefinitionSubstitutions does."""
+    text = asl_path.read_text()
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    if "${" in text:
+        raise ValueError(f"unsubstituted placeholder left in {asl_path}")
+    return text
+
+
+def ensure_role(iam, name: str) -> str:
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except ClientError:
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(ASSUME_ROLE))["Role"]["Arn"]
+
+
+def upsert_function(lam, name: str, role_arn: str, code: bytes, handler: str, environment: dict[str, str],
+                    timeout: int = 30) -> str:
+    try:
+        lam.get_function(FunctionName=name)
+    except ClientError:
+        return lam.create_function(FunctionName=name, Runtime=RUNTIME, Role=role_arn, Handler=handler,
+                                   Code={"ZipFile": code}, Timeout=timeout, MemorySize=256,
+                                   Environment={"Variables": environment})["FunctionArn"]
+    lam.update_function_code(FunctionName=name, ZipFile=code)
+    return lam.update_function_configuration(FunctionName=name, Environment={"Variables": environment},
+                                             Timeout=timeout)["FunctionArn"]
+
+
+def upsert_state_machine(sfn, name: str, definition: str, role_arn: str) -> str:
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        if machine["name"] == name:
+            sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition, roleArn=role_arn)
+            return machine["stateMachineArn"]
+    return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
+
+
+def capture_uri(config: SconesConfig) -> str:
+    return f"{config.s3_root}/{config.endpoint.capture_prefix}"
+
+
+def provision(clients, config: SconesConfig) -> Provisioned:
+    s3, iam, lam, sfn, events = (clients.client(s) for s in ("s3", "iam", "lambda", "stepfunctions", "events"))
+    try:
+        s3.create_bucket(Bucket=config.storage.bucket)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    role_arn = ensure_role(iam, config.pipeline.role_arn.rsplit("/", 1)[-1])
+    prefix = config.project.name
+    environments = {
+        "ClassifyImageFunctionArn": {"ENDPOINT_NAME": config.endpoint.name},
+        "FilterInferencesFunctionArn": {"THRESHOLD": str(config.inference.confidence_threshold)},
+    }
+    functions = {}
+    for substitution, (folder, suffix) in INFERENCE_FUNCTIONS.items():
+        functions[substitution] = upsert_function(lam, f"{prefix}-{suffix}", role_arn, zip_folder(WORKFLOW_DIR / folder),
+                                                  "lambda_function.lambda_handler", environments.get(substitution, {}))
+    deploy_arn = upsert_function(
+        lam, deploy_function_name(config), role_arn, zip_folder(REPO_ROOT / "pipelines" / "deploy", ("deployer.py",)),
+        "deployer.lambda_handler",
+        {"ENDPOINT_NAME": config.endpoint.name, "EXECUTION_ROLE_ARN": role_arn, "CAPTURE_S3_URI": capture_uri(config),
+         "ENDPOINT_INSTANCE_TYPE": config.endpoint.instance_type,
+         "INITIAL_INSTANCE_COUNT": str(config.endpoint.initial_instance_count),
+         "CAPTURE_SAMPLING_PERCENTAGE": str(config.endpoint.capture_sampling_percentage)}, timeout=300)
+    machine_arn = upsert_state_machine(sfn, config.inference.state_machine_name, render_definition(functions), role_arn)
+    events.put_rule(Name=f"{prefix}-model-approved", State="ENABLED", EventPattern=json.dumps({
+        "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": [config.registry.model_package_group],
+                   "ModelApprovalStatus": ["Approved", "Rejected"]}}))
+    events.put_targets(Rule=f"{prefix}-model-approved", Targets=[{"Id": "deploy", "Arn": deploy_arn}])
+    events.put_rule(Name=f"{prefix}-retrain-schedule", ScheduleExpression=config.schedule.expression,
+                    State="ENABLED" if config.schedule.enabled else "DISABLED")
+    return Provisioned(role_arn, functions, deploy_arn, machine_arn)

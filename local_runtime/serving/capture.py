@@ -1,0 +1,92 @@
+"""Model Monitor data capture: the same S3 layout and JSON Lines records as a real endpoint.
+
+``<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<id>.jsonl``, one record per
+line with ``captureData.endpointInput/endpointOutput``, ``eventMetadata`` and ``eventVersion``.
+Records are buffered and flushed in files, as SageMaker does, so capture adds no S3 call to
+the request path.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import threading
+import uuid
+from collections import defaultdict
+from datetime import datetime, timezone
+
+from scones_common.s3uri import parse_s3_uri
+
+log = logging.getLogger("local_runtime.capture")
+
+
+def capture_record(request_body: bytes, request_type: str, response_body: str, response_type: str,
+                   inference_time: datetime, json_types: tuple[str, ...] = ("application/json",)) -> dict:
+    def encoded(data: bytes | str, content_type: str, mode: str) -> dict:
+        if content_type in json_types:
+            text = data.decode() if isinstance(data, bytes) else data
+            return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": "JSON"}
+        raw = data if isinstance(data, bytes) else data.encode()
+        return {"observedContentType": content_type, "mode": mode, "data": base64.b64encode(raw).decode(),
+                "encoding": "BASE64"}
+
+    return {"captureData": {"endpointInput": encoded(request_body, request_type, "INPUT"),
+                            "endpointOutput": encoded(response_body, response_type, "OUTPUT")},
+            "eventMetadata": {"eventId": str(uuid.uuid4()),
+                              "inferenceTime": inference_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"},
+            "eventVersion": "0"}
+
+
+def capture_key(prefix: str, endpoint: str, variant: str, when: datetime) -> str:
+    return (f"{prefix.strip('/')}/{endpoint}/{variant}/{when:%Y/%m/%d/%H}/"
+            f"{when:%M-%S}-{when.microsecond // 1000:03d}-{uuid.uuid4().hex[:8]}.jsonl").lstrip("/")
+
+
+class DataCapture:
+    """Buffers records per (destination, endpoint, variant, hour) and writes them to S3 periodically."""
+
+    def __init__(self, s3_client, flush_seconds: float = 1.0):
+        self.s3 = s3_client
+        self.flush_seconds = flush_seconds
+        self._buffers: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="data-capture", daemon=True)
+        self.files_written = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def record(self, destination: str, endpoint: str, variant: str, sampling_percentage: int, record: dict) -> bool:
+        if sampling_percentage < 100 and random.uniform(0, 100) >= sampling_percentage:
+            return False
+        hour = record["eventMetadata"]["inferenceTime"][:13]
+        with self._lock:
+            self._buffers[(destination, endpoint, variant, hour)].append(json.dumps(record))
+        return True
+
+    def flush(self) -> None:
+        with self._lock:
+            buffers, self._buffers = self._buffers, defaultdict(list)
+        now = datetime.now(timezone.utc)
+        for (destination, endpoint, variant, _hour), lines in buffers.items():
+            location = parse_s3_uri(destination)
+            key = capture_key(location.key, endpoint, variant, now)
+            try:
+                self.s3.put_object(Bucket=location.bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
+                self.files_written += 1
+            except Exception as exc:  # noqa: BLE001 - keep the records for the next flush
+                log.warning("capture flush to %s failed (%s); will retry", destination, exc)
+                with self._lock:
+                    self._buffers[(destination, endpoint, variant, _hour)][:0] = lines
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.flush()

@@ -1,0 +1,74 @@
+"""The inference code shared by the local endpoint and local batch transform.
+
+A model artifact (``model.tar.gz``) holds ``model.onnx`` (softmax probabilities out) and
+``model-meta.json`` (image shape, normalisation, class names) written by the local trainer.
+"""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image, UnidentifiedImageError
+
+
+class InvalidImageError(ValueError):
+    """The request body is not a decodable image."""
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    image_shape: tuple[int, int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    class_names: tuple[str, ...]
+
+
+class ImageClassifier:
+    def __init__(self, model_dir: str | Path):
+        model_dir = Path(model_dir)
+        meta = json.loads((model_dir / "model-meta.json").read_text())
+        self.meta = ModelMeta(tuple(meta["image_shape"]), tuple(meta["mean"]), tuple(meta["std"]),
+                              tuple(meta["class_names"]))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self._mean = np.array(self.meta.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+        self._std = np.array(self.meta.std, dtype=np.float32).reshape(1, 3, 1, 1)
+
+    @classmethod
+    def from_artifact(cls, artifact: str | Path, extract_to: str | Path) -> "ImageClassifier":
+        target = Path(extract_to)
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(artifact) as tar:
+            tar.extractall(target, filter="data")
+        return cls(target)
+
+    def preprocess(self, images: list[bytes]) -> np.ndarray:
+        _, height, width = self.meta.image_shape
+        arrays = []
+        for index, payload in enumerate(images):
+            try:
+                image = Image.open(io.BytesIO(payload))
+                image.load()
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise InvalidImageError(f"image {index} is not a decodable image ({exc}); send PNG or JPEG bytes") from None
+            image = image.convert("RGB")
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.BILINEAR)
+            arrays.append(np.asarray(image, dtype=np.float32).transpose(2, 0, 1))
+        batch = np.stack(arrays) / 255.0
+        return ((batch - self._mean) / self._std).astype(np.float32)
+
+    def predict(self, images: list[bytes]) -> np.ndarray:
+        """Class probabilities, one row per image."""
+        return self.session.run(None, {self.input_name: self.preprocess(images)})[0]
+
+    def predict_one(self, image: bytes) -> list[float]:
+        return [float(p) for p in self.predict([image])[0]]

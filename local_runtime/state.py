@@ -1,0 +1,93 @@
+"""Keeps the local AWS state on disk: the moto server is in memory, the run directory is not.
+
+``save`` mirrors the bucket and snapshots the registry, models, endpoint configs and endpoints;
+``restore`` puts them back into a fresh server, so packages keep their versions and the
+endpoint serves the same model after a restart.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+log = logging.getLogger("local_runtime.state")
+_PACKAGE_FIELDS = ("ModelPackageGroupName", "InferenceSpecification", "ModelMetrics", "MetadataProperties",
+                   "CustomerMetadataProperties", "Domain", "Task", "ModelPackageDescription")
+
+
+def _listed(pages, key: str) -> list:
+    return [item for page in pages for item in page.get(key, [])]
+
+
+def save(clients, bucket: str, state_dir: Path) -> None:
+    s3, sm = clients.client("s3"), clients.client("sagemaker")
+    mirror = state_dir / "s3" / bucket
+    objects = _listed(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket), "Contents")
+
+    def fetch(obj: dict) -> None:
+        target = mirror / obj["Key"]
+        if target.exists() and target.stat().st_size == obj["Size"]:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, obj["Key"], str(target))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(fetch, objects))
+    snapshot = {"groups": [], "packages": [], "models": [], "endpoint_configs": [], "endpoints": []}
+    for group in _listed(sm.get_paginator("list_model_package_groups").paginate(), "ModelPackageGroupSummaryList"):
+        snapshot["groups"].append(group["ModelPackageGroupName"])
+        summaries = _listed(sm.get_paginator("list_model_packages").paginate(
+            ModelPackageGroupName=group["ModelPackageGroupName"]), "ModelPackageSummaryList")
+        for summary in sorted(summaries, key=lambda s: s.get("ModelPackageVersion", 0)):
+            detail = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            snapshot["packages"].append({**{k: detail[k] for k in _PACKAGE_FIELDS if detail.get(k)},
+                                         "ModelApprovalStatus": detail["ModelApprovalStatus"],
+                                         "ModelPackageArn": detail["ModelPackageArn"]})
+    for model in _listed(sm.get_paginator("list_models").paginate(), "Models"):
+        detail = sm.describe_model(ModelName=model["ModelName"])
+        snapshot["models"].append({k: detail[k] for k in ("ModelName", "ExecutionRoleArn", "PrimaryContainer") if k in detail})
+    for config in _listed(sm.get_paginator("list_endpoint_configs").paginate(), "EndpointConfigs"):
+        detail = sm.describe_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
+        snapshot["endpoint_configs"].append({k: detail[k] for k in ("EndpointConfigName", "ProductionVariants",
+                                                                    "DataCaptureConfig") if k in detail})
+    for endpoint in _listed(sm.get_paginator("list_endpoints").paginate(), "Endpoints"):
+        detail = sm.describe_endpoint(EndpointName=endpoint["EndpointName"])
+        snapshot["endpoints"].append({"EndpointName": detail["EndpointName"],
+                                      "EndpointConfigName": detail["EndpointConfigName"]})
+    (state_dir / "sagemaker.json").write_text(json.dumps(snapshot, indent=2, default=str))
+
+
+def restore(clients, bucket: str, state_dir: Path) -> bool:
+    snapshot_path = state_dir / "sagemaker.json"
+    if not snapshot_path.exists():
+        return False
+    s3, sm = clients.client("s3"), clients.client("sagemaker")
+    mirror = state_dir / "s3" / bucket
+    files = [p for p in mirror.rglob("*") if p.is_file()] if mirror.exists() else []
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda p: s3.upload_file(str(p), bucket, p.relative_to(mirror).as_posix()), files))
+    snapshot = json.loads(snapshot_path.read_text())
+    for group in snapshot["groups"]:
+        sm.create_model_package_group(ModelPackageGroupName=group)
+    for package in snapshot["packages"]:
+        request = {k: package[k] for k in _PACKAGE_FIELDS if k in package}
+        arn = sm.create_model_package(**request, ModelApprovalStatus="PendingManualApproval")["ModelPackageArn"]
+        if arn != package["ModelPackageArn"]:
+            log.warning("restored package %s as %s", package["ModelPackageArn"], arn)
+        if package["ModelApprovalStatus"] != "PendingManualApproval":
+            sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=package["ModelApprovalStatus"])
+    for model in snapshot["models"]:
+        sm.create_model(**model)
+    for config in snapshot["endpoint_configs"]:
+        sm.create_endpoint_config(**config)
+    for endpoint in snapshot["endpoints"]:
+        try:
+            sm.create_endpoint(**endpoint)
+        except ClientError as exc:
+            log.warning("could not restore endpoint %s: %s", endpoint["EndpointName"], exc)
+    log.info("restored %d objects, %d packages, %d endpoints from %s", len(files), len(snapshot["packages"]),
+             len(snapshot["endpoints"]), state_dir)
+    return True

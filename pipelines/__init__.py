@@ -1,0 +1,1 @@
+"""The cloud path: the SageMaker pipeline definition, its CLIs and the deploy Lambda."""

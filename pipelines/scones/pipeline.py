@@ -1,0 +1,258 @@
+"""The vehicle-classifier SageMaker pipeline.
+
+::
+
+    PrepareData ──► TrainModel ──► CreateModel ──► BatchTransformTest ──► EvaluateModel
+         │                                                                     │
+         └──── train / validation / test images + .lst ─────────────────────► CheckAccuracy
+                                                                    accuracy ≥ AccuracyThreshold?
+                                                                 yes │                  │ no
+                                                            RegisterModel     AccuracyBelowThreshold
+                                                                     │                (FailStep)
+                                                               DeployModel
+                                                          (deploy Lambda: only
+                                                           Approved packages)
+
+The test split is touched only by BatchTransformTest/EvaluateModel: model selection
+(early stopping) sees the validation split alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from pipelines.scones import sdk
+from pipelines.scones.code_bundle import CodeBundle, code_bundle
+from scones_common.config import SconesConfig
+
+CONTAINER = "/opt/ml/processing"
+CODE_LIB = f"{CONTAINER}/input/lib"
+IMAGE_CONTENT_TYPE = "application/x-image"
+EVALUATION_FILE = "evaluation.json"
+STAGING_REPORT = "staging_report.json"
+DEPLOY_FUNCTION_SUFFIX = "deploy-model"
+
+
+@dataclass(frozen=True)
+class Parameters:
+    input_data_uri: object
+    data_source_label: object
+    git_commit: object
+    processing_instance_type: object
+    training_instance_type: object
+    transform_instance_type: object
+    epochs: object
+    learning_rate: object
+    mini_batch_size: object
+    validation_fraction: object
+    accuracy_threshold: object
+    approval_status: object
+
+    def all(self) -> list:
+        return list(self.__dict__.values())
+
+
+def raw_data_uri(config: SconesConfig) -> str:
+    """Where the source archive is mirrored (named after it); Processing jobs read only S3."""
+    name = config.data.source.rstrip("/").rsplit("/", 1)[-1]
+    return f"{config.s3_root}/raw/{name if name.endswith('.tar.gz') else 'cifar-100-python.tar.gz'}"
+
+
+def deploy_function_name(config: SconesConfig) -> str:
+    return f"{config.project.name}-{DEPLOY_FUNCTION_SUFFIX}"
+
+
+def account_of(role_arn: str) -> str:
+    return role_arn.split(":")[4]
+
+
+def _parameters(config: SconesConfig) -> Parameters:
+    hp = config.training.hyperparameters
+    return Parameters(
+        input_data_uri=sdk.ParameterString("InputDataUri", default_value=raw_data_uri(config)),
+        data_source_label=sdk.ParameterString("DataSource", default_value=config.data.source),
+        git_commit=sdk.ParameterString("GitCommit", default_value=config.project.git_commit),
+        processing_instance_type=sdk.ParameterString("ProcessingInstanceType", default_value=config.processing.instance_type),
+        training_instance_type=sdk.ParameterString("TrainingInstanceType", default_value=config.training.instance_type),
+        transform_instance_type=sdk.ParameterString("TransformInstanceType",
+                                                    default_value=config.evaluation.transform_instance_type),
+        epochs=sdk.ParameterInteger("Epochs", default_value=hp.epochs),
+        learning_rate=sdk.ParameterFloat("LearningRate", default_value=hp.learning_rate),
+        mini_batch_size=sdk.ParameterInteger("MiniBatchSize", default_value=hp.mini_batch_size),
+        validation_fraction=sdk.ParameterFloat("ValidationFraction", default_value=config.data.validation_fraction),
+        accuracy_threshold=sdk.ParameterFloat("AccuracyThreshold", default_value=config.evaluation.accuracy_threshold),
+        approval_status=sdk.ParameterString("ModelApprovalStatus", default_value=config.registry.approval_status),
+    )
+
+
+def _text(value) -> object:
+    """Hyperparameters must be strings; Std:Join turns a pipeline variable into one at run time."""
+    return sdk.Join(on="", values=[value])
+
+
+def _s3_input(name: str, uri, local_path: str) -> object:
+    return sdk.ProcessingInput(input_name=name, s3_input=sdk.ProcessingS3Input(
+        s3_uri=uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File",
+        s3_data_distribution_type="FullyReplicated"))
+
+
+def _s3_output(name: str, local_path: str, uri) -> object:
+    return sdk.ProcessingOutput(output_name=name, s3_output=sdk.ProcessingS3Output(
+        s3_uri=uri, local_path=local_path, s3_upload_mode="EndOfJob"))
+
+
+def _channel(name: str, uri) -> object:
+    return sdk.Channel(channel_name=name, content_type=IMAGE_CONTENT_TYPE, input_mode="File",
+                       data_source=sdk.DataSource(s3_data_source=sdk.S3DataSource(
+                           s3_data_type="S3Prefix", s3_uri=uri, s3_data_distribution_type="FullyReplicated")))
+
+
+def _execution_uri(config: SconesConfig, name: str) -> object:
+    """Per-execution location; only for uncached steps (an execution id in the arguments defeats caching)."""
+    return sdk.Join(on="/", values=[config.s3_root, name, sdk.ExecutionVariables.PIPELINE_EXECUTION_ID])
+
+
+def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str | None = None,
+                 bundle: CodeBundle | None = None, session=None):
+    """Builds the pipeline object; no AWS call is made until ``upsert``/``start``."""
+    config = replace(config, storage=replace(config.storage, bucket=bucket or config.storage.bucket),
+                     pipeline=replace(config.pipeline, role_arn=role_arn or config.pipeline.role_arn)).require_cloud()
+    role_arn = config.pipeline.role_arn
+    region = config.project.region
+    session = session or sdk.pipeline_session(region, config.storage.bucket)
+    bundle = bundle or code_bundle()
+    params = _parameters(config)
+    cache = sdk.CacheConfig(enable_caching=config.pipeline.cache_enabled, expire_after=config.pipeline.cache_expire_after)
+    processing_image = sdk.image_uris.retrieve("pytorch", region, version=config.processing.framework_version,
+                                               py_version=config.processing.py_version,
+                                               instance_type=config.processing.instance_type, image_scope="training")
+    algorithm_image = sdk.image_uris.retrieve("image-classification", region)
+
+    def processor(job_name: str):
+        return sdk.ScriptProcessor(role=role_arn, image_uri=processing_image, command=["python3"],
+                                   instance_count=1, instance_type=params.processing_instance_type,
+                                   base_job_name=f"{config.project.name}-{job_name}", sagemaker_session=session,
+                                   env={"PYTHONPATH": CODE_LIB, "PYTHONUNBUFFERED": "1"})
+
+    code_lib = _s3_input("code-lib", bundle.uri(config.s3_root), CODE_LIB)
+
+    # 1. PrepareData
+    staging_report = sdk.PropertyFile(name="StagingReport", output_name="staged", path=STAGING_REPORT)
+    prepare = sdk.ProcessingStep(
+        name="PrepareData",
+        step_args=processor("prepare-data").run(
+            code=bundle.uri(config.s3_root, "processing/prepare_data.py"),
+            inputs=[_s3_input("data", params.input_data_uri, f"{CONTAINER}/input/data"), code_lib],
+            outputs=[_s3_output("staged", f"{CONTAINER}/output", f"{config.s3_root}/staged")],
+            arguments=["--data-source", f"{CONTAINER}/input/data", "--output-dir", f"{CONTAINER}/output",
+                       "--validation-fraction", _text(params.validation_fraction), "--seed", str(config.data.seed)]),
+        property_files=[staging_report], cache_config=cache)
+    staged = prepare.properties.ProcessingOutputConfig.Outputs["staged"].S3Output.S3Uri
+
+    def staged_uri(relative: str):
+        return sdk.Join(on="/", values=[staged, relative])
+
+    # 2. TrainModel
+    hp = config.training.hyperparameters
+    hyperparameters = {
+        "num_classes": "2",
+        "image_shape": "3,32,32",
+        "num_training_samples": _text(sdk.JsonGet(step_name=prepare.name, property_file=staging_report,
+                                                  json_path="num_training_samples")),
+        "epochs": _text(params.epochs),
+        "learning_rate": _text(params.learning_rate),
+        "mini_batch_size": _text(params.mini_batch_size),
+        "optimizer": hp.optimizer,
+        "momentum": str(hp.momentum),
+        "weight_decay": str(hp.weight_decay),
+        "use_pretrained_model": str(hp.use_pretrained_model),
+        "num_layers": str(hp.num_layers),
+        "augmentation_type": hp.augmentation_type,
+        "label_smoothing": str(hp.label_smoothing),
+        "early_stopping": str(hp.early_stopping).lower(),
+        "early_stopping_patience": str(hp.early_stopping_patience),
+        "early_stopping_min_epochs": str(min(hp.epochs, hp.early_stopping_patience)),
+    }
+    trainer = sdk.ModelTrainer(
+        training_image=algorithm_image, role=role_arn, sagemaker_session=session,
+        base_job_name=f"{config.project.name}-train",
+        compute=sdk.Compute(instance_type=params.training_instance_type, instance_count=config.training.instance_count,
+                            volume_size_in_gb=config.training.volume_size_gb),
+        stopping_condition=sdk.StoppingCondition(max_runtime_in_seconds=config.training.max_runtime_seconds),
+        output_data_config=sdk.OutputDataConfig(s3_output_path=f"{config.s3_root}/models"),
+        hyperparameters=hyperparameters, training_input_mode="File")
+    train = sdk.TrainingStep(
+        name="TrainModel",
+        step_args=trainer.train(input_data_config=[
+            _channel("train", staged_uri("train/")), _channel("validation", staged_uri("validation/")),
+            _channel("train_lst", staged_uri("train.lst")), _channel("validation_lst", staged_uri("validation.lst"))]),
+        cache_config=cache)
+    model_data = train.properties.ModelArtifacts.S3ModelArtifacts
+
+    # 3. CreateModel + BatchTransformTest
+    sdk.quiet_sdk_loggers()
+    model_builder = sdk.ModelBuilder(image_uri=algorithm_image, s3_model_data_url=model_data, role_arn=role_arn,
+                                     sagemaker_session=session)
+    create_model = sdk.ModelStep(name="CreateModel", step_args=model_builder.build())
+    transformer = sdk.Transformer(model_name=create_model.properties.ModelName, instance_count=1,
+                                  instance_type=params.transform_instance_type, accept="application/json",
+                                  output_path=f"{config.s3_root}/predictions",
+                                  base_transform_job_name=f"{config.project.name}-test", sagemaker_session=session)
+    transform = sdk.TransformStep(
+        name="BatchTransformTest",
+        step_args=transformer.transform(data=staged_uri("test/"), content_type=IMAGE_CONTENT_TYPE, split_type="None"),
+        cache_config=cache)
+
+    # 4. EvaluateModel
+    evaluation_report = sdk.PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_FILE)
+    evaluate = sdk.ProcessingStep(
+        name="EvaluateModel",
+        step_args=processor("evaluate").run(
+            code=bundle.uri(config.s3_root, "processing/evaluate.py"),
+            inputs=[_s3_input("predictions", transform.properties.TransformOutput.S3OutputPath,
+                              f"{CONTAINER}/input/predictions"),
+                    _s3_input("test-lst", staged_uri("test.lst"), f"{CONTAINER}/input/lst"), code_lib],
+            outputs=[_s3_output("evaluation", f"{CONTAINER}/evaluation", _execution_uri(config, "evaluation"))],
+            arguments=["--predictions-dir", f"{CONTAINER}/input/predictions", "--lst", f"{CONTAINER}/input/lst/test.lst",
+                       "--output-dir", f"{CONTAINER}/evaluation"]),
+        property_files=[evaluation_report], cache_config=cache)
+    accuracy = sdk.JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path="metrics.accuracy.value")
+    evaluation_uri = sdk.Join(on="/", values=[
+        evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, EVALUATION_FILE])
+
+    # 6. RegisterModel, 7. DeployModel
+    register = sdk.ModelStep(name="RegisterModel", step_args=model_builder.register(
+        model_package_group_name=config.registry.model_package_group,
+        content_types=["image/png", IMAGE_CONTENT_TYPE], response_types=["application/json"],
+        inference_instances=[config.endpoint.instance_type], transform_instances=[config.evaluation.transform_instance_type],
+        approval_status=params.approval_status,
+        model_metrics=sdk.ModelMetrics(model_statistics=sdk.MetricsSource(content_type="application/json",
+                                                                           s3_uri=evaluation_uri)),
+        metadata_properties=sdk.MetadataProperties(commit_id=params.git_commit, generated_by=config.pipeline.name),
+        customer_metadata_properties={"git_commit": params.git_commit, "data_source": params.data_source_label,
+                                      "accuracy": _text(accuracy)},
+        domain="COMPUTER_VISION", task="IMAGE_CLASSIFICATION"))
+    deploy_arn = (f"arn:aws:lambda:{region}:{account_of(role_arn)}:function:{deploy_function_name(config)}")
+    deploy = sdk.LambdaStep(
+        name="DeployModel", lambda_func=sdk.Lambda(function_arn=deploy_arn, session=session),
+        inputs={"model_package_arn": register.properties.ModelPackageArn, "source": "pipeline"},
+        outputs=[sdk.LambdaOutput(output_name="status", output_type=sdk.LambdaOutputTypeEnum.String),
+                 sdk.LambdaOutput(output_name="endpoint_name", output_type=sdk.LambdaOutputTypeEnum.String)],
+        depends_on=[register])
+
+    # 5. CheckAccuracy
+    below = sdk.FailStep(name="AccuracyBelowThreshold", error_message=sdk.Join(on=" ", values=[
+        "Test accuracy", accuracy, "is below the AccuracyThreshold", params.accuracy_threshold,
+        "- the model was not registered."]))
+    check = sdk.ConditionStep(
+        name="CheckAccuracy",
+        conditions=[sdk.ConditionGreaterThanOrEqualTo(left=accuracy, right=params.accuracy_threshold)],
+        if_steps=[register, deploy], else_steps=[below])
+
+    return sdk.Pipeline(name=config.pipeline.name, parameters=params.all(),
+                        steps=[prepare, train, create_model, transform, evaluate, check], sagemaker_session=session)
+
+
+def pipeline_definition(config: SconesConfig, **kwargs) -> str:
+    definition = get_pipeline(config, **kwargs).definition()
+    sdk.quiet_sdk_loggers()
+    return definition

@@ -1,0 +1,127 @@
+"""Golden structure of the pipeline definition JSON, built offline."""
+import json
+
+import pytest
+
+from pipelines.scones.pipeline import pipeline_definition
+from scones_common.config import ConfigError, load_config
+
+
+@pytest.fixture(scope="module")
+def definition():
+    return json.loads(pipeline_definition(load_config(environment="dev", environ={},
+                                                      overrides={"pipeline.role_arn": "arn:aws:iam::111122223333:role/sm"})))
+
+
+def _steps(definition):
+    found = {}
+    for step in definition["Steps"]:
+        found[step["Name"]] = step
+        for branch in ("IfSteps", "ElseSteps"):
+            for child in step.get("Arguments", {}).get(branch, []):
+                found[child["Name"]] = child
+    return found
+
+
+def _gets(value, found=None):
+    found = set() if found is None else found
+    if isinstance(value, dict):
+        if isinstance(value.get("Get"), str):
+            found.add(value["Get"])
+        for v in value.values():
+            _gets(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _gets(v, found)
+    return found
+
+
+def test_every_stage_present_with_its_type(definition):
+    types = {name: step["Type"] for name, step in _steps(definition).items()}
+    assert types == {"PrepareData": "Processing", "TrainModel": "Training", "CreateModel": "Model",
+                     "BatchTransformTest": "Transform", "EvaluateModel": "Processing", "CheckAccuracy": "Condition",
+                     "RegisterModel": "RegisterModel", "DeployModel": "Lambda", "AccuracyBelowThreshold": "Fail"}
+
+
+def test_parameters_declared_and_all_used(definition):
+    declared = {p["Name"] for p in definition["Parameters"]}
+    used = {g.split(".", 1)[1] for g in _gets(definition["Steps"]) if g.startswith("Parameters.")}
+    assert declared == used
+    assert {"InputDataUri", "Epochs", "LearningRate", "AccuracyThreshold", "ModelApprovalStatus",
+            "TrainingInstanceType", "ProcessingInstanceType", "TransformInstanceType"} <= declared
+    approval = next(p for p in definition["Parameters"] if p["Name"] == "ModelApprovalStatus")
+    assert approval["DefaultValue"] == "PendingManualApproval"
+
+
+def test_property_references_point_at_existing_steps(definition):
+    steps = _steps(definition)
+    for reference in _gets(definition["Steps"]):
+        if reference.startswith("Steps."):
+            assert reference.split(".")[1] in steps, reference
+
+
+def test_training_uses_builtin_algorithm_and_string_hyperparameters(definition):
+    train = _steps(definition)["TrainModel"]["Arguments"]
+    assert train["AlgorithmSpecification"]["TrainingImage"].endswith("/image-classification:1")
+    channels = {c["ChannelName"]: c for c in train["InputDataConfig"]}
+    assert set(channels) == {"train", "validation", "train_lst", "validation_lst"}
+    assert all(c["ContentType"] == "application/x-image" for c in channels.values())
+    hp = train["HyperParameters"]
+    assert hp["image_shape"] == "3,32,32" and hp["num_classes"] == "2"
+    for name in ("epochs", "learning_rate", "mini_batch_size", "num_training_samples"):
+        assert "Std:Join" in hp[name], name          # pipeline variables stringified
+    assert hp["num_training_samples"]["Std:Join"]["Values"][0]["Std:JsonGet"]["Path"] == "num_training_samples"
+    assert all(isinstance(v, (str, dict)) for v in hp.values())
+
+
+def test_condition_reads_evaluation_property_file(definition):
+    steps = _steps(definition)
+    condition = steps["CheckAccuracy"]["Arguments"]["Conditions"][0]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "metrics.accuracy.value"
+    assert condition["LeftValue"]["Std:JsonGet"]["PropertyFile"] == {"Get": "Steps.EvaluateModel.PropertyFiles.EvaluationReport"}
+    assert condition["RightValue"] == {"Get": "Parameters.AccuracyThreshold"}
+    assert [s["Name"] for s in steps["CheckAccuracy"]["Arguments"]["IfSteps"]] == ["RegisterModel", "DeployModel"]
+    message = steps["AccuracyBelowThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert {"Get": "Parameters.AccuracyThreshold"} in message and any("Std:JsonGet" in str(v) for v in message)
+    files = {f["PropertyFileName"]: f for f in steps["EvaluateModel"]["PropertyFiles"]}
+    assert files["EvaluationReport"] == {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
+                                         "FilePath": "evaluation.json"}
+
+
+def test_transform_scores_the_test_split_only(definition):
+    transform = _steps(definition)["BatchTransformTest"]["Arguments"]
+    values = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]["Std:Join"]["Values"]
+    assert values[-1] == "test/"
+    assert transform["ModelName"] == {"Get": "Steps.CreateModel.ModelName"}
+
+
+def test_register_and_deploy(definition):
+    steps = _steps(definition)
+    register = steps["RegisterModel"]["Arguments"]
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == {
+        "Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
+    assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["ContentType"] == "application/json"
+    assert set(register["CustomerMetadataProperties"]) == {"git_commit", "data_source", "accuracy"}
+    deploy = steps["DeployModel"]
+    assert deploy["Arguments"]["model_package_arn"] == {"Get": "Steps.RegisterModel.ModelPackageArn"}
+    assert deploy["FunctionArn"] == "arn:aws:lambda:us-east-1:111122223333:function:scones-vehicle-classifier-deploy-model"
+
+
+def test_processing_code_is_referenced_by_s3_uri(definition):
+    prepare = _steps(definition)["PrepareData"]["Arguments"]
+    code = next(i for i in prepare["ProcessingInputs"] if i["InputName"] == "code")
+    assert code["S3Input"]["S3Uri"].startswith("s3://scones-unlimited-ml-dev/scones-vehicle-classifier/code/")
+    assert prepare["Environment"]["PYTHONPATH"] == "/opt/ml/processing/input/lib"
+
+
+def test_caching_follows_config():
+    definition = json.loads(pipeline_definition(load_config(environment="local", environ={},
+                                                            overrides={"pipeline.cache_enabled": False})))
+    assert not definition["Steps"][0].get("CacheConfig", {}).get("Enabled", False)
+
+
+def test_cloud_definition_needs_role():
+    with pytest.raises(ConfigError, match="pipeline.role_arn"):
+        pipeline_definition(load_config(environment="dev", environ={}))

@@ -9,6 +9,7 @@ import json
 import random
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -56,7 +57,8 @@ def generate_test_cases(s3, bucket: str, prefix: str, count: int, seed: int = 0)
 
 def run_execution(sfn, state_machine_arn: str, event: dict, timeout: float = 60.0, poll: float = 0.005) -> WorkflowResult:
     started = time.perf_counter()
-    arn = sfn.start_execution(stateMachineArn=state_machine_arn, input=json.dumps(event))["executionArn"]
+    arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=uuid.uuid4().hex,
+                              input=json.dumps(event))["executionArn"]
     delay = poll
     while True:
         description = sfn.describe_execution(executionArn=arn)

@@ -67,3 +67,48 @@ def png_bytes(fine_label: int = 8, seed: int = 0, size: int = 32) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def write_tiny_model(model_dir: Path) -> Path:
+    """A real ONNX image classifier whose confidence follows brightness: bright → bicycle, dark → motorcycle,
+    mid-grey → 50/50. Written with onnx.helper so tests need no training."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image", "axes"], ["mean"], keepdims=0),
+         helper.make_node("Unsqueeze", ["mean", "one"], ["column"]),
+         helper.make_node("MatMul", ["column", "weight"], ["scaled"]),
+         helper.make_node("Add", ["scaled", "bias"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)],
+        "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
+         helper.make_tensor("one", TensorProto.INT64, [1], [1]),
+         helper.make_tensor("weight", TensorProto.FLOAT, [1, 2], [20.0, -20.0]),
+         helper.make_tensor("bias", TensorProto.FLOAT, [2], [-10.0, 10.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, model_dir / "model.onnx")
+    (model_dir / "model-meta.json").write_text(json.dumps({"image_shape": [3, 32, 32], "mean": [0, 0, 0],
+                                                           "std": [1, 1, 1], "class_names": ["bicycle", "motorcycle"]}))
+    return model_dir
+
+
+def write_tiny_model_artifact(path: Path) -> Path:
+    """model.tar.gz as the local trainer writes it."""
+    model_dir = write_tiny_model(path.parent / "tiny-model")
+    with tarfile.open(path, "w:gz") as tar:
+        for item in sorted(model_dir.iterdir()):
+            tar.add(item, arcname=item.name)
+    return path
+
+
+def solid_png(value: int) -> bytes:
+    """A flat-colour 32×32 PNG: 255 → confident bicycle, 0 → confident motorcycle, 128 → unsure."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((32, 32, 3), value, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()

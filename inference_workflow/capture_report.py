@@ -100,9 +100,10 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
         ax.scatter([r.time for r in points], [r.confidence for r in points], s=14, label=label, color=colors[label])
     ax.axhline(threshold, color="red", linestyle="--", label=f"threshold {threshold}")
     ax.set(title="Endpoint confidence over time", ylabel="top-class probability", ylim=(0.45, 1.02))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.legend(loc="lower left")
-    fig.autofmt_xdate()
     fig.savefig(out / "confidence_over_time.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 

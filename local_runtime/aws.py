@@ -6,6 +6,7 @@ standard endpoint and credential environment variables that boto3 reads.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import urllib.request
@@ -62,6 +63,7 @@ def local_aws(region: str, runtime_url: str | None = None) -> Iterator[LocalAws]
     if runtime_url:
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime_url
     lambda_invoker.install()
+    logging.getLogger("moto").setLevel(logging.CRITICAL)   # failed executions are reported by us, not as moto tracebacks
     try:
         _configure_server(url)
         yield LocalAws(url=url, region=region)

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 _ENV_LOCK = threading.RLock()
+_CURRENT = threading.local()
 _MODULES: dict[tuple[str, str], object] = {}
 _CODE_DIR = Path(tempfile.gettempdir()) / "scones-local-lambda"
 
@@ -84,6 +85,21 @@ def _function_environment(function):
                 os.environ[key] = value
 
 
+def running_in_lambda(record: logging.LogRecord | None = None) -> bool:
+    """True on a thread that is executing a Lambda handler (its logs go to the function's log stream)."""
+    return getattr(_CURRENT, "function", None) is not None
+
+
+def keep_lambda_logs_off_console() -> None:
+    for handler in logging.getLogger().handlers:
+        if not any(getattr(f, "__name__", "") == "_not_lambda" for f in handler.filters):
+            handler.addFilter(_not_lambda)
+
+
+def _not_lambda(record: logging.LogRecord) -> bool:
+    return not running_in_lambda(record)
+
+
 def error_document(exc: BaseException) -> dict:
     return {"errorMessage": str(exc), "errorType": type(exc).__name__,
             "stackTrace": traceback.format_tb(exc.__traceback__)}
@@ -99,6 +115,7 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
     with _ENV_LOCK, _function_environment(function):
         root = logging.getLogger()
         root.addHandler(handler_log)
+        _CURRENT.function = function.function_name
         try:
             handler = _load_handler(function)
             result = handler(event if event is not None else {}, LambdaContext(function, time.monotonic() + function.timeout))
@@ -107,6 +124,7 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
             logging.getLogger().error("%s: %s", type(exc).__name__, exc)
             payload, errored = json.dumps(error_document(exc)), True
         finally:
+            _CURRENT.function = None
             root.removeHandler(handler_log)
     output = logs.getvalue()
     try:
@@ -121,3 +139,4 @@ def install() -> None:
 
     if getattr(LambdaFunction._invoke_lambda, "__name__", "") != "invoke_in_process":
         LambdaFunction._invoke_lambda = invoke_in_process
+    keep_lambda_logs_off_console()

@@ -1,0 +1,37 @@
+"""Canary for the one moto internal we replace: fails loudly if a moto upgrade moves it."""
+import inspect
+import json
+
+from moto.awslambda.models import LambdaFunction
+
+from local_runtime import lambda_invoker
+
+
+def test_moto_hook_still_has_the_expected_signature():
+    lambda_invoker.install()
+    assert LambdaFunction._invoke_lambda is lambda_invoker.invoke_in_process
+    from moto.awslambda import models
+
+    source = inspect.getsource(models.LambdaFunction.invoke)
+    assert "self._invoke_lambda(event=body)" in source, "moto's LambdaFunction.invoke no longer calls _invoke_lambda(event=...)"
+    assert "res, errored, logs" in source, "moto expects a different return shape from _invoke_lambda"
+
+
+def test_error_document_names_the_exception():
+    class ThresholdConfidenceError(Exception):
+        pass
+
+    document = lambda_invoker.error_document(ThresholdConfidenceError("too low"))
+    assert document["errorType"] == "ThresholdConfidenceError" and document["errorMessage"] == "too low"
+    json.dumps(document)
+
+
+def test_function_environment_applies_and_restores(local_stack):
+    import os
+
+    lam = local_stack.client("lambda")
+    name = f"{local_stack.config.project.name}-filter-inferences"
+    response = lam.invoke(FunctionName=name, Payload=json.dumps({"inferences": [0.5, 0.5]}).encode())
+    payload = json.loads(response["Payload"].read())
+    assert response["FunctionError"] and payload["errorType"] == "ThresholdConfidenceError"
+    assert "THRESHOLD" not in os.environ

@@ -1,0 +1,49 @@
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipelines.deploy import registry_cli
+
+
+@pytest.fixture
+def sm(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name="us-east-1")
+        client.create_model_package_group(ModelPackageGroupName="scones-vehicle-classifier")
+        for accuracy in ("0.91", "0.93"):
+            client.create_model_package(
+                ModelPackageGroupName="scones-vehicle-classifier", ModelApprovalStatus="PendingManualApproval",
+                CustomerMetadataProperties={"accuracy": accuracy, "git_commit": "abc1234"},
+                InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"}],
+                                        "SupportedContentTypes": ["image/png"], "SupportedResponseMIMETypes": ["application/json"]})
+        yield client
+
+
+def test_list_approve_reject(sm, capsys):
+    assert registry_cli.main(["list"]) == 0
+    table = capsys.readouterr().out
+    assert "0.9100" in table and "0.9300" in table and "PendingManualApproval" in table
+    assert registry_cli.main(["approve", "2"]) == 0
+    assert registry_cli.main(["reject", "1", "--reason", "fails on night photos"]) == 0
+    statuses = {r["version"]: r["status"] for r in registry_cli.list_packages(sm, "scones-vehicle-classifier")}
+    assert statuses == {2: "Approved", 1: "Rejected"}
+    detail = sm.describe_model_package(ModelPackageName=registry_cli.resolve_package(sm, "scones-vehicle-classifier", "1"))
+    assert detail["ApprovalDescription"] == "fails on night photos"
+
+
+def test_unknown_version_is_a_clear_error(sm, capsys):
+    assert registry_cli.main(["approve", "9"]) == 1
+    assert "no model package version 9" in capsys.readouterr().err
+
+
+def test_reject_requires_reason(sm):
+    with pytest.raises(SystemExit):
+        registry_cli.main(["reject", "1"])
+
+
+def test_live_without_endpoint(sm, capsys):
+    assert registry_cli.main(["live"]) == 0
+    assert "does not exist" in capsys.readouterr().out

@@ -1,0 +1,55 @@
+"""upsert() against moto: create, then the update path; the run-pipeline CLI end to end."""
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipelines.scones import cli
+from pipelines.scones.pipeline import get_pipeline
+from scones_common.config import load_config
+
+ROLE = "arn:aws:iam::123456789012:role/sm"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="scones-unlimited-ml-dev")
+        yield boto3.client("sagemaker")
+
+
+def test_upsert_creates_then_updates(aws):
+    config = load_config(environment="dev", environ={}, overrides={"pipeline.role_arn": ROLE})
+    get_pipeline(config).upsert(role_arn=ROLE)
+    first = aws.describe_pipeline(PipelineName=config.pipeline.name)
+    assert json.loads(first["PipelineDefinition"])["Steps"][0]["Name"] == "PrepareData"
+    changed = load_config(environment="dev", environ={}, overrides={"pipeline.role_arn": ROLE,
+                                                                    "training.hyperparameters.epochs": 7})
+    get_pipeline(changed).upsert(role_arn=ROLE)
+    second = json.loads(aws.describe_pipeline(PipelineName=config.pipeline.name)["PipelineDefinition"])
+    epochs = next(p for p in second["Parameters"] if p["Name"] == "Epochs")
+    assert epochs["DefaultValue"] == 7
+    assert len(aws.list_pipelines()["PipelineSummaries"]) == 1
+
+
+def test_run_pipeline_uploads_code_mirrors_data_and_starts(aws, cifar_archive, capsys):
+    code = cli.run_pipeline(["--environment", "dev", "--role-arn", ROLE, "--data-source", str(cifar_archive)])
+    assert code == 0
+    arn = json.loads(capsys.readouterr().out)["pipeline_execution_arn"]
+    assert arn.startswith("arn:aws:sagemaker:us-east-1:123456789012:pipeline/scones-vehicle-classifier/execution/")
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="scones-unlimited-ml-dev")["Contents"]]
+    assert any(k.endswith("/processing/prepare_data.py") for k in keys)
+    assert any(k.endswith("/raw/cifar-100-python.tar.gz") for k in keys)
+
+
+def test_run_pipeline_refuses_without_role(aws, capsys):
+    assert cli.run_pipeline(["--environment", "dev"]) == 2
+    assert "pipeline.role_arn" in capsys.readouterr().err
+
+
+def test_get_pipeline_definition_prints_json(capsys):
+    assert cli.get_pipeline_definition(["--environment", "local"]) == 0
+    assert {s["Name"] for s in json.loads(capsys.readouterr().out)["Steps"]} >= {"PrepareData", "CheckAccuracy"}

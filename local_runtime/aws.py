@@ -1,7 +1,9 @@
 """Local AWS APIs: a moto server on loopback that plain boto3 code reaches via AWS_ENDPOINT_URL.
 
 Nothing in the project's product code knows it is talking to moto: this module only sets the
-standard endpoint and credential environment variables that boto3 reads.
+standard endpoint and credential environment variables that boto3 reads. The runtime's own
+clients (:meth:`LocalAws.client`) name the endpoints explicitly, so they work whether or not
+the process environment points at the server.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from botocore.config import Config
 LOOPBACK = "127.0.0.1"
 ACCOUNT_ID = "123456789012"
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+_RUNTIME_SERVICE = "sagemaker-runtime"
 
 
 def free_port() -> int:
@@ -32,45 +35,68 @@ def free_port() -> int:
 class LocalAws:
     url: str
     region: str
+    runtime_url: str | None = None
 
     def client(self, service: str):
-        return boto3.client(service, region_name=self.region, config=Config(retries={"max_attempts": 2}))
+        endpoint = self.runtime_url if service == _RUNTIME_SERVICE and self.runtime_url else self.url
+        return boto3.client(service, region_name=self.region, endpoint_url=endpoint,
+                            aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=_CREDENTIALS["AWS_SESSION_TOKEN"],
+                            config=Config(retries={"max_attempts": 2}))
+
+    def environment(self) -> dict[str, str]:
+        """What points unmodified boto3 code (Lambdas, CLIs) at these local APIs; MOTO_PORT is how moto's
+        Step Functions interpreter reaches the Lambda API of its own server."""
+        variables = {**_CREDENTIALS, "AWS_ENDPOINT_URL": self.url, "AWS_DEFAULT_REGION": self.region,
+                     "AWS_REGION": self.region, "MOTO_PORT": self.url.rsplit(":", 1)[1]}
+        if self.runtime_url:
+            variables["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = self.runtime_url
+        return variables
 
 
-def _configure_server(url: str) -> None:
-    """Step Functions executes state machines for real (moto's ASL interpreter)."""
-    request = urllib.request.Request(f"{url}/moto-api/config", method="POST",
-                                     data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode())
+def _moto_api(url: str, path: str, payload: dict | None = None) -> None:
+    request = urllib.request.Request(f"{url}/moto-api/{path}", method="POST",
+                                     data=json.dumps(payload or {}).encode())
     urllib.request.urlopen(request, timeout=10).read()
 
 
 @contextmanager
-def local_aws(region: str, runtime_url: str | None = None) -> Iterator[LocalAws]:
-    """Starts the moto server and points this process's boto3 at it for the duration."""
-    from moto.server import ThreadedMotoServer
-
-    from local_runtime import lambda_invoker
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
-    server.start()
-    url = f"http://{LOOPBACK}:{port}"
-    previous = {k: os.environ.get(k) for k in (*_CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "MOTO_PORT",
-                                               "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_REGION")}
-    os.environ.update(_CREDENTIALS)
-    os.environ.update({"AWS_ENDPOINT_URL": url, "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
-                       "MOTO_PORT": str(port)})
-    if runtime_url:
-        os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime_url
-    lambda_invoker.install()
-    logging.getLogger("moto").setLevel(logging.CRITICAL)   # failed executions are reported by us, not as moto tracebacks
+def applied_environment(variables: dict[str, str]) -> Iterator[None]:
+    previous = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
-        _configure_server(url)
-        yield LocalAws(url=url, region=region)
+        yield
     finally:
-        server.stop()
         for key, value in previous.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def local_aws(region: str, runtime_url: str | None = None) -> Iterator[LocalAws]:
+    """Starts an empty moto server and points this process's boto3 at it for the duration.
+
+    moto keeps its state in process-wide backends: they are reset at start, so each local AWS
+    begins empty (the run directory's saved state is restored on top by the caller).
+    """
+    from moto.server import ThreadedMotoServer
+
+    from local_runtime import lambda_invoker, update_endpoint
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+    server.start()
+    aws = LocalAws(url=f"http://{LOOPBACK}:{port}", region=region, runtime_url=runtime_url)
+    lambda_invoker.install()
+    update_endpoint.install()
+    logging.getLogger("moto").setLevel(logging.CRITICAL)   # failed executions are reported by us, not as moto tracebacks
+    try:
+        _moto_api(aws.url, "reset")
+        _moto_api(aws.url, "config", {"stepfunctions": {"execute_state_machine": True}})
+        with applied_environment(aws.environment()):
+            yield aws
+    finally:
+        server.stop()

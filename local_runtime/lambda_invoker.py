@@ -20,8 +20,9 @@ import time
 import traceback
 import uuid
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
+
+from local_runtime.aws import applied_environment
 
 _ENV_LOCK = threading.RLock()
 _CURRENT = threading.local()
@@ -67,22 +68,11 @@ def _load_handler(function):
     return getattr(_MODULES[key], attribute)
 
 
-@contextmanager
 def _function_environment(function):
-    variables = {"AWS_LAMBDA_FUNCTION_NAME": function.function_name,
-                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-                 "AWS_LAMBDA_FUNCTION_VERSION": function.version, "AWS_REGION": function.region,
-                 **function.environment_vars}
-    previous = {k: os.environ.get(k) for k in variables}
-    os.environ.update({k: str(v) for k, v in variables.items()})
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return applied_environment({"AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+                                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                                "AWS_LAMBDA_FUNCTION_VERSION": str(function.version), "AWS_REGION": function.region,
+                                **{k: str(v) for k, v in function.environment_vars.items()}})
 
 
 def running_in_lambda(record: logging.LogRecord | None = None) -> bool:
@@ -135,7 +125,11 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
 
 
 def install() -> None:
+    """Hooks moto and starts every function cold: handler modules build their boto3 clients at import,
+    bound to the endpoints of the server that was running then."""
     from moto.awslambda.models import LambdaFunction
+
+    _MODULES.clear()
 
     if getattr(LambdaFunction._invoke_lambda, "__name__", "") != "invoke_in_process":
         LambdaFunction._invoke_lambda = invoke_in_process

@@ -10,15 +10,13 @@ import logging
 import shutil
 import sys
 import time
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from local_runtime import provision as provisioning
 from local_runtime import state
-from local_runtime.aws import free_port, local_aws
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
-from local_runtime.serving.endpoint_server import EndpointServer
+from local_runtime.stack import local_stack
 from scones_common.config import SconesConfig
 from scones_common.s3uri import parse_s3_uri
 
@@ -82,13 +80,9 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
     run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    endpoint_port = free_port()
-    with ExitStack() as stack:
-        aws = stack.enter_context(local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{endpoint_port}"))
-        server = EndpointServer(aws, run_dir, config.endpoint.name, port=endpoint_port).start()
-        stack.callback(server.stop)
+    with local_stack(config, run_dir) as stack:
+        aws, server, resources = stack.aws, stack.server, stack.resources
         s3 = aws.client("s3")
-        resources = provisioning.provision(aws, config)
         restored = state.restore(aws, config.storage.bucket, run_dir / "state")
         upload_code(s3, config.s3_root)
         data_uri = raw_data_uri(config)

@@ -1,6 +1,10 @@
+import os
 from pathlib import Path
 
 import pytest
+
+# A real Lambda always has a region; a laptop running the tests may not. Set before test modules import handlers.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from tests.builders import make_cifar_archive
 
@@ -19,9 +23,10 @@ def shared_archive() -> Path:
     return SHARED_ARCHIVE
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_stack(tmp_path_factory):
-    """One moto server + endpoint for the session: starting them costs ~1 s."""
+    """A moto server + endpoint per test module (~1 s to start). Not per session: moto's in-process
+    ``mock_aws`` used by other modules resets the same backends the server serves from."""
     from contextlib import ExitStack
 
     from tests.local_stack import start_local_stack

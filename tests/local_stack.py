@@ -5,24 +5,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_runtime.aws import free_port, local_aws
-from local_runtime.provision import Provisioned, provision
-from local_runtime.serving.endpoint_server import EndpointServer
+from local_runtime.provision import capture_uri
+from local_runtime.stack import LocalStack, local_stack
 from pipelines.deploy.deployer import DeploySettings, deploy_package
 from scones_common.config import SconesConfig, load_config
 from tests.builders import write_tiny_model_artifact
 
 
 @dataclass
-class LocalStack:
-    aws: object
-    config: SconesConfig
-    resources: Provisioned
-    server: EndpointServer
-    package_arn: str
-
-    def client(self, service: str):
-        return self.aws.client(service)
+class DeployedStack(LocalStack):
+    package_arn: str = ""
 
 
 def register_tiny_model(aws, config: SconesConfig, work: Path, status: str = "Approved") -> str:
@@ -41,14 +33,11 @@ def register_tiny_model(aws, config: SconesConfig, work: Path, status: str = "Ap
     )["ModelPackageArn"]
 
 
-def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float = 0.2) -> LocalStack:
+def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float = 0.2) -> DeployedStack:
+    """The local stack with a tiny approved model deployed behind the endpoint."""
     config = load_config(environment="local", environ={})
-    port = free_port()
-    aws = stack.enter_context(local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}"))
-    server = EndpointServer(aws, work, config.endpoint.name, port=port, capture_flush_seconds=capture_flush_seconds).start()
-    stack.callback(server.stop)
-    resources = provision(aws, config)
-    package_arn = register_tiny_model(aws, config, work)
-    settings = DeploySettings(config.endpoint.name, resources.role_arn, f"{config.s3_root}/{config.endpoint.capture_prefix}")
-    deploy_package(aws.client("sagemaker"), package_arn, settings)
-    return LocalStack(aws, config, resources, server, package_arn)
+    local = stack.enter_context(local_stack(config, work, capture_flush_seconds))
+    package_arn = register_tiny_model(local.aws, config, work)
+    settings = DeploySettings(config.endpoint.name, local.resources.role_arn, capture_uri(config))
+    deploy_package(local.client("sagemaker"), package_arn, settings)
+    return DeployedStack(local.aws, config, local.resources, local.server, package_arn)

@@ -1,0 +1,123 @@
+"""The executor on small real definitions: processing scripts in subprocesses, local S3, caching, failures."""
+import json
+import textwrap
+from contextlib import ExitStack
+
+import pytest
+
+from local_runtime.aws import local_aws
+from local_runtime.pipeline.executor import ParameterError, PipelineExecutor, bind_parameters
+
+BUCKET = "exec-tests"
+
+
+@pytest.fixture(scope="module")
+def aws():
+    with ExitStack() as stack:
+        clients = stack.enter_context(local_aws("us-east-1"))
+        clients.client("s3").create_bucket(Bucket=BUCKET)
+        yield clients
+
+
+def _script(aws, name: str, body: str) -> str:
+    aws.client("s3").put_object(Bucket=BUCKET, Key=f"code/{name}", Body=textwrap.dedent(body).encode())
+    return f"s3://{BUCKET}/code/{name}"
+
+
+def _processing(name, script_uri, outputs=("out",), inputs=(), arguments=(), cache=False, property_files=()):
+    step = {"Name": name, "Type": "Processing", "Arguments": {
+        "AppSpecification": {"ImageUri": "img", "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script_uri.rsplit('/', 1)[1]}"],
+                             "ContainerArguments": list(arguments)},
+        "ProcessingInputs": [{"InputName": "code", "S3Input": {"S3Uri": script_uri, "LocalPath": "/opt/ml/processing/input/code",
+                                                               "S3DataType": "S3Prefix"}}, *inputs],
+        "ProcessingOutputConfig": {"Outputs": [{"OutputName": o, "S3Output": {
+            "S3Uri": f"s3://{BUCKET}/{name}/{o}", "LocalPath": f"/opt/ml/processing/{o}", "S3UploadMode": "EndOfJob"}}
+            for o in outputs]}}}
+    if cache:
+        step["CacheConfig"] = {"Enabled": True, "ExpireAfter": "P1D"}
+    if property_files:
+        step["PropertyFiles"] = list(property_files)
+    return step
+
+
+def _definition(aws, threshold_default=0.5):
+    score = _script(aws, "score.py", """
+        import json, sys, time, pathlib
+        out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
+        (out / "report.json").write_text(json.dumps({"metrics": {"accuracy": {"value": 0.8}}, "t": time.time()}))
+    """)
+    return {"Version": "2020-12-01",
+            "Parameters": [{"Name": "Threshold", "Type": "Float", "DefaultValue": threshold_default}],
+            "Steps": [
+                _processing("Score", score, outputs=("evaluation",), arguments=["--out", "/opt/ml/processing/evaluation"],
+                            cache=True, property_files=[{"PropertyFileName": "Report", "OutputName": "evaluation",
+                                                         "FilePath": "report.json"}]),
+                {"Name": "Check", "Type": "Condition", "Arguments": {
+                    "Conditions": [{"Type": "GreaterThanOrEqualTo",
+                                    "LeftValue": {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Score.PropertyFiles.Report"},
+                                                                  "Path": "metrics.accuracy.value"}},
+                                    "RightValue": {"Get": "Parameters.Threshold"}}],
+                    "IfSteps": [],
+                    "ElseSteps": [{"Name": "TooLow", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {
+                        "On": " ", "Values": ["accuracy", {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Score.PropertyFiles.Report"},
+                                                                          "Path": "metrics.accuracy.value"}},
+                                              "below", {"Get": "Parameters.Threshold"}]}}}}]}}]}
+
+
+def test_condition_passes_and_outputs_reach_s3(aws, tmp_path):
+    record = PipelineExecutor(_definition(aws), aws, tmp_path).start("p")
+    assert record.status == "Succeeded", record.failure
+    assert [s.status for s in record.steps] == ["Succeeded", "Succeeded", "Skipped"]
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key="Score/evaluation/report.json")["Body"].read()
+    assert json.loads(body)["metrics"]["accuracy"]["value"] == 0.8
+    assert (tmp_path / "executions" / f"{record.execution_id}.json").exists()
+
+
+def test_failing_condition_runs_fail_step_with_message(aws, tmp_path):
+    record = PipelineExecutor(_definition(aws), aws, tmp_path).start("p", {"Threshold": 0.9})
+    assert record.status == "Failed"
+    assert record.step("TooLow").failure == "accuracy 0.8 below 0.9"
+
+
+def test_cached_step_is_skipped_on_rerun(aws, tmp_path):
+    executor = PipelineExecutor(_definition(aws), aws, tmp_path)
+    first = executor.start("p")
+    second = executor.start("p")
+    assert first.step("Score").status == "Succeeded" and second.step("Score").status == "Cached"
+    assert second.status == "Succeeded"
+
+
+def test_failing_script_names_step_error_and_logs(aws, tmp_path):
+    broken = _script(aws, "broken.py", "raise SystemExit('cannot read the archive')\n")
+    definition = {"Steps": [_processing("Prepare", broken), _processing("After", broken, inputs=[{
+        "InputName": "x", "S3Input": {"S3Uri": {"Get": "Steps.Prepare.ProcessingOutputConfig.Outputs['out'].S3Output.S3Uri"},
+                                      "LocalPath": "/opt/ml/processing/input/x", "S3DataType": "S3Prefix"}}])]}
+    record = PipelineExecutor(definition, aws, tmp_path).start("p")
+    step = record.step("Prepare")
+    assert record.status == "Failed" and step.status == "Failed"
+    assert "cannot read the archive" in step.failure and step.log_path.endswith("job.log")
+    assert "step Prepare failed" in record.failure
+    assert record.step("After").status == "Skipped"
+
+
+def test_missing_input_is_a_named_failure(aws, tmp_path):
+    script = _script(aws, "noop.py", "pass\n")
+    definition = {"Steps": [_processing("Read", script, inputs=[{"InputName": "data", "S3Input": {
+        "S3Uri": f"s3://{BUCKET}/nothing-here/", "LocalPath": "/opt/ml/processing/input/data", "S3DataType": "S3Prefix"}}])]}
+    record = PipelineExecutor(definition, aws, tmp_path).start("p")
+    assert record.status == "Failed" and "S3InputMissingError" in record.step("Read").failure
+
+
+def test_unsupported_step_type(aws, tmp_path):
+    record = PipelineExecutor({"Steps": [{"Name": "Emr", "Type": "EMR", "Arguments": {}}]}, aws, tmp_path).start("p")
+    assert record.status == "Failed" and "not supported by the local runtime" in record.step("Emr").failure
+
+
+def test_parameters_are_bound_and_checked():
+    definition = {"Parameters": [{"Name": "Epochs", "Type": "Integer", "DefaultValue": 3},
+                                 {"Name": "Rate", "Type": "Float", "DefaultValue": 0.1}]}
+    assert bind_parameters(definition, {"Epochs": "5"}) == {"Epochs": 5, "Rate": 0.1}
+    with pytest.raises(ParameterError, match="not declared"):
+        bind_parameters(definition, {"Epoch": 5})
+    with pytest.raises(ParameterError, match="not a valid Integer"):
+        bind_parameters(definition, {"Epochs": "many"})

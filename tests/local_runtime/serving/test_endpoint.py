@@ -1,0 +1,69 @@
+"""The local endpoint through boto3's sagemaker-runtime client, and its data capture."""
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from inference_workflow.capture_report import parse_jsonl
+from local_runtime.serving.capture import capture_key
+from tests.builders import solid_png
+
+
+def test_invoke_returns_probabilities(local_stack):
+    runtime = local_stack.client("sagemaker-runtime")
+    response = runtime.invoke_endpoint(EndpointName=local_stack.config.endpoint.name, ContentType="image/png",
+                                       Body=solid_png(255))
+    probabilities = json.loads(response["Body"].read())
+    assert probabilities[0] > 0.99 and abs(sum(probabilities) - 1) < 1e-5
+    assert response["InvokedProductionVariant"] == "AllTraffic"
+
+
+def test_bad_image_is_model_error_424(local_stack):
+    runtime = local_stack.client("sagemaker-runtime")
+    with pytest.raises(ClientError) as info:
+        runtime.invoke_endpoint(EndpointName=local_stack.config.endpoint.name, ContentType="image/png", Body=b"not a png")
+    assert info.value.response["Error"]["Code"] == "ModelError"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert "not a decodable image" in info.value.response["Error"]["Message"]
+
+
+def test_unknown_endpoint_is_validation_error(local_stack):
+    with pytest.raises(ClientError) as info:
+        local_stack.client("sagemaker-runtime").invoke_endpoint(EndpointName="nope", ContentType="image/png",
+                                                                Body=solid_png(0))
+    assert info.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_container_contract_ping_and_invocations(local_stack):
+    import urllib.request
+
+    assert urllib.request.urlopen(f"{local_stack.server.url}/ping").status == 200
+    request = urllib.request.Request(f"{local_stack.server.url}/invocations", data=solid_png(0),
+                                     headers={"Content-Type": "application/x-image"})
+    assert json.loads(urllib.request.urlopen(request).read())[1] > 0.99
+
+
+def test_capture_layout_and_records(local_stack):
+    runtime = local_stack.client("sagemaker-runtime")
+    for value in (0, 255, 140):
+        runtime.invoke_endpoint(EndpointName=local_stack.config.endpoint.name, ContentType="image/png", Body=solid_png(value))
+    local_stack.server.capture.flush()
+    s3 = local_stack.client("s3")
+    prefix = f"{local_stack.config.storage.prefix}/{local_stack.config.endpoint.capture_prefix}/{local_stack.config.endpoint.name}/AllTraffic/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=local_stack.config.storage.bucket, Prefix=prefix)["Contents"]]
+    assert all(k.endswith(".jsonl") and len(k[len(prefix):].split("/")) == 5 for k in keys)   # yyyy/mm/dd/hh/file
+    lines = [line for k in keys for line in s3.get_object(Bucket=local_stack.config.storage.bucket, Key=k)["Body"].read().decode().splitlines()]
+    record = json.loads(lines[-1])
+    assert set(record) == {"captureData", "eventMetadata", "eventVersion"}
+    assert record["captureData"]["endpointInput"]["encoding"] == "BASE64"
+    assert record["captureData"]["endpointInput"]["observedContentType"] == "image/png"
+    assert record["captureData"]["endpointOutput"]["encoding"] == "JSON"
+    parsed = [r for k in keys for r in parse_jsonl(s3.get_object(Bucket=local_stack.config.storage.bucket, Key=k)["Body"].read().decode(), k)]
+    assert len(parsed) >= 3 and any(r.image == solid_png(140) for r in parsed)
+
+
+def test_capture_key_layout():
+    from datetime import datetime, timezone
+
+    key = capture_key("p/data-capture", "ep", "AllTraffic", datetime(2026, 11, 25, 7, 5, 9, 123000, tzinfo=timezone.utc))
+    assert key.startswith("p/data-capture/ep/AllTraffic/2026/11/25/07/05-09-123-") and key.endswith(".jsonl")

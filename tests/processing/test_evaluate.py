@@ -1,0 +1,41 @@
+import json
+
+import numpy as np
+import pytest
+
+from processing.evaluate import PredictionsMissingError, evaluate, main, score
+
+
+def test_score_metrics():
+    y_true = [0, 0, 1, 1]
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
+    metrics = score(y_true, probabilities)["metrics"]
+    assert metrics["accuracy"]["value"] == 0.75 and metrics["count"] == 4
+    assert metrics["confusion_matrix"]["matrix"] == [[1, 1], [0, 2]]
+    assert metrics["per_class"]["bicycle"]["precision"] == 1.0 and metrics["per_class"]["motorcycle"]["recall"] == 1.0
+    assert metrics["roc_auc"]["value"] == 1.0
+
+
+def _predictions(tmp_path, rows):
+    lst = tmp_path / "test.lst"
+    lst.write_text("".join(f"{i}\t{c}\t{path}\n" for i, (path, c, _) in enumerate(rows)))
+    for path, _, probabilities in rows:
+        if probabilities is not None:
+            target = tmp_path / "pred" / f"{path}.out"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(probabilities))
+    return lst
+
+
+def test_evaluate_reads_transform_output(tmp_path):
+    lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.9, 0.1]), ("motorcycle/b.png", 1, [0.1, 0.9])])
+    report = evaluate(tmp_path / "pred", lst, tmp_path / "out")
+    assert report["metrics"]["accuracy"]["value"] == 1.0
+    assert json.loads((tmp_path / "out" / "evaluation.json").read_text()) == report
+
+
+def test_missing_prediction_is_named(tmp_path, capsys):
+    lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.9, 0.1]), ("motorcycle/b.png", 1, None)])
+    with pytest.raises(PredictionsMissingError, match="1 of 2"):
+        evaluate(tmp_path / "pred", lst, tmp_path / "out")
+    assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(lst), "--output-dir", str(tmp_path / "o")]) == 1

@@ -10,7 +10,6 @@ import random
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import boto3
@@ -27,8 +26,9 @@ class WorkflowResult:
     predicted_label: str = ""
     confidence: float | None = None
     error: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0                      # as the caller saw it: start to observed end
     execution_arn: str = ""
+    execution_seconds: float | None = None    # as Step Functions recorded it: startDate to stopDate
 
 
 def true_label(key: str) -> str:
@@ -55,45 +55,77 @@ def generate_test_cases(s3, bucket: str, prefix: str, count: int, seed: int = 0)
     return [{"s3_bucket": bucket, "s3_key": key} for key in chosen]
 
 
-def run_execution(sfn, state_machine_arn: str, event: dict, timeout: float = 60.0, poll: float = 0.005) -> WorkflowResult:
-    started = time.perf_counter()
-    arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=uuid.uuid4().hex,
-                              input=json.dumps(event))["executionArn"]
-    delay = poll
-    while True:
-        description = sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING" or time.perf_counter() - started > timeout:
-            break
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
-    result = WorkflowResult(event["s3_key"], true_label(event["s3_key"]), description["status"],
-                            seconds=time.perf_counter() - started, execution_arn=arn)
+def _start(sfn, state_machine_arn: str, event: dict) -> str:
+    return sfn.start_execution(stateMachineArn=state_machine_arn, name=uuid.uuid4().hex,
+                               input=json.dumps(event))["executionArn"]
+
+
+def _result(description: dict, event: dict, seconds: float) -> WorkflowResult:
+    result = WorkflowResult(event["s3_key"], true_label(event["s3_key"]), description["status"], seconds=seconds,
+                            execution_arn=description["executionArn"])
+    if description.get("stopDate") and description.get("startDate"):
+        result.execution_seconds = (description["stopDate"] - description["startDate"]).total_seconds()
     if description["status"] == "SUCCEEDED":
         output = json.loads(description.get("output") or "{}")
         result.predicted_label, result.confidence = output.get("predicted_label", ""), output.get("confidence")
-    else:
-        result.error = description.get("error", "")
+    elif description["status"] != "RUNNING":
         cause = description.get("cause", "")
         try:
             cause = json.loads(cause).get("errorMessage", cause)
         except (ValueError, AttributeError):
             pass
-        result.error = f"{result.error}: {cause}".strip(": ")
+        result.error = f"{description.get('error', '')}: {cause}".strip(": ")
+    else:
+        result.error = "TimedOut: still running when the caller stopped waiting"
     return result
 
 
-def run_executions(sfn, state_machine_arn: str, events: list[dict], concurrency: int = 4) -> list[WorkflowResult]:
-    with ThreadPoolExecutor(max(1, concurrency)) as pool:
-        return list(pool.map(lambda e: run_execution(sfn, state_machine_arn, e), events))
+def run_execution(sfn, state_machine_arn: str, event: dict, timeout: float = 60.0, poll: float = 0.005) -> WorkflowResult:
+    """Starts one execution and polls until it ends; the poll interval grows from ``poll`` to 0.1 s."""
+    started = time.perf_counter()
+    arn = _start(sfn, state_machine_arn, event)
+    delay = poll
+    while True:
+        description = sfn.describe_execution(executionArn=arn)
+        if description["status"] != "RUNNING" or time.perf_counter() - started > timeout:
+            return _result(description, event, time.perf_counter() - started)
+        time.sleep(delay)
+        delay = min(delay * 1.2, 0.1)
+
+
+def _running(sfn, state_machine_arn: str) -> set[str]:
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING")
+    return {e["executionArn"] for page in pages for e in page["executions"]}
+
+
+def run_executions(sfn, state_machine_arn: str, events: list[dict], concurrency: int = 4, timeout: float = 60.0,
+                   poll: float = 0.01) -> list[WorkflowResult]:
+    """Keeps ``concurrency`` executions in flight; one ListExecutions call per tick watches all of them
+    (a DescribeExecution poll per execution would cost the service more than the executions do)."""
+    waiting = list(enumerate(events))
+    in_flight: dict[str, tuple[int, dict, float]] = {}
+    results: list[WorkflowResult | None] = [None] * len(events)
+    while waiting or in_flight:
+        while waiting and len(in_flight) < max(1, concurrency):
+            index, event = waiting.pop(0)
+            in_flight[_start(sfn, state_machine_arn, event)] = (index, event, time.perf_counter())
+        time.sleep(poll)
+        running = _running(sfn, state_machine_arn)
+        now = time.perf_counter()
+        for arn in [a for a, (_, _, started) in in_flight.items() if a not in running or now - started > timeout]:
+            index, event, started = in_flight.pop(arn)
+            results[index] = _result(sfn.describe_execution(executionArn=arn), event, now - started)
+    return results
 
 
 def format_table(results: list[WorkflowResult]) -> str:
-    header = f"{'image':<44} {'true':<10} {'predicted':<10} {'conf':>6}  {'outcome':<10} {'ms':>6}"
+    header = f"{'image (under test/)':<44} {'true':<10} {'predicted':<10} {'conf':>6}  {'outcome':<10} {'ms':>6}"
     lines = [header, "-" * len(header)]
     for r in results:
         confidence = f"{r.confidence:.3f}" if r.confidence is not None else "-"
         outcome = r.status if r.status != "FAILED" else (r.error.split(":")[0] or "FAILED")
-        lines.append(f"{r.s3_key[-44:]:<44} {r.true_label:<10} {r.predicted_label or '-':<10} {confidence:>6}  "
+        image = r.s3_key.rsplit("test/", 1)[-1][-44:]
+        lines.append(f"{image:<44} {r.true_label:<10} {r.predicted_label or '-':<10} {confidence:>6}  "
                      f"{outcome[:26]:<10} {r.seconds * 1000:6.0f}")
     succeeded = [r for r in results if r.status == "SUCCEEDED"]
     correct = sum(r.predicted_label == r.true_label for r in succeeded)

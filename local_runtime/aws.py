@@ -12,9 +12,9 @@ import logging
 import os
 import socket
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import boto3
 from botocore.config import Config
@@ -84,14 +84,13 @@ def local_aws(region: str, runtime_url: str | None = None) -> Iterator[LocalAws]
     """
     from moto.server import ThreadedMotoServer
 
-    from local_runtime import lambda_invoker, update_endpoint
+    from local_runtime import moto_ext
 
     port = free_port()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     aws = LocalAws(url=f"http://{LOOPBACK}:{port}", region=region, runtime_url=runtime_url)
-    lambda_invoker.install()
-    update_endpoint.install()
+    moto_ext.install()
     logging.getLogger("moto").setLevel(logging.CRITICAL)   # failed executions are reported by us, not as moto tracebacks
     try:
         _moto_api(aws.url, "reset")

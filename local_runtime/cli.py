@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run_dir).resolve()
     try:
         summary = run_local(config, run_dir, args.executions, args.fresh, args.concurrency)
-    except Exception as exc:  # noqa: BLE001 - a clear last line beats a traceback for a failed setup
+    except Exception as exc:
         log.exception("local run failed during setup: %s: %s", type(exc).__name__, exc)
         return 1
     print(format_summary(summary, run_dir))

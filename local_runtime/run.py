@@ -116,7 +116,7 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
         try:
             status = sm.describe_endpoint(EndpointName=config.endpoint.name)["EndpointStatus"]
             summary.endpoint = f"{config.endpoint.name} ({status})"
-        except Exception:  # noqa: BLE001 - no endpoint means awaiting approval; reported, not fatal
+        except Exception:
             summary.endpoint = None
 
         if summary.endpoint:

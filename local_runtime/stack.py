@@ -4,10 +4,11 @@ One way to bring the serving side up, used by the main run, the tests and the be
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from local_runtime.aws import LocalAws, free_port, local_aws
 from local_runtime.provision import Provisioned, provision
@@ -37,3 +38,34 @@ def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: floa
             yield LocalStack(aws, config, provision(aws, config), server)
         finally:
             server.stop()
+
+
+def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_status: str = "Approved") -> str:
+    """Registers ``model.tar.gz`` as a package and runs the real deploy Lambda on it.
+
+    For serving a model trained elsewhere (or a test model) without running the pipeline;
+    returns the package ARN. A package that is not Approved is registered but not deployed.
+    """
+    from pipelines.scones.pipeline import algorithm_image_uri
+
+    config = stack.config
+    s3, sm = stack.client("s3"), stack.client("sagemaker")
+    key = f"{config.storage.prefix}/models/{label}/model.tar.gz"
+    s3.upload_file(str(artifact), config.storage.bucket, key)
+    group = config.registry.model_package_group
+    if not sm.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]:
+        sm.create_model_package_group(ModelPackageGroupName=group)
+    image = algorithm_image_uri(config.project.region)
+    package_arn = sm.create_model_package(
+        ModelPackageGroupName=group, ModelApprovalStatus=approval_status,
+        CustomerMetadataProperties={"source": label},
+        InferenceSpecification={"Containers": [{"Image": image, "ModelDataUrl": f"s3://{config.storage.bucket}/{key}"}],
+                                "SupportedContentTypes": ["image/png", "application/x-image"],
+                                "SupportedResponseMIMETypes": ["application/json"]},
+    )["ModelPackageArn"]
+    response = stack.client("lambda").invoke(FunctionName=stack.resources.deploy_function_arn,
+                                             Payload=json.dumps({"model_package_arn": package_arn}).encode())
+    result = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        raise RuntimeError(f"deploy Lambda failed: {result.get('errorType')}: {result.get('errorMessage')}")
+    return package_arn

@@ -39,16 +39,18 @@ def lambda_handler(event, context):
     if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
         raise InvalidEventError(f"event needs non-empty 's3_bucket' and 's3_key'; got {sorted(event or {})}")
     try:
-        head = s3.head_object(Bucket=bucket, Key=key)
+        response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
             raise ImageNotFoundError(f"s3://{bucket}/{key} does not exist") from None
         raise
-    if head["ContentLength"] > MAX_IMAGE_BYTES:
-        raise ImageTooLargeError(f"s3://{bucket}/{key} is {head['ContentLength']} bytes; base64 of more than "
+    size = response["ContentLength"]
+    if size > MAX_IMAGE_BYTES:
+        response["Body"].close()
+        raise ImageTooLargeError(f"s3://{bucket}/{key} is {size} bytes; base64 of more than "
                                  f"{MAX_IMAGE_BYTES} bytes exceeds the 256 KiB Step Functions payload limit. "
                                  "Resize the image or pass it by reference")
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    body = response["Body"].read()
     if not body.startswith(_SIGNATURES):
         raise NotAnImageError(f"s3://{bucket}/{key} is not a PNG/JPEG/GIF/BMP image")
     log.info("serialized s3://%s/%s (%d bytes)", bucket, key, len(body))

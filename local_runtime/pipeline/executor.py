@@ -6,9 +6,10 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from local_runtime.pipeline.expressions import Context, resolve
 from local_runtime.pipeline.graph import StepNode, collect_steps, execution_order
@@ -146,7 +147,7 @@ class PipelineExecutor:
             step.status, step.failure = "Failed", exc.reason
             step.log_path = str(exc.log_path) if exc.log_path else None
             raise
-        except Exception as exc:  # noqa: BLE001 - any other error is this step's failure, named
+        except Exception as exc:
             step.status, step.failure = "Failed", f"{type(exc).__name__}: {exc}"
             raise StepFailedError(node.name, step.failure) from exc
         finally:

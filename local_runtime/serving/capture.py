@@ -14,7 +14,7 @@ import random
 import threading
 import uuid
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from scones_common.s3uri import parse_s3_uri
 
@@ -69,14 +69,14 @@ class DataCapture:
     def flush(self) -> None:
         with self._lock:
             buffers, self._buffers = self._buffers, defaultdict(list)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for (destination, endpoint, variant, _hour), lines in buffers.items():
             location = parse_s3_uri(destination)
             key = capture_key(location.key, endpoint, variant, now)
             try:
                 self.s3.put_object(Bucket=location.bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
                 self.files_written += 1
-            except Exception as exc:  # noqa: BLE001 - keep the records for the next flush
+            except Exception as exc:
                 log.warning("capture flush to %s failed (%s); will retry", destination, exc)
                 with self._lock:
                     self._buffers[(destination, endpoint, variant, _hour)][:0] = lines

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -134,7 +134,7 @@ class EndpointServer:
             return _model_error(400, str(exc), endpoint_name)
         payload = json.dumps(probabilities)
         if endpoint.capture:
-            record = capture_record(body, content_type, payload, "application/json", datetime.now(timezone.utc),
+            record = capture_record(body, content_type, payload, "application/json", datetime.now(UTC),
                                     tuple(endpoint.capture.get("CaptureContentTypeHeader", {}).get(
                                         "JsonContentTypes", ["application/json"])))
             self.capture.record(endpoint.capture["DestinationS3Uri"], endpoint_name, endpoint.variant,
@@ -155,9 +155,10 @@ def _model_error(original_status: int, message: str, endpoint: str) -> tuple[int
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True     # keep-alive + Nagle + delayed ACK would add ~40 ms per response
     owner: EndpointServer
 
-    def log_message(self, format, *args):  # noqa: A002 - keep request lines out of the console
+    def log_message(self, format, *args):
         log.debug(format, *args)
 
     def _send(self, status: int, headers: dict, body: bytes) -> None:
@@ -168,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self.path == "/ping":
             try:
                 self.owner.registry.get(self.owner.default_endpoint)
@@ -177,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(503, {"Content-Type": "text/plain"}, b"no model loaded")
         self._send(*_error(404, "UnknownOperationException", f"unknown path {self.path}"))
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         content_type = self.headers.get("Content-Type", "")
         parts = self.path.split("?")[0].strip("/").split("/")

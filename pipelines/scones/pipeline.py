@@ -61,6 +61,11 @@ def deploy_function_name(config: SconesConfig) -> str:
     return f"{config.project.name}-{DEPLOY_FUNCTION_SUFFIX}"
 
 
+def algorithm_image_uri(region: str) -> str:
+    """The built-in image-classification algorithm's image: what trains, and what serves on AWS."""
+    return sdk.image_uris.retrieve("image-classification", region)
+
+
 def account_of(role_arn: str) -> str:
     return role_arn.split(":")[4]
 
@@ -125,7 +130,7 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
     processing_image = sdk.image_uris.retrieve("pytorch", region, version=config.processing.framework_version,
                                                py_version=config.processing.py_version,
                                                instance_type=config.processing.instance_type, image_scope="training")
-    algorithm_image = sdk.image_uris.retrieve("image-classification", region)
+    algorithm_image = algorithm_image_uri(region)
 
     def processor(job_name: str):
         return sdk.ScriptProcessor(role=role_arn, image_uri=processing_image, command=["python3"],

@@ -22,8 +22,15 @@ from sagemaker.core.metadata_properties import MetadataProperties  # noqa: E402,
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402,F401
 from sagemaker.core.processing import ScriptProcessor  # noqa: E402,F401
 from sagemaker.core.shapes import (  # noqa: E402,F401
-    Channel, DataSource, OutputDataConfig, ProcessingInput, ProcessingOutput, ProcessingS3Input,
-    ProcessingS3Output, S3DataSource, StoppingCondition,
+    Channel,
+    DataSource,
+    OutputDataConfig,
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+    S3DataSource,
+    StoppingCondition,
 )
 from sagemaker.core.transformer import Transformer  # noqa: E402,F401
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo  # noqa: E402,F401
@@ -41,7 +48,6 @@ from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, Training
 from sagemaker.serve.model_builder import ModelBuilder  # noqa: E402,F401
 from sagemaker.train import ModelTrainer  # noqa: E402,F401
 from sagemaker.train.configs import Compute  # noqa: E402,F401
-
 
 
 def quiet_sdk_loggers() -> None:

@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,7 @@ def _jsonl(n, start):
 
 
 def test_every_record_of_every_line_is_read():
-    start = datetime(2026, 11, 25, 10, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 25, 10, tzinfo=UTC)
     records = parse_jsonl(_jsonl(5, start), "a.jsonl")
     assert len(records) == 5
     assert records[0].time == start and records[-1].time == start + timedelta(seconds=4)
@@ -28,7 +28,7 @@ def test_bad_line_is_named():
 
 
 def test_report_files(tmp_path):
-    records = parse_jsonl(_jsonl(12, datetime(2026, 11, 25, 10, tzinfo=timezone.utc)), "a.jsonl")
+    records = parse_jsonl(_jsonl(12, datetime(2026, 11, 25, 10, tzinfo=UTC)), "a.jsonl")
     index = draw_report(records, 0.93, tmp_path)
     for name in ("confidence_over_time.png", "confidence_histogram.png", "captured_images.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")

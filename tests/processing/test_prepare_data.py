@@ -24,7 +24,7 @@ def test_stage_writes_algorithm_layout(cifar_archive, tmp_path):
         rows = _read_lst(out / f"{split}.lst")
         assert len(rows) == n
         assert [int(r[0]) for r in rows] == list(range(n))
-        for index, class_id, relative in rows[:5]:
+        for _index, class_id, relative in rows[:5]:
             assert relative.startswith(("bicycle/", "motorcycle/"))
             assert int(class_id) == (0 if relative.startswith("bicycle/") else 1)
             image = Image.open(out / split / relative)

@@ -1,5 +1,6 @@
 """The local endpoint through boto3's sagemaker-runtime client, and its data capture."""
 import json
+from datetime import UTC
 
 import pytest
 from botocore.exceptions import ClientError
@@ -63,7 +64,7 @@ def test_capture_layout_and_records(local_stack):
 
 
 def test_capture_key_layout():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    key = capture_key("p/data-capture", "ep", "AllTraffic", datetime(2026, 11, 25, 7, 5, 9, 123000, tzinfo=timezone.utc))
+    key = capture_key("p/data-capture", "ep", "AllTraffic", datetime(2026, 11, 25, 7, 5, 9, 123000, tzinfo=UTC))
     assert key.startswith("p/data-capture/ep/AllTraffic/2026/11/25/07/05-09-123-") and key.endswith(".jsonl")

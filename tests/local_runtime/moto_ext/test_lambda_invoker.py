@@ -4,7 +4,7 @@ import json
 
 from moto.awslambda.models import LambdaFunction
 
-from local_runtime import lambda_invoker
+from local_runtime.moto_ext import lambda_invoker
 
 
 def test_moto_hook_still_has_the_expected_signature():

@@ -4,7 +4,7 @@ Replaces ``moto.awslambda.models.LambdaFunction._invoke_lambda(self, event)`` (s
 2021) with a call of the uploaded zip's handler under the function's environment. Failures
 come back as the Lambda error document (``errorMessage``, ``errorType``), so Step Functions
 Retry/Catch match on the exception's class name exactly as on AWS. The canary test in
-tests/local_runtime/test_lambda_invoker.py fails loudly if a moto upgrade moves this hook.
+tests/local_runtime/moto_ext/test_lambda_invoker.py fails loudly if a moto upgrade moves this hook.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import importlib.util
 import io
 import json
 import logging
-import os
 import sys
 import tempfile
 import threading
@@ -110,7 +109,7 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
             handler = _load_handler(function)
             result = handler(event if event is not None else {}, LambdaContext(function, time.monotonic() + function.timeout))
             payload, errored = json.dumps(result), False
-        except Exception as exc:  # noqa: BLE001 - any handler error becomes the Lambda error document
+        except Exception as exc:
             logging.getLogger().error("%s: %s", type(exc).__name__, exc)
             payload, errored = json.dumps(error_document(exc)), True
         finally:
@@ -119,7 +118,7 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
     output = logs.getvalue()
     try:
         function.save_logs(output or "(no log output)")
-    except Exception:  # noqa: BLE001 - logs are best effort, the invocation result is not
+    except Exception:
         pass
     return payload, errored, output
 

@@ -3,7 +3,7 @@
 The deploy Lambda switches a live endpoint to a new endpoint config with UpdateEndpoint (a new
 approved version, or a rollback). Locally the switch takes effect at once, the endpoint stays
 InService, and the local runtime server serves the new config's model on its next refresh.
-The canary test in tests/local_runtime/test_update_endpoint.py fails loudly if a moto upgrade
+The canary test in tests/local_runtime/moto_ext/test_update_endpoint.py fails loudly if a moto upgrade
 changes the attributes used here or implements the action itself.
 """
 from __future__ import annotations

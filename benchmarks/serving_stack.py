@@ -1,0 +1,48 @@
+"""What the serving benchmarks share: the local stack with a real model behind the endpoint."""
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from local_runtime.stack import LocalStack, deploy_artifact, local_stack  # noqa: E402
+from scones_common.config import load_config  # noqa: E402
+from scones_common.logs import setup_logging  # noqa: E402
+
+
+def newest_trained_artifact(runs: Path = ROOT / "runs") -> Path | None:
+    """The model.tar.gz of the latest local TrainModel job, if a local run has trained one."""
+    artifacts = sorted(runs.glob("*/jobs/*/TrainModel/model.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return artifacts[-1] if artifacts else None
+
+
+def model_artifact(requested: str | None, scratch: Path) -> tuple[Path, str]:
+    if requested:
+        return Path(requested), f"given: {requested}"
+    trained = newest_trained_artifact()
+    if trained:
+        return trained, f"trained by a local run: {trained.relative_to(ROOT)}"
+    from tests.builders import write_tiny_model_artifact
+
+    return write_tiny_model_artifact(scratch / "model.tar.gz"), "tiny test model (no local run found; run scones-local first)"
+
+
+@contextmanager
+def serving_stack(requested_artifact: str | None = None) -> Iterator[tuple[LocalStack, str]]:
+    setup_logging("WARNING")
+    with ExitStack() as exits:
+        scratch = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="scones-bench-")))
+        artifact, description = model_artifact(requested_artifact, scratch)
+        stack = exits.enter_context(local_stack(load_config(environment="local", environ={}), scratch))
+        deploy_artifact(stack, artifact, "benchmark")
+        yield stack, description
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]

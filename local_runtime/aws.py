@@ -25,9 +25,17 @@ _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", 
 _RUNTIME_SERVICE = "sagemaker-runtime"
 
 
-def free_port() -> int:
+class PortInUseError(OSError):
+    """A port asked for on the command line is taken by another program."""
+
+
+def free_port(wanted: int | None = None) -> int:
+    """``wanted`` if it is free (else a named error), or any free loopback port."""
     with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
+        try:
+            sock.bind((LOOPBACK, wanted or 0))
+        except OSError as exc:
+            raise PortInUseError(f"{LOOPBACK}:{wanted} is in use ({exc.strerror}); choose another port") from None
         return sock.getsockname()[1]
 
 
@@ -76,7 +84,7 @@ def applied_environment(variables: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def local_aws(region: str, runtime_url: str | None = None) -> Iterator[LocalAws]:
+def local_aws(region: str, runtime_url: str | None = None, port: int | None = None) -> Iterator[LocalAws]:
     """Starts an empty moto server and points this process's boto3 at it for the duration.
 
     moto keeps its state in process-wide backends: they are reset at start, so each local AWS
@@ -86,7 +94,7 @@ def local_aws(region: str, runtime_url: str | None = None) -> Iterator[LocalAws]
 
     from local_runtime import moto_ext
 
-    port = free_port()
+    port = free_port(port)
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     aws = LocalAws(url=f"http://{LOOPBACK}:{port}", region=region, runtime_url=runtime_url)

@@ -1,11 +1,11 @@
 """``scones-local``: run the whole system on this machine.
 
     scones-local run [--data-source PATH|URL|s3://…|cifar-100] [--epochs N] [--executions N] [--fresh]
+    scones-local serve [--run-dir runs/local] [--aws-port N] [--runtime-port N]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -43,42 +43,76 @@ def format_summary(summary, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def _config(args: argparse.Namespace):
+    from pipelines.scones.cli import git_commit
+
+    source = args.data_source
+    return load_config(args.config, "local", overrides={
+        "data.source": str(Path(source).resolve()) if source and Path(source).exists() else source,
+        "training.hyperparameters.epochs": args.epochs, "evaluation.accuracy_threshold": args.accuracy_threshold,
+        "project.git_commit": git_commit()})
+
+
+def _run(args: argparse.Namespace) -> int:
+    from local_runtime.run import run_local
+
+    run_dir = Path(args.run_dir).resolve()
+    summary = run_local(_config(args), run_dir, args.executions, args.fresh, args.concurrency)
+    print(format_summary(summary, run_dir))
+    return 0 if summary.succeeded else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from local_runtime.serve import serve
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def ready(stack, env_file: Path) -> None:
+        print(f"Local AWS APIs at {stack.aws.url}, SageMaker runtime at {stack.server.url}.\n"
+              f"In another shell:  source {env_file}\n"
+              f"  scones-registry list | approve N | reject N --reason ... | live\n"
+              f"  scones-workflow-test --state-machine-arn {stack.resources.state_machine_arn} "
+              f"--bucket {stack.config.storage.bucket} --prefix {stack.config.storage.prefix}/staged/test/ -n 10\n"
+              f"Ctrl-C saves the state to {args.run_dir}/state and stops.", flush=True)
+
+    try:
+        serve(_config(args), Path(args.run_dir).resolve(), stop, args.aws_port, args.runtime_port, ready)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="stage, train, evaluate, register, deploy, run the inference workflow")
-    run.add_argument("--config")
-    run.add_argument("--data-source", help="'cifar-100' (official download), archive path, file:// URL or s3:// URI")
-    run.add_argument("--epochs", type=int)
-    run.add_argument("--accuracy-threshold", type=float)
+    serve = sub.add_parser("serve", help="keep the local stack of a run directory up for scones-registry & co")
+    for command in (run, serve):
+        command.add_argument("--config")
+        command.add_argument("--run-dir", default="runs/local")
+        command.add_argument("--data-source", help="'cifar-100' (official download), archive path, file:// URL or s3:// URI")
+        command.add_argument("--epochs", type=int)
+        command.add_argument("--accuracy-threshold", type=float)
     run.add_argument("--executions", type=int, default=10, help="inference workflow executions on test images")
     run.add_argument("--concurrency", type=int, default=4)
-    run.add_argument("--run-dir", default="runs/local")
     run.add_argument("--fresh", action="store_true", help="forget earlier runs (state, cache) first")
+    serve.add_argument("--aws-port", type=int, help="port of the local AWS APIs (default: any free port)")
+    serve.add_argument("--runtime-port", type=int, help="port of the local SageMaker runtime (default: any free port)")
     args = parser.parse_args(argv)
-    try:
-        from pipelines.scones.cli import git_commit
+    from local_runtime.aws import PortInUseError
+    from processing.cifar_archive import CorruptArchiveError, MissingClassesError
+    from processing.cifar_source import DataSourceError
 
-        config = load_config(args.config, "local", overrides={
-            "data.source": str(Path(args.data_source).resolve()) if args.data_source and Path(args.data_source).exists()
-            else args.data_source,
-            "training.hyperparameters.epochs": args.epochs, "evaluation.accuracy_threshold": args.accuracy_threshold,
-            "project.git_commit": git_commit()})
-    except ConfigError as exc:
-        log.error("%s", exc)
+    try:
+        return _run(args) if args.command == "run" else _serve(args)
+    except (ConfigError, DataSourceError, CorruptArchiveError, MissingClassesError, PortInUseError) as exc:
+        log.error("%s: %s", type(exc).__name__, exc)
         return 2
-    from local_runtime.run import run_local
-
-    run_dir = Path(args.run_dir).resolve()
-    try:
-        summary = run_local(config, run_dir, args.executions, args.fresh, args.concurrency)
-    except Exception as exc:
-        log.exception("local run failed during setup: %s: %s", type(exc).__name__, exc)
-        return 1
-    print(format_summary(summary, run_dir))
-    (run_dir / "summary.json").write_text(json.dumps(summary.__dict__, indent=2, default=str))
-    return 0 if summary.succeeded else 1
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
         summary = RunSummary(execution=asdict(record), seconds=timings)
         if record.status != "Succeeded":
             state.save(aws, config.storage.bucket, run_dir / "state")
+            _write_summary(run_dir, summary)
             return summary
 
         sm = aws.client("sagemaker")
@@ -136,8 +137,12 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
                 summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report"))
             timings["report"] = time.perf_counter() - clock
         state.save(aws, config.storage.bucket, run_dir / "state")
-    (run_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2, default=str))
+    _write_summary(run_dir, summary)
     return summary
+
+
+def _write_summary(run_dir: Path, summary: RunSummary) -> None:
+    (run_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2, default=str))
 
 
 def executor_properties(executor: PipelineExecutor, step: str) -> dict | None:

@@ -28,10 +28,11 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: float = 1.0) -> Iterator[LocalStack]:
+def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: float = 1.0, aws_port: int | None = None,
+                runtime_port: int | None = None) -> Iterator[LocalStack]:
     """Starts moto and the endpoint server, provisions bucket, Lambdas, state machine and rules."""
-    port = free_port()
-    with local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}") as aws:
+    port = free_port(runtime_port)
+    with local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}", port=aws_port) as aws:
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
                                 capture_flush_seconds=capture_flush_seconds).start()
         try:

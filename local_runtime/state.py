@@ -24,6 +24,7 @@ def _listed(pages, key: str) -> list:
 
 def save(clients, bucket: str, state_dir: Path) -> None:
     s3, sm = clients.client("s3"), clients.client("sagemaker")
+    state_dir.mkdir(parents=True, exist_ok=True)
     mirror = state_dir / "s3" / bucket
     objects = _listed(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket), "Contents")
 
@@ -74,11 +75,10 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
         sm.create_model_package_group(ModelPackageGroupName=group)
     for package in snapshot["packages"]:
         request = {k: package[k] for k in _PACKAGE_FIELDS if k in package}
-        arn = sm.create_model_package(**request, ModelApprovalStatus="PendingManualApproval")["ModelPackageArn"]
+        # Created with its final status: an UpdateModelPackage would emit an approval event and redeploy.
+        arn = sm.create_model_package(**request, ModelApprovalStatus=package["ModelApprovalStatus"])["ModelPackageArn"]
         if arn != package["ModelPackageArn"]:
             log.warning("restored package %s as %s", package["ModelPackageArn"], arn)
-        if package["ModelApprovalStatus"] != "PendingManualApproval":
-            sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=package["ModelApprovalStatus"])
     for model in snapshot["models"]:
         sm.create_model(**model)
     for config in snapshot["endpoint_configs"]:

@@ -26,6 +26,7 @@ from local_runtime.aws import applied_environment
 _ENV_LOCK = threading.RLock()
 _CURRENT = threading.local()
 _MODULES: dict[tuple[str, str], object] = {}
+_ROOT_LEVELS: dict[str, int] = {}     # per function: what its code set the root logger to (Lambda default WARNING)
 _CODE_DIR = Path(tempfile.gettempdir()) / "scones-local-lambda"
 
 
@@ -103,6 +104,8 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
     handler_log.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
     with _ENV_LOCK, _function_environment(function):
         root = logging.getLogger()
+        process_level = root.level
+        root.setLevel(_ROOT_LEVELS.get(function.function_name, logging.WARNING))
         root.addHandler(handler_log)
         _CURRENT.function = function.function_name
         try:
@@ -115,12 +118,21 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
         finally:
             _CURRENT.function = None
             root.removeHandler(handler_log)
+            _ROOT_LEVELS[function.function_name] = root.level   # handlers set the root level, as Lambda code does
+            root.setLevel(process_level)
     output = logs.getvalue()
     try:
-        function.save_logs(output or "(no log output)")
-    except Exception:
-        pass
+        _save_logs(function, output or "(no log output)")
+    except Exception as exc:
+        logging.getLogger(__name__).warning("could not store logs of %s: %s", function.function_name, exc)
     return payload, errored, output
+
+
+def _save_logs(function, output: str) -> None:
+    """Lambda creates its log group on first use; moto's save_logs expects it to exist."""
+    if function.logs_group_name not in function.logs_backend.groups:
+        function.logs_backend.create_log_group(function.logs_group_name, tags={})
+    function.save_logs(output)
 
 
 def install() -> None:

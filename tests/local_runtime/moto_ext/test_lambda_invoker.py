@@ -35,3 +35,23 @@ def test_function_environment_applies_and_restores(local_stack):
     payload = json.loads(response["Payload"].read())
     assert response["FunctionError"] and payload["errorType"] == "ThresholdConfidenceError"
     assert "THRESHOLD" not in os.environ
+
+
+def test_handler_logs_reach_cloudwatch_and_leave_the_process_log_level_alone(local_stack):
+    import logging
+
+    from tests.builders import solid_png
+
+    root_level = logging.getLogger().level
+    bucket = local_stack.config.storage.bucket
+    local_stack.client("s3").put_object(Bucket=bucket, Key="logs-test/a.png", Body=solid_png(10))
+    name = f"{local_stack.config.project.name}-serialize-image-data"
+    response = local_stack.client("lambda").invoke(
+        FunctionName=name, Payload=json.dumps({"s3_bucket": bucket, "s3_key": "logs-test/a.png"}).encode())
+    assert "FunctionError" not in response
+    assert logging.getLogger().level == root_level
+    logs = local_stack.client("logs")
+    streams = logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}")["logStreams"]
+    messages = [e["message"] for s in streams
+                for e in logs.get_log_events(logGroupName=f"/aws/lambda/{name}", logStreamName=s["logStreamName"])["events"]]
+    assert any("serialized s3://" in m and "logs-test/a.png" in m for m in messages)

@@ -1,12 +1,13 @@
 """UpdateEndpoint on the local control plane: canary for moto, and the deploy Lambda's update and rollback."""
 import inspect
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from local_runtime.provision import capture_uri
-from pipelines.deploy.deployer import DeploySettings, deploy_package, handle_rejection, live_package_arn
+from local_runtime.serving.endpoint_server import REFRESH_SECONDS
+from pipelines.deploy.deployer import live_package_arn
 from tests.builders import solid_png
 from tests.local_stack import deploy_tiny_model
 
@@ -22,28 +23,29 @@ def test_moto_still_lacks_update_endpoint_and_keeps_the_attributes_we_set():
     assert hasattr(models.FakeEndpoint, "_process_production_variants")
 
 
-def _settings(stack):
-    return DeploySettings(stack.config.endpoint.name, stack.resources.role_arn, capture_uri(stack.config))
-
-
-def test_new_approved_version_updates_the_live_endpoint_and_rejection_rolls_back(local_stack, tmp_path):
+def test_update_switches_config_and_the_runtime_serves_the_new_model(local_stack, tmp_path):
     sm, name = local_stack.client("sagemaker"), local_stack.config.endpoint.name
+    before = sm.describe_endpoint(EndpointName=name)
     second = deploy_tiny_model(local_stack, tmp_path, status="PendingManualApproval")
-    assert live_package_arn(sm, name) == local_stack.package_arn
-    sm.update_model_package(ModelPackageArn=second, ModelApprovalStatus="Approved")
-    result = deploy_package(sm, second, _settings(local_stack))
-    assert result["status"] == "updated"
-    endpoint = sm.describe_endpoint(EndpointName=name)
-    assert endpoint["EndpointStatus"] == "InService" and endpoint["EndpointConfigName"] == result["endpoint_config_name"]
+    config_name = f"{name}-v{second.rsplit('/', 1)[1]}"
+    sm.create_model(ModelName=config_name, ExecutionRoleArn=local_stack.resources.role_arn,
+                    PrimaryContainer={"ModelPackageName": second})
+    variant = {**before, "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": config_name,
+                                                 "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}]}
+    sm.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=variant["ProductionVariants"])
+    sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
+
+    after = sm.describe_endpoint(EndpointName=name)
+    assert after["EndpointStatus"] == "InService" and after["EndpointConfigName"] == config_name
+    assert after["LastModifiedTime"] >= before["LastModifiedTime"]
     assert live_package_arn(sm, name) == second
-
-    sm.update_model_package(ModelPackageArn=second, ModelApprovalStatus="Rejected")
-    rolled = handle_rejection(sm, second, _settings(local_stack))
-    assert rolled["status"] == "rolled back" and live_package_arn(sm, name) == local_stack.package_arn
-
     runtime = local_stack.client("sagemaker-runtime")
-    answer = json.loads(runtime.invoke_endpoint(EndpointName=name, ContentType="image/png", Body=solid_png(255))["Body"].read())
-    assert answer[0] > 0.99
+    deadline = time.monotonic() + 2 * REFRESH_SECONDS + 1      # the runtime re-reads endpoint configs periodically
+    while local_stack.server.registry.get(name).config_name != config_name and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert local_stack.server.registry.get(name).config_name == config_name
+    response = runtime.invoke_endpoint(EndpointName=name, ContentType="image/png", Body=solid_png(255))
+    assert json.loads(response["Body"].read())[0] > 0.99
 
 
 def test_update_to_a_missing_config_is_a_validation_error(local_stack):

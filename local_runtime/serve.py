@@ -1,0 +1,47 @@
+"""``scones-local serve``: the local stack of a run directory, kept up for interactive use.
+
+Restores what earlier runs left (registry, endpoint, captures, data), prints the environment
+that points boto3 and the project's CLIs at it, and saves the state again on exit. With it an
+ML engineer approves or rejects packages with ``scones-registry`` (the approval event reaches
+the deploy Lambda), runs ``scones-workflow-test`` and ``scones-capture-report`` against the
+same state machine and endpoint, or calls the endpoint from any boto3 code.
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from local_runtime import state
+from local_runtime.stack import LocalStack, local_stack
+from scones_common.config import SconesConfig
+
+log = logging.getLogger("local_runtime.serve")
+ENV_FILE = "local-aws.env"
+
+
+def environment_script(stack: LocalStack) -> str:
+    exports = {**stack.aws.environment(), "SCONES_ENVIRONMENT": "local"}
+    return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(exports.items()))
+
+
+def serve(config: SconesConfig, run_dir: Path, stop: threading.Event, aws_port: int | None = None,
+          runtime_port: int | None = None, on_ready: Callable[[LocalStack, Path], None] | None = None) -> None:
+    """Runs until ``stop`` is set; the state is saved to ``run_dir`` however it ends."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with local_stack(config, run_dir, aws_port=aws_port, runtime_port=runtime_port) as stack:
+        restored = state.restore(stack.aws, config.storage.bucket, run_dir / "state")
+        env_file = run_dir / ENV_FILE
+        env_file.write_text(environment_script(stack))
+        log.info("local AWS at %s, endpoint runtime at %s (%s)", stack.aws.url, stack.server.url,
+                 f"state restored from {run_dir / 'state'}" if restored else "no saved state: empty")
+        try:
+            if on_ready:
+                on_ready(stack, env_file)
+            stop.wait()
+        finally:
+            state.save(stack.aws, config.storage.bucket, run_dir / "state")
+            env_file.unlink(missing_ok=True)
+            log.info("state saved to %s", run_dir / "state")

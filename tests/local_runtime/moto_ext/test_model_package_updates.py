@@ -1,0 +1,61 @@
+"""Approving or rejecting in the registry reaches the deploy Lambda, as the EventBridge rule does on AWS."""
+import inspect
+
+from local_runtime.moto_ext import model_package_updates
+from pipelines.deploy import registry_cli
+from pipelines.deploy.deployer import live_package_arn
+from tests.local_stack import deploy_tiny_model
+
+
+def test_moto_still_has_what_the_events_use():
+    from moto.events import models as events
+    from moto.sagemaker import models as sagemaker
+    from moto.sagemaker.responses import SageMakerResponse
+
+    model_package_updates.install()
+    assert SageMakerResponse.update_model_package is model_package_updates._update_model_package_like_aws
+    assert "def matches_event" in inspect.getsource(events.EventPattern)
+    assert "lambda" not in inspect.getsource(events.Rule.send_to_targets).split("supported targets")[1][:300].lower(), \
+        "moto's EventBridge may deliver to Lambda itself now: check for double deployments"
+    init = inspect.getsource(sagemaker.ModelPackage.__init__)
+    assert "self.model_package_group_name" in init and "self.model_package_version" in init
+
+
+def test_metadata_merge():
+    merge = model_package_updates.merged_metadata
+    assert merge({"accuracy": "0.9", "git_commit": "abc"}, None, None) == {"accuracy": "0.9", "git_commit": "abc"}
+    assert merge({"accuracy": "0.9"}, {"note": "ok"}, ["accuracy"]) == {"note": "ok"}
+
+
+def test_approval_keeps_customer_metadata(local_stack, tmp_path):
+    sm = local_stack.client("sagemaker")
+    arn = deploy_tiny_model(local_stack, tmp_path, status="PendingManualApproval")
+    sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"accuracy": "0.91"})
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="test")
+    assert sm.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"] == {
+        "source": f"tiny/{tmp_path.name}", "accuracy": "0.91"}
+
+
+def test_registry_approve_deploys_and_reject_rolls_back(local_stack, tmp_path, capsys):
+    sm, endpoint = local_stack.client("sagemaker"), local_stack.config.endpoint.name
+    first = live_package_arn(sm, endpoint)
+    second = deploy_tiny_model(local_stack, tmp_path, status="PendingManualApproval")
+    version = second.rsplit("/", 1)[1]
+    assert live_package_arn(sm, endpoint) == first
+
+    assert registry_cli.main(["--environment", "local", "approve", version]) == 0
+    assert live_package_arn(sm, endpoint) == second
+    assert registry_cli.main(["--environment", "local", "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{version:>4}  "))
+    assert "Approved" in row and row.rstrip().endswith("*")
+
+    assert registry_cli.main(["--environment", "local", "reject", version, "--reason", "blurry at night"]) == 0
+    assert live_package_arn(sm, endpoint) == first
+
+
+def test_events_only_reach_matching_enabled_rules(local_stack):
+    package = type("Package", (), {"arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/other-group/1",
+                                    "model_package_group_name": "other-group", "model_package_version": 1,
+                                    "model_approval_status": "Approved"})()
+    event = model_package_updates.state_change_event(package, "123456789012", local_stack.config.project.region)
+    assert model_package_updates.lambda_targets("123456789012", local_stack.config.project.region, event) == []

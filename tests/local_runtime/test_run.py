@@ -1,0 +1,63 @@
+"""The main job end to end on a small synthetic CIFAR archive: the real definition, every step runner,
+the endpoint, the workflow, captures, the report; then a second run on the restored state."""
+import json
+
+import pytest
+
+from local_runtime.run import run_local
+from scones_common.config import load_config
+from tests.builders import make_cifar_archive
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("main-job")
+    archive = make_cifar_archive(root / "cifar-100-python.tar.gz", per_class_train=60, per_class_test=20)
+    config = load_config(environment="local", environ={}, overrides={
+        "data.source": str(archive), "data.cache_dir": str(root / "cache"),
+        "training.hyperparameters.epochs": 4, "evaluation.accuracy_threshold": 0.6})
+    run_dir = root / "run"
+    first = run_local(config, run_dir, executions=6, concurrency=2)
+    second = run_local(config, run_dir, executions=2)
+    return run_dir, first, second
+
+
+def test_first_run_executes_every_step(runs):
+    _, first, _ = runs
+    assert first.succeeded, first.execution["failure"]
+    statuses = {s["name"]: s["status"] for s in first.execution["steps"]}
+    assert statuses == {"PrepareData": "Succeeded", "TrainModel": "Succeeded", "CreateModel": "Succeeded",
+                        "BatchTransformTest": "Succeeded", "EvaluateModel": "Succeeded", "CheckAccuracy": "Succeeded",
+                        "RegisterModel": "Succeeded", "DeployModel": "Succeeded", "AccuracyBelowThreshold": "Skipped"}
+    assert first.evaluation["metrics"]["count"] == 40 and first.accuracy >= 0.6
+    assert first.model_package_arn.endswith("/1") and first.endpoint.endswith("(InService)")
+
+
+def test_workflow_ran_on_test_images_and_was_captured(runs):
+    run_dir, first, _ = runs
+    assert len(first.workflow) == 6 and first.endpoint_answers
+    assert all("/staged/test/" in r["s3_key"] for r in first.workflow)
+    assert all(r["status"] == "SUCCEEDED" or r["error"].startswith("ThresholdConfidenceError") for r in first.workflow)
+    assert first.capture_records == 6
+    for name in ("index.html", "confidence_over_time.png", "confidence_histogram.png", "captured_images.png"):
+        assert (run_dir / "report" / name).exists(), name
+
+
+def test_everything_is_kept_on_disk(runs):
+    run_dir, first, _ = runs
+    assert json.loads((run_dir / "pipeline-definition.json").read_text())["Steps"][0]["Name"] == "PrepareData"
+    assert (run_dir / "executions" / f"{first.execution['execution_id']}.json").exists()
+    snapshot = json.loads((run_dir / "state" / "sagemaker.json").read_text())
+    assert [p["ModelApprovalStatus"] for p in snapshot["packages"]] == ["Approved", "Approved"]
+    assert list((run_dir / "state" / "s3").rglob("*.jsonl")), "captures not persisted"
+    assert list((run_dir / "state" / "s3").rglob("staged/test.lst"))
+
+
+def test_second_run_restores_state_reuses_cache_and_updates_the_endpoint(runs):
+    _, _, second = runs
+    assert second.succeeded, second.execution["failure"]
+    statuses = {s["name"]: s["status"] for s in second.execution["steps"]}
+    assert statuses["PrepareData"] == "Cached" and statuses["TrainModel"] == "Cached"
+    assert statuses["DeployModel"] == "Succeeded"
+    assert second.model_package_arn.endswith("/2")
+    assert second.capture_records == 6 + 2      # the first run's captures came back with the state

@@ -6,12 +6,15 @@ endpoint serves the same model after a restart.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from botocore.exceptions import ClientError
+
+from local_runtime.pipeline.s3io import upload_dir
 
 log = logging.getLogger("local_runtime.state")
 _PACKAGE_FIELDS = ("ModelPackageGroupName", "InferenceSpecification", "ModelMetrics", "MetadataProperties",
@@ -30,13 +33,16 @@ def save(clients, bucket: str, state_dir: Path) -> None:
 
     def fetch(obj: dict) -> None:
         target = mirror / obj["Key"]
-        if target.exists() and target.stat().st_size == obj["Size"]:
+        if target.exists() and obj["ETag"].strip('"') == hashlib.md5(target.read_bytes()).hexdigest():
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, obj["Key"], str(target))
+        target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(fetch, objects))
+    keys = {obj["Key"] for obj in objects}
+    for stale in [p for p in mirror.rglob("*") if p.is_file() and p.relative_to(mirror).as_posix() not in keys]:
+        stale.unlink()
     snapshot = {"groups": [], "packages": [], "models": [], "endpoint_configs": [], "endpoints": []}
     for group in _listed(sm.get_paginator("list_model_package_groups").paginate(), "ModelPackageGroupSummaryList"):
         snapshot["groups"].append(group["ModelPackageGroupName"])
@@ -67,9 +73,7 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
         return False
     s3, sm = clients.client("s3"), clients.client("sagemaker")
     mirror = state_dir / "s3" / bucket
-    files = [p for p in mirror.rglob("*") if p.is_file()] if mirror.exists() else []
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda p: s3.upload_file(str(p), bucket, p.relative_to(mirror).as_posix()), files))
+    restored_objects = upload_dir(s3, mirror, f"s3://{bucket}") if mirror.exists() else 0
     snapshot = json.loads(snapshot_path.read_text())
     for group in snapshot["groups"]:
         sm.create_model_package_group(ModelPackageGroupName=group)
@@ -88,6 +92,6 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
             sm.create_endpoint(**endpoint)
         except ClientError as exc:
             log.warning("could not restore endpoint %s: %s", endpoint["EndpointName"], exc)
-    log.info("restored %d objects, %d packages, %d endpoints from %s", len(files), len(snapshot["packages"]),
+    log.info("restored %d objects, %d packages, %d endpoints from %s", restored_objects, len(snapshot["packages"]),
              len(snapshot["endpoints"]), state_dir)
     return True

@@ -1,0 +1,53 @@
+"""Saving and restoring the local AWS state: objects mirror exactly, the registry keeps versions and statuses."""
+import json
+from contextlib import ExitStack
+
+from local_runtime import state
+from local_runtime.aws import local_aws
+
+BUCKET = "state-tests"
+
+
+def _sagemaker_with_packages(sm):
+    sm.create_model_package_group(ModelPackageGroupName="group")
+    spec = {"Containers": [{"Image": "img", "ModelDataUrl": f"s3://{BUCKET}/m.tar.gz"}],
+            "SupportedContentTypes": ["image/png"], "SupportedResponseMIMETypes": ["application/json"]}
+    for status, accuracy in (("Approved", "0.91"), ("Rejected", "0.80"), ("PendingManualApproval", "0.93")):
+        sm.create_model_package(ModelPackageGroupName="group", ModelApprovalStatus=status, InferenceSpecification=spec,
+                                CustomerMetadataProperties={"accuracy": accuracy})
+
+
+def test_save_then_restore_into_a_fresh_server(tmp_path):
+    state_dir = tmp_path / "state"
+    with ExitStack() as stack:
+        aws = stack.enter_context(local_aws("us-east-1"))
+        s3, sm = aws.client("s3"), aws.client("sagemaker")
+        s3.create_bucket(Bucket=BUCKET)
+        for key, body in {"a/evaluation.json": b'{"accuracy": 0.91}', "a/gone.txt": b"x", "b/img.png": b"\x89PNG"}.items():
+            s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        _sagemaker_with_packages(sm)
+        state.save(aws, BUCKET, state_dir)
+        s3.put_object(Bucket=BUCKET, Key="a/evaluation.json", Body=b'{"accuracy": 0.95}')   # same size, new content
+        s3.delete_object(Bucket=BUCKET, Key="a/gone.txt")
+        state.save(aws, BUCKET, state_dir)
+
+    mirrored = sorted(p.relative_to(state_dir / "s3" / BUCKET).as_posix() for p in (state_dir / "s3").rglob("*") if p.is_file())
+    assert mirrored == ["a/evaluation.json", "b/img.png"]
+
+    with ExitStack() as stack:
+        aws = stack.enter_context(local_aws("us-east-1"))
+        s3, sm = aws.client("s3"), aws.client("sagemaker")
+        s3.create_bucket(Bucket=BUCKET)
+        assert state.restore(aws, BUCKET, state_dir)
+        assert json.loads(s3.get_object(Bucket=BUCKET, Key="a/evaluation.json")["Body"].read()) == {"accuracy": 0.95}
+        packages = sm.list_model_packages(ModelPackageGroupName="group", SortBy="CreationTime",
+                                          SortOrder="Ascending")["ModelPackageSummaryList"]
+        restored = [sm.describe_model_package(ModelPackageName=p["ModelPackageArn"]) for p in packages]
+        assert [(p["ModelPackageVersion"], p["ModelApprovalStatus"], p["CustomerMetadataProperties"]["accuracy"])
+                for p in restored] == [(1, "Approved", "0.91"), (2, "Rejected", "0.80"), (3, "PendingManualApproval", "0.93")]
+
+
+def test_restore_without_saved_state_says_so(tmp_path):
+    with ExitStack() as stack:
+        aws = stack.enter_context(local_aws("us-east-1"))
+        assert state.restore(aws, BUCKET, tmp_path / "nothing") is False

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import boto3
 
+from processing.staging import CLASS_NAMES
 from scones_common.s3uri import parse_s3_uri
-
-CLASS_NAMES = ("bicycle", "motorcycle")
 
 
 class CaptureFormatError(ValueError):

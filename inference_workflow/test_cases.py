@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import boto3
 
+from processing.staging import CLASS_NAMES
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-CLASS_NAMES = ("bicycle", "motorcycle")
 
 
 @dataclass

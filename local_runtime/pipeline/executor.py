@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local_runtime.aws import ACCOUNT_ID
 from local_runtime.pipeline.expressions import Context, resolve
 from local_runtime.pipeline.graph import StepNode, collect_steps, execution_order
 from local_runtime.pipeline.runners import control, models, processing, training, transform
@@ -102,7 +103,7 @@ class PipelineExecutor:
                                  steps=[StepRecord(n, self.nodes[n].type) for n in self.order])
         ctx = Context(parameters=record.parameters, execution={
             "PipelineExecutionId": execution_id, "PipelineName": pipeline_name,
-            "PipelineExecutionArn": f"arn:aws:sagemaker:local:000000000000:pipeline/{pipeline_name}/execution/{execution_id}",
+            "PipelineExecutionArn": f"arn:aws:sagemaker:{self.clients.region}:{ACCOUNT_ID}:pipeline/{pipeline_name}/execution/{execution_id}",
             "StartDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         self.last_properties = ctx.step_properties
         selected: set[str] = set()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from local_runtime.aws import ACCOUNT_ID
 from local_runtime.serving.capture import DataCapture, capture_record
 from local_runtime.serving.model import ImageClassifier, InvalidImageError
 from local_runtime.serving.resolve import model_artifact_uri
@@ -98,7 +99,8 @@ class EndpointServer:
         self.registry = EndpointRegistry(clients, Path(run_dir) / "endpoint-models")
         self.capture = DataCapture(clients.client("s3"), capture_flush_seconds)
         self.default_endpoint = default_endpoint
-        self.account = "123456789012"
+        self.account = ACCOUNT_ID
+        self.region = clients.region
         server = self
 
         class Handler(_Handler):
@@ -126,12 +128,12 @@ class EndpointServer:
         except EndpointNotFoundError:
             return _error(400, "ValidationError", f"Endpoint {endpoint_name} of account {self.account} not found.")
         if content_type.split(";")[0].strip() not in IMAGE_TYPES:
-            return _model_error(415, f"content type {content_type!r} is not supported; send image/png or "
-                                     "application/x-image", endpoint_name)
+            return self._model_error(415, f"content type {content_type!r} is not supported; send image/png or "
+                                          "application/x-image", endpoint_name)
         try:
             probabilities = endpoint.model.predict_one(body)
         except InvalidImageError as exc:
-            return _model_error(400, str(exc), endpoint_name)
+            return self._model_error(400, str(exc), endpoint_name)
         payload = json.dumps(probabilities)
         if endpoint.capture:
             record = capture_record(body, content_type, payload, "application/json", datetime.now(UTC),
@@ -141,16 +143,18 @@ class EndpointServer:
                                 int(endpoint.capture.get("InitialSamplingPercentage", 100)), record)
         return 200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": endpoint.variant}, payload.encode()
 
+    def _model_error(self, original_status: int, message: str, endpoint: str) -> tuple[int, dict, bytes]:
+        """What SageMaker answers when the model container rejects a request: HTTP 424 ModelError."""
+        body = {"message": f'Received client error ({original_status}) from primary with message "{message}".',
+                "OriginalStatusCode": original_status, "OriginalMessage": message,
+                "LogStreamArn": f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/Endpoints/{endpoint}"}
+        return 424, {"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"}, json.dumps(body).encode()
+
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict, bytes]:
     return status, {"Content-Type": "application/json", "x-amzn-ErrorType": code}, json.dumps({"message": message}).encode()
 
 
-def _model_error(original_status: int, message: str, endpoint: str) -> tuple[int, dict, bytes]:
-    body = {"message": f'Received client error ({original_status}) from primary with message "{message}".',
-            "OriginalStatusCode": original_status, "OriginalMessage": message,
-            "LogStreamArn": f"arn:aws:logs:local:123456789012:log-group:/aws/sagemaker/Endpoints/{endpoint}"}
-    return 424, {"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"}, json.dumps(body).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):

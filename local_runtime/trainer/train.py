@@ -21,9 +21,9 @@ from torch import nn
 
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.network import SmallVgg, WithSoftmax
+from processing.staging import CLASS_NAMES
 
 log = logging.getLogger("trainer")
-CLASS_NAMES = ("bicycle", "motorcycle")
 
 
 class HyperparameterError(ValueError):

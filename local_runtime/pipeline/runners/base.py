@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_runtime.aws import ACCOUNT_ID
+
 CONTAINER_ROOT = "/opt/ml"
 
 
@@ -33,6 +35,10 @@ class StepContext:
         """Unique, SageMaker-valid job name (≤ 63 chars)."""
         base = re.sub(r"[^a-zA-Z0-9-]", "-", f"{self.pipeline_name[:24]}-{self.step_name}")[:48]
         return f"{base}-{self.execution_id[:8]}-{int(time.time() * 1000) % 100000:05d}"
+
+    def arn(self, kind: str) -> str:
+        """The ARN SageMaker would give this step's job (``training-job``, ``processing-job``…)."""
+        return f"arn:aws:sagemaker:{self.clients.region}:{ACCOUNT_ID}:{kind}/{self.job_name.lower()}"
 
     def container_path(self, path: str) -> Path:
         """Maps /opt/ml/... inside the 'container' to the job directory."""

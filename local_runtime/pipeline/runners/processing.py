@@ -49,6 +49,6 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
         except (OSError, json.JSONDecodeError) as exc:
             raise StepFailedError(ctx.step_name, f"property file {spec['FilePath']} unreadable: {exc}", log_path) from exc
     properties = {**args, "ProcessingJobName": ctx.job_name, "ProcessingJobStatus": "Completed",
-                  "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{ctx.job_name.lower()}",
+                  "ProcessingJobArn": ctx.arn("processing-job"),
                   "ProcessingTimeSeconds": round(time.perf_counter() - started, 3)}
     return properties, property_files

@@ -58,7 +58,7 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     s3.upload_file(str(artifact), output.bucket, output.key)
     metrics = json.loads((opt_ml / "output" / "metrics.json").read_text())
     properties = {**args, "TrainingJobName": ctx.job_name, "TrainingJobStatus": "Completed",
-                  "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{ctx.job_name.lower()}",
+                  "TrainingJobArn": ctx.arn("training-job"),
                   "ModelArtifacts": {"S3ModelArtifacts": str(output)},
                   "FinalMetricDataList": [{"MetricName": k, "Value": v} for k, v in metrics.items()],
                   "TrainingTimeInSeconds": round(time.perf_counter() - started, 3)}

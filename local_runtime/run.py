@@ -43,7 +43,9 @@ class RunSummary:
 
 def _progress(stream=sys.stderr):
     def show(step: StepRecord) -> None:
-        if step.status == "Executing":
+        if step.status == "Executing" and step.progress:
+            stream.write(f"      {step.progress}\n")
+        elif step.status == "Executing":
             stream.write(f"  ▶ {step.name:<24} {step.type} …\n")
         elif step.status in ("Succeeded", "Cached", "Failed"):
             mark = {"Succeeded": "✓", "Cached": "↺", "Failed": "✗"}[step.status]

@@ -41,6 +41,7 @@ class StepRecord:
     seconds: float = 0.0
     failure: str | None = None
     log_path: str | None = None
+    progress: str | None = None     # the job's latest progress line while Executing
 
 
 @dataclass
@@ -175,8 +176,12 @@ class PipelineExecutor:
         work_dir = self.run_dir / "jobs" / record.execution_id / node.name
         work_dir.mkdir(parents=True, exist_ok=True)
         step.log_path = str(work_dir / "job.log")
+        def report(message: str) -> None:
+            step.progress = message
+            self.on_step(step)
+
         step_ctx = StepContext(node.name, node.type, record.pipeline_name, record.execution_id, work_dir,
-                               self.clients, node.spec)
+                               self.clients, node.spec, report)
         properties, property_files = runner(arguments, step_ctx)
         ctx.step_properties[node.name] = properties
         ctx.property_files[node.name] = property_files

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class StepContext:
     work_dir: Path          # this step's job directory
     clients: "object"       # LocalAws-like: .client(service)
     spec: dict              # the step's definition (unresolved)
+    report: Callable[[str], None] = lambda message: None   # progress while the job runs
 
     @property
     def job_name(self) -> str:

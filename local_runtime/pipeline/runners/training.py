@@ -6,9 +6,11 @@ input/config/hyperparameters.json, input/data/<channel>/, model/, output/failure
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
@@ -16,10 +18,42 @@ from local_runtime.pipeline.s3io import download_prefix
 from scones_common.s3uri import parse_s3_uri
 
 BUILT_IN_IMAGE = "image-classification"
+_EPOCH = re.compile(r"epoch (\d+)/(\d+)\S*( \S+)*")
 
 
 def is_image_classification(image_uri: str) -> bool:
     return image_uri.rsplit("/", 1)[-1].split(":")[0] == BUILT_IN_IMAGE
+
+
+def milestone(line: str) -> str | None:
+    """Every quarter of the epochs (and the last one) is worth showing while the job runs."""
+    match = _EPOCH.search(line)
+    if not match:
+        return None
+    epoch, epochs = int(match.group(1)), int(match.group(2))
+    return match.group(0) if epoch == epochs or epoch % max(1, epochs // 4) == 0 else None
+
+
+def _run_trainer(opt_ml, log_path, timeout: float | None, report) -> int | None:
+    """Runs the trainer, teeing its output to the job log; None when it ran out of time."""
+    deadline = time.monotonic() + timeout if timeout else None
+    command = [sys.executable, "-m", "local_runtime.trainer.train", "--opt-ml", str(opt_ml)]
+    with open(log_path, "w") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                      text=True) as process:
+        timer = threading.Timer(timeout, process.kill) if timeout else None
+        if timer:
+            timer.start()
+        try:
+            for line in process.stdout:
+                log.write(line)
+                shown = milestone(line)
+                if shown:
+                    report(shown)
+        finally:
+            if timer:
+                timer.cancel()
+        returncode = process.wait()
+    return None if deadline and time.monotonic() >= deadline and returncode != 0 else returncode
 
 
 def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
@@ -39,15 +73,12 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     log_path = ctx.work_dir / "job.log"
     started = time.perf_counter()
     timeout = args.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-    with open(log_path, "w") as log:
-        try:
-            result = subprocess.run([sys.executable, "-m", "local_runtime.trainer.train", "--opt-ml", str(opt_ml)],
-                                    stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise StepFailedError(ctx.step_name, f"training exceeded MaxRuntimeInSeconds={timeout}", log_path) from None
-    if result.returncode != 0:
+    returncode = _run_trainer(opt_ml, log_path, timeout, ctx.report)
+    if returncode is None:
+        raise StepFailedError(ctx.step_name, f"training exceeded MaxRuntimeInSeconds={timeout}", log_path)
+    if returncode != 0:
         failure = opt_ml / "output" / "failure"
-        reason = failure.read_text().strip() if failure.exists() else f"trainer exited with {result.returncode}"
+        reason = failure.read_text().strip() if failure.exists() else f"trainer exited with {returncode}"
         raise StepFailedError(ctx.step_name, reason, log_path)
 
     artifact = ctx.work_dir / "model.tar.gz"

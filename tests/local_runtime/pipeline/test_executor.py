@@ -7,6 +7,7 @@ import pytest
 
 from local_runtime.aws import local_aws
 from local_runtime.pipeline.executor import ParameterError, PipelineExecutor, bind_parameters
+from tests.builders import png_bytes
 
 BUCKET = "exec-tests"
 
@@ -121,3 +122,22 @@ def test_parameters_are_bound_and_checked():
         bind_parameters(definition, {"Epoch": 5})
     with pytest.raises(ParameterError, match="not a valid Integer"):
         bind_parameters(definition, {"Epochs": "many"})
+
+
+def test_training_past_max_runtime_is_stopped_and_named(aws, tmp_path):
+    s3 = aws.client("s3")
+    for channel in ("train", "validation"):
+        s3.put_object(Bucket=BUCKET, Key=f"staged/{channel}/bicycle/a.png", Body=png_bytes())
+        s3.put_object(Bucket=BUCKET, Key=f"staged/{channel}.lst", Body=b"0\t0\tbicycle/a.png\n")
+    channels = [{"ChannelName": name, "ContentType": "application/x-image", "DataSource": {"S3DataSource": {
+        "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/staged/{path}"}}}
+        for name, path in (("train", "train/"), ("validation", "validation/"), ("train_lst", "train.lst"),
+                           ("validation_lst", "validation.lst"))]
+    definition = {"Steps": [{"Name": "Train", "Type": "Training", "Arguments": {
+        "AlgorithmSpecification": {"TrainingImage": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+                                   "TrainingInputMode": "File"},
+        "HyperParameters": {"num_classes": "2", "epochs": "1000", "image_shape": "3,32,32"},
+        "InputDataConfig": channels, "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 1}}}]}
+    record = PipelineExecutor(definition, aws, tmp_path).start("p")
+    assert record.status == "Failed" and "exceeded MaxRuntimeInSeconds=1" in record.step("Train").failure

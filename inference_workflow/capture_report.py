@@ -11,19 +11,28 @@ import base64
 import html
 import io
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from processing.staging import CLASS_NAMES
-from scones_common.s3uri import parse_s3_uri
+from scones_common.logs import setup_logging
+from scones_common.s3uri import InvalidS3UriError, parse_s3_uri
+
+log = logging.getLogger("capture_report")
 
 
 class CaptureFormatError(ValueError):
     """A capture line is not a Model Monitor record."""
+
+
+class NoCaptureError(LookupError):
+    """Nothing was captured under the given prefix."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
     from PIL import Image
 
     if not records:
-        raise ValueError("no captured inferences to plot; invoke the endpoint first")
+        raise NoCaptureError("no captured inferences to plot: check --capture-uri, or invoke the endpoint first")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     colors = {"bicycle": "tab:blue", "motorcycle": "tab:orange"}
@@ -151,8 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=0.93)
     parser.add_argument("--out", default="capture-report")
     args = parser.parse_args(argv)
-    records = read_capture(boto3.client("s3"), args.capture_uri)
-    print(draw_report(records, args.threshold, args.out))
+    setup_logging()
+    try:
+        records = read_capture(boto3.client("s3"), args.capture_uri)
+        print(draw_report(records, args.threshold, args.out))
+    except (NoCaptureError, CaptureFormatError, InvalidS3UriError, ClientError, BotoCoreError) as exc:
+        log.error("%s: %s", type(exc).__name__, exc)
+        return 2
     return 0
 
 

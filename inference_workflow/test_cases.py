@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import sys
 import time
@@ -13,10 +14,22 @@ import uuid
 from dataclasses import dataclass
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from processing.staging import CLASS_NAMES
+from scones_common.logs import setup_logging
+
+log = logging.getLogger("workflow_test")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class NotTestSplitError(ValueError):
+    """Test cases must come from the test split: training images would flatter the model."""
+
+
+class NoTestImagesError(LookupError):
+    """The prefix holds no images."""
 
 
 @dataclass
@@ -41,7 +54,7 @@ def true_label(key: str) -> str:
 def test_image_keys(s3, bucket: str, prefix: str) -> list[str]:
     """Image keys under a ``test/`` prefix only: never the .lst file, never train or validation."""
     if "test/" not in prefix.rstrip("/") + "/":
-        raise ValueError(f"prefix {prefix!r} is not a test/ prefix; test cases come from the test split only")
+        raise NotTestSplitError(f"prefix {prefix!r} is not a test/ prefix; test cases come from the test split only")
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].lower().endswith(IMAGE_SUFFIXES)]
@@ -51,7 +64,7 @@ def test_image_keys(s3, bucket: str, prefix: str) -> list[str]:
 def generate_test_cases(s3, bucket: str, prefix: str, count: int, seed: int = 0) -> list[dict]:
     keys = test_image_keys(s3, bucket, prefix)
     if not keys:
-        raise LookupError(f"no test images under s3://{bucket}/{prefix}")
+        raise NoTestImagesError(f"no test images under s3://{bucket}/{prefix}; is the prefix the staged test/ folder?")
     chosen = random.Random(seed).sample(keys, min(count, len(keys)))
     return [{"s3_bucket": bucket, "s3_key": key} for key in chosen]
 
@@ -143,8 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    events = generate_test_cases(boto3.client("s3"), args.bucket, args.prefix, args.count, args.seed)
-    results = run_executions(boto3.client("stepfunctions"), args.state_machine_arn, events, args.concurrency)
+    setup_logging()
+    try:
+        events = generate_test_cases(boto3.client("s3"), args.bucket, args.prefix, args.count, args.seed)
+        results = run_executions(boto3.client("stepfunctions"), args.state_machine_arn, events, args.concurrency)
+    except (NotTestSplitError, NoTestImagesError, ClientError, BotoCoreError) as exc:
+        log.error("%s: %s", type(exc).__name__, exc)
+        return 2
     print(format_table(results))
     return 0
 

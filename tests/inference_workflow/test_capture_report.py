@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from inference_workflow.capture_report import CaptureFormatError, draw_report, parse_jsonl
+from inference_workflow.capture_report import CaptureFormatError, NoCaptureError, draw_report, parse_jsonl
 from local_runtime.serving.capture import capture_record
 from tests.builders import solid_png
 
@@ -36,5 +36,5 @@ def test_report_files(tmp_path):
 
 
 def test_empty_capture_refused(tmp_path):
-    with pytest.raises(ValueError, match="no captured inferences"):
+    with pytest.raises(NoCaptureError, match="no captured inferences"):
         draw_report([], 0.93, tmp_path)

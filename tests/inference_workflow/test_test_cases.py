@@ -2,7 +2,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inference_workflow.test_cases import WorkflowResult, format_table, generate_test_cases, true_label
+from inference_workflow.test_cases import (
+    NotTestSplitError,
+    WorkflowResult,
+    format_table,
+    generate_test_cases,
+    main,
+    true_label,
+)
 
 
 @pytest.fixture
@@ -23,7 +30,7 @@ def test_only_test_images_are_chosen(s3):
 
 
 def test_non_test_prefix_refused(s3):
-    with pytest.raises(ValueError, match="test split only"):
+    with pytest.raises(NotTestSplitError, match="test split only"):
         generate_test_cases(s3, "images", "p/staged/train/", 1)
 
 
@@ -32,3 +39,9 @@ def test_label_and_table():
     table = format_table([WorkflowResult("t/bicycle/a.png", "bicycle", "SUCCEEDED", "bicycle", 0.97, seconds=0.03),
                           WorkflowResult("t/bicycle/b.png", "bicycle", "FAILED", error="ThresholdConfidenceError: low")])
     assert "0.970" in table and "ThresholdConfidenceError" in table and "1/2 confident; 1/1" in table
+
+
+def test_cli_names_a_wrong_prefix_without_a_traceback(s3, capsys):
+    code = main(["--state-machine-arn", "arn:aws:states:us-east-1:123456789012:stateMachine:m", "--bucket", "images",
+                 "--prefix", "p/staged/train/"])
+    assert code == 2 and "NotTestSplitError" in capsys.readouterr().err

@@ -146,3 +146,17 @@ def test_filter_rejects_missing_inferences(monkeypatch):
     monkeypatch.setenv("THRESHOLD", "0.5")
     with pytest.raises(filtering.InvalidInferencesError):
         filtering.lambda_handler({"inferences": []}, None)
+
+
+def test_classify_names_an_unreachable_endpoint(monkeypatch):
+    from botocore.config import Config
+
+    from local_runtime.aws import free_port
+
+    closed = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{free_port()}",
+                          aws_access_key_id="x", aws_secret_access_key="x",
+                          config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    monkeypatch.setattr(classify, "runtime", closed)
+    monkeypatch.setenv("ENDPOINT_NAME", "e")
+    with pytest.raises(classify.EndpointUnreachableError, match="cannot reach the SageMaker runtime for e"):
+        classify.lambda_handler(_event(), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -21,11 +22,12 @@ TERMINAL = ("Succeeded", "Failed", "Stopped")
 
 
 def git_commit() -> str:
+    """The checkout's commit; CodeBuild sources may come without .git but name it in the environment."""
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               check=True, cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION", "unknown")[:12]
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:

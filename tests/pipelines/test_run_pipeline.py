@@ -53,3 +53,29 @@ def test_run_pipeline_refuses_without_role(aws, capsys):
 def test_get_pipeline_definition_prints_json(capsys):
     assert cli.get_pipeline_definition(["--environment", "local"]) == 0
     assert {s["Name"] for s in json.loads(capsys.readouterr().out)["Steps"]} >= {"PrepareData", "CheckAccuracy"}
+
+
+def test_run_pipeline_wait_succeeds_when_the_execution_does(aws, cifar_archive):
+    assert cli.run_pipeline(["--environment", "dev", "--role-arn", ROLE, "--data-source", str(cifar_archive),
+                             "--wait", "--poll-seconds", "0"]) == 0
+
+
+def test_failed_execution_is_reported_with_its_failed_steps():
+    """moto's executions always succeed and it has no ListPipelineExecutionSteps: the failure path's
+    requests are checked against the real API shapes with a Stubber."""
+    from botocore.stub import Stubber
+
+    sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/abc"
+    with Stubber(sm) as stub:
+        stub.add_response("describe_pipeline_execution", {"PipelineExecutionStatus": "Executing"},
+                          {"PipelineExecutionArn": arn})
+        stub.add_response("describe_pipeline_execution", {"PipelineExecutionStatus": "Failed"},
+                          {"PipelineExecutionArn": arn})
+        stub.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": [
+            {"StepName": "PrepareData", "StepStatus": "Succeeded"},
+            {"StepName": "AccuracyBelowThreshold", "StepStatus": "Failed",
+             "FailureReason": "Test accuracy 0.71 is below the AccuracyThreshold 0.85"}]}, {"PipelineExecutionArn": arn})
+        assert cli.wait_for_execution(sm, arn, poll_seconds=0) == "Failed"
+        assert cli.failed_steps(sm, arn) == ["AccuracyBelowThreshold: Test accuracy 0.71 is below the AccuracyThreshold 0.85"]
+        stub.assert_no_pending_responses()

@@ -95,7 +95,7 @@ def _result(description: dict, event: dict, seconds: float) -> WorkflowResult:
 
 
 def run_execution(sfn, state_machine_arn: str, event: dict, timeout: float = 60.0, poll: float = 0.005) -> WorkflowResult:
-    """Starts one execution and polls until it ends; the poll interval grows from ``poll`` to 0.1 s."""
+    """Starts one execution and polls until it ends: every ``poll`` seconds for the first 0.2 s, then less often."""
     started = time.perf_counter()
     arn = _start(sfn, state_machine_arn, event)
     delay = poll
@@ -104,7 +104,7 @@ def run_execution(sfn, state_machine_arn: str, event: dict, timeout: float = 60.
         if description["status"] != "RUNNING" or time.perf_counter() - started > timeout:
             return _result(description, event, time.perf_counter() - started)
         time.sleep(delay)
-        delay = min(delay * 1.2, 0.1)
+        delay = poll if time.perf_counter() - started < 0.2 else min(delay * 1.5, 0.1)
 
 
 def _running(sfn, state_machine_arn: str) -> set[str]:

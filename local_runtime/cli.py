@@ -32,7 +32,13 @@ def format_summary(summary, run_dir: Path) -> str:
                      + "  ".join(f"{c}: P {m['precision']:.3f} R {m['recall']:.3f}" for c, m in per_class.items()))
     if summary.model_package_arn:
         lines.append(f"Registered {summary.model_package_arn}")
-    lines.append(f"Endpoint {summary.endpoint or 'not deployed (awaiting approval?)'}")
+    if not summary.succeeded:
+        lines.append("Endpoint unchanged: the pipeline failed before deploying")
+    elif summary.endpoint:
+        lines.append(f"Endpoint {summary.endpoint}")
+    else:
+        lines.append("Endpoint not deployed: the package awaits approval (scones-local serve, then "
+                     "scones-registry --environment local approve <version>)")
     if summary.workflow:
         from inference_workflow.test_cases import WorkflowResult, format_table
 

@@ -17,6 +17,7 @@ from local_runtime import provision as provisioning
 from local_runtime import state
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
 from local_runtime.stack import local_stack
+from pipelines.deploy.deployer import live_package_arn
 from scones_common.config import SconesConfig
 from scones_common.s3uri import parse_s3_uri
 
@@ -116,11 +117,10 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
         summary.accuracy = summary.evaluation["metrics"]["accuracy"]["value"]
         register = executor_properties(executor, "RegisterModel")
         summary.model_package_arn = register.get("ModelPackageArn") if register else None
-        try:
+        live = live_package_arn(sm, config.endpoint.name)
+        if live:
             status = sm.describe_endpoint(EndpointName=config.endpoint.name)["EndpointStatus"]
-            summary.endpoint = f"{config.endpoint.name} ({status})"
-        except Exception:
-            summary.endpoint = None
+            summary.endpoint = f"{config.endpoint.name} ({status}), serving package v{live.rsplit('/', 1)[1]}"
 
         if summary.endpoint:
             clock = time.perf_counter()

@@ -1,0 +1,1 @@
+"""The deploy Lambda (deployer.py, zipped alone for AWS Lambda) and the registry CLI."""

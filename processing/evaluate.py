@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = evaluate(args.predictions_dir, args.lst, args.output_dir)
-    except Exception as exc:
+    except Exception as exc:   # one clear line for the job log
         log.error("%s: %s", type(exc).__name__, exc)
         return 1
     log.info("accuracy %.4f on %d test images", report["metrics"]["accuracy"]["value"], report["metrics"]["count"])

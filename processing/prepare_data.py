@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         archive = resolve_archive(args.data_source or _default_source(), args.cache_dir, args.md5)
         report = stage(archive, args.output_dir, args.validation_fraction, args.seed)
-    except Exception as exc:
+    except Exception as exc:   # the CLI's job is a clear one-line failure
         log.error("%s: %s", type(exc).__name__, exc)
         return 1
     log.info("staged %s into %s in %.2fs", report["totals"], args.output_dir, report["seconds"]["total"])

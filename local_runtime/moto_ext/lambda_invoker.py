@@ -112,7 +112,7 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
             handler = _load_handler(function)
             result = handler(event if event is not None else {}, LambdaContext(function, time.monotonic() + function.timeout))
             payload, errored = json.dumps(result), False
-        except Exception as exc:
+        except Exception as exc:   # any handler error becomes the Lambda error document
             logging.getLogger().error("%s: %s", type(exc).__name__, exc)
             payload, errored = json.dumps(error_document(exc)), True
         finally:
@@ -123,7 +123,7 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
     output = logs.getvalue()
     try:
         _save_logs(function, output or "(no log output)")
-    except Exception as exc:
+    except Exception as exc:       # logs are best effort, the invocation result is not
         logging.getLogger(__name__).warning("could not store logs of %s: %s", function.function_name, exc)
     return payload, errored, output
 

@@ -47,19 +47,16 @@ def lambda_targets(account_id: str, region: str, event: dict) -> list[str]:
             for target in rule.targets if target["Arn"].split(":")[2] == "lambda"]
 
 
-def publish(package, account_id: str, region: str) -> list[dict]:
+def publish(package, account_id: str, region: str) -> None:
     event = state_change_event(package, account_id, region)
-    deliveries = []
     for arn in lambda_targets(account_id, region, event):
         try:
             response = cached_boto_client_for(region, "lambda").invoke(FunctionName=arn, Payload=json.dumps(event))
             result = json.loads(response["Payload"].read() or b"null")
-            deliveries.append({"target": arn, "error": response.get("FunctionError"), "result": result})
             level = logging.WARNING if response.get("FunctionError") else logging.INFO
             log.log(level, "%s %s -> %s: %s", DETAIL_TYPE, package.model_approval_status, arn, result)
-        except Exception as exc:
+        except Exception as exc:   # like EventBridge, a failing target never fails the API call
             log.warning("could not deliver %s to %s: %s", DETAIL_TYPE, arn, exc)
-    return deliveries
 
 
 def merged_metadata(current: dict | None, given: dict | None, removed: list[str] | None) -> dict:

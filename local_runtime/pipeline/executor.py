@@ -149,7 +149,7 @@ class PipelineExecutor:
             step.status, step.failure = "Failed", exc.reason
             step.log_path = str(exc.log_path) if exc.log_path else None
             raise
-        except Exception as exc:
+        except Exception as exc:   # any other error is this step's failure, named
             step.status, step.failure = "Failed", f"{type(exc).__name__}: {exc}"
             raise StepFailedError(node.name, step.failure) from exc
         finally:
@@ -176,6 +176,7 @@ class PipelineExecutor:
         work_dir = self.run_dir / "jobs" / record.execution_id / node.name
         work_dir.mkdir(parents=True, exist_ok=True)
         step.log_path = str(work_dir / "job.log")
+
         def report(message: str) -> None:
             step.progress = message
             self.on_step(step)

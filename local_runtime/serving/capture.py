@@ -76,7 +76,7 @@ class DataCapture:
             try:
                 self.s3.put_object(Bucket=location.bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
                 self.files_written += 1
-            except Exception as exc:
+            except Exception as exc:   # keep the records for the next flush
                 log.warning("capture flush to %s failed (%s); will retry", destination, exc)
                 with self._lock:
                     self._buffers[(destination, endpoint, variant, _hour)][:0] = lines

@@ -155,14 +155,12 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict, bytes]:
     return status, {"Content-Type": "application/json", "x-amzn-ErrorType": code}, json.dumps({"message": message}).encode()
 
 
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True     # keep-alive + Nagle + delayed ACK would add ~40 ms per response
     owner: EndpointServer
 
-    def log_message(self, format, *args):
+    def log_message(self, format, *args):   # keep request lines out of the console
         log.debug(format, *args)
 
     def _send(self, status: int, headers: dict, body: bytes) -> None:

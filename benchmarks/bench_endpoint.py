@@ -8,26 +8,10 @@ Usage: python benchmarks/bench_endpoint.py [--requests 2000] [--concurrency 4] [
 from __future__ import annotations
 
 import argparse
-import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-from PIL import Image
-from serving_stack import ROOT, percentile, serving_stack
-
-
-def test_images(limit: int = 200) -> list[bytes]:
-    staged = sorted((ROOT / "runs").glob("*/jobs/*/PrepareData/opt/ml/processing/output/test/*/*.png"))[:limit]
-    if staged:
-        return [p.read_bytes() for p in staged]
-    rng = np.random.default_rng(0)
-    images = []
-    for _ in range(limit):
-        buffer = io.BytesIO()
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(buffer, format="PNG")
-        images.append(buffer.getvalue())
-    return images
+from serving_stack import percentile, serving_stack, test_images
 
 
 def main() -> None:

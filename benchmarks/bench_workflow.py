@@ -11,8 +11,7 @@ import argparse
 import time
 from collections import Counter
 
-from bench_endpoint import test_images
-from serving_stack import percentile, serving_stack
+from serving_stack import percentile, serving_stack, test_images
 
 from inference_workflow.test_cases import run_execution, run_executions
 

@@ -8,6 +8,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs"
 sys.path.insert(0, str(ROOT))
 
 from local_runtime.stack import LocalStack, deploy_artifact, local_stack  # noqa: E402
@@ -15,10 +16,20 @@ from scones_common.config import load_config  # noqa: E402
 from scones_common.logs import setup_logging  # noqa: E402
 
 
-def newest_trained_artifact(runs: Path = ROOT / "runs") -> Path | None:
+def newest_trained_artifact(runs: Path = RUNS) -> Path | None:
     """The model.tar.gz of the latest local TrainModel job, if a local run has trained one."""
     artifacts = sorted(runs.glob("*/jobs/*/TrainModel/model.tar.gz"), key=lambda p: p.stat().st_mtime)
     return artifacts[-1] if artifacts else None
+
+
+def test_images(limit: int = 200) -> list[bytes]:
+    """Staged test PNGs a local run left, else synthetic CIFAR-like ones of both classes."""
+    staged = sorted(RUNS.glob("*/jobs/*/PrepareData/opt/ml/processing/output/test/*/*.png"))[:limit]
+    if staged:
+        return [p.read_bytes() for p in staged]
+    from tests.builders import png_bytes
+
+    return [png_bytes(fine_label=(8, 48)[i % 2], seed=i) for i in range(limit)]
 
 
 def model_artifact(requested: str | None, scratch: Path) -> tuple[Path, str]:

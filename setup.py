@@ -15,7 +15,6 @@ setup(
         "pillow>=10",
         "pyyaml>=6",
         "sagemaker==3.27.0",      # SDK v3; the exact version the definition tests are pinned to
-        "s3fs>=2026.9",           # without it pip backtracks to an ancient s3fs
         "matplotlib>=3.8",
     ],
     extras_require={

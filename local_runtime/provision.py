@@ -14,6 +14,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from local_runtime.moto_ext.lambda_invoker import allow_package
 from pipelines.scones.pipeline import deploy_function_name
 from scones_common.config import SconesConfig
 
@@ -69,6 +70,8 @@ def ensure_role(iam, name: str) -> str:
 
 def upsert_function(lam, name: str, role_arn: str, code: bytes, handler: str, environment: dict[str, str],
                     timeout: int = 30) -> str:
+    """Creates or updates the function; its package becomes one the local invoker will run."""
+    allow_package(name, handler, code)
     try:
         lam.get_function(FunctionName=name)
     except ClientError:
@@ -76,7 +79,7 @@ def upsert_function(lam, name: str, role_arn: str, code: bytes, handler: str, en
                                    Code={"ZipFile": code}, Timeout=timeout, MemorySize=256,
                                    Environment={"Variables": environment})["FunctionArn"]
     lam.update_function_code(FunctionName=name, ZipFile=code)
-    return lam.update_function_configuration(FunctionName=name, Environment={"Variables": environment},
+    return lam.update_function_configuration(FunctionName=name, Handler=handler, Environment={"Variables": environment},
                                              Timeout=timeout)["FunctionArn"]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from local_runtime.aws import LocalAws, free_port, local_aws
 from local_runtime.provision import Provisioned, provision
-from local_runtime.serving.endpoint_server import EndpointServer
+from local_runtime.serving.endpoint_server import READ_TIMEOUT_SECONDS, EndpointServer
 from scones_common.config import SconesConfig
 
 
@@ -29,12 +29,14 @@ class LocalStack:
 
 @contextmanager
 def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: float = 1.0, aws_port: int | None = None,
-                runtime_port: int | None = None) -> Iterator[LocalStack]:
+                runtime_port: int | None = None,
+                read_timeout_seconds: float = READ_TIMEOUT_SECONDS) -> Iterator[LocalStack]:
     """Starts moto and the endpoint server, provisions bucket, Lambdas, state machine and rules."""
     port = free_port(runtime_port)
     with local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}", port=aws_port) as aws:
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
-                                capture_flush_seconds=capture_flush_seconds).start()
+                                capture_flush_seconds=capture_flush_seconds,
+                                read_timeout_seconds=read_timeout_seconds).start()
         try:
             yield LocalStack(aws, config, provision(aws, config), server)
         finally:

@@ -21,8 +21,8 @@ def deploy_tiny_model(stack: LocalStack, work: Path, status: str = "Approved") -
     return deploy_artifact(stack, artifact, f"tiny/{work.name}", status)
 
 
-def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float = 0.2) -> DeployedStack:
+def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float = 0.2, **options) -> DeployedStack:
     config = load_config(environment="local", environ={})
-    local = stack.enter_context(local_stack(config, work, capture_flush_seconds))
+    local = stack.enter_context(local_stack(config, work, capture_flush_seconds, **options))
     package_arn = deploy_tiny_model(local, work)
     return DeployedStack(local.aws, config, local.resources, local.server, package_arn)

@@ -5,13 +5,25 @@ Replaces ``moto.awslambda.models.LambdaFunction._invoke_lambda(self, event)`` (s
 come back as the Lambda error document (``errorMessage``, ``errorType``), so Step Functions
 Retry/Catch match on the exception's class name exactly as on AWS. The canary test in
 tests/local_runtime/moto_ext/test_lambda_invoker.py fails loudly if a moto upgrade moves this hook.
+
+Code runs inside this process, and the Lambda API on loopback has no authentication, so only
+the packages the local stack provisioned are run: :func:`allow_package` records each function's
+name, handler and the SHA-256 of its zip, and an invocation of anything else (a function created
+by another process, foreign code uploaded over a provisioned one, a changed handler) is refused
+with ``AccessDeniedException`` (HTTP 403) before any of its code is unpacked. Packages are
+unpacked into a folder private to this process (``mkdtemp``: a fresh random name, mode 0700),
+never into a path another user could have prepared.
 """
 from __future__ import annotations
 
+import atexit
+import base64
+import hashlib
 import importlib.util
 import io
 import json
 import logging
+import shutil
 import sys
 import tempfile
 import threading
@@ -19,6 +31,7 @@ import time
 import traceback
 import uuid
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from local_runtime.aws import applied_environment
@@ -27,7 +40,60 @@ _ENV_LOCK = threading.RLock()
 _CURRENT = threading.local()
 _MODULES: dict[tuple[str, str], object] = {}
 _ROOT_LEVELS: dict[str, int] = {}     # per function: what its code set the root logger to (Lambda default WARNING)
-_CODE_DIR = Path(tempfile.gettempdir()) / "scones-local-lambda"
+_PROVISIONED: dict[str, "ProvisionedPackage"] = {}
+_CODE_ROOT: Path | None = None
+
+
+@dataclass(frozen=True)
+class ProvisionedPackage:
+    handler: str
+    code_sha256: str      # base64 of the zip's SHA-256 digest, as Lambda reports CodeSha256
+
+
+def code_sha256(code: bytes) -> str:
+    """Lambda's ``CodeSha256`` of a zip."""
+    return base64.b64encode(hashlib.sha256(code).digest()).decode()
+
+
+def allow_package(function_name: str, handler: str, code: bytes) -> None:
+    """Called by the local stack for each function it provisions: the only code this invoker runs."""
+    _PROVISIONED[function_name] = ProvisionedPackage(handler, code_sha256(code))
+
+
+def unpack_root() -> Path | None:
+    """This process's private folder of unpacked function code (None until a function first runs)."""
+    return _CODE_ROOT
+
+
+def _refuse_unless_provisioned(function) -> None:
+    expected = _PROVISIONED.get(function.function_name)
+    actual = code_sha256(function.code_bytes)
+    if expected is None or expected.code_sha256 != actual or expected.handler != function.handler:
+        from moto.core.exceptions import JsonRESTError
+
+        refusal = JsonRESTError("AccessDeniedException",
+                                "the local stack runs only the function packages it provisioned; "
+                                f"{function.function_name} (handler {function.handler}, CodeSha256 {actual}) is not "
+                                "one of them. Deploy function code through the project (scones-local run / serve "
+                                "provisions it).")
+        refusal.code = 403
+        raise refusal
+
+
+def _private_code_root() -> Path:
+    global _CODE_ROOT
+    if _CODE_ROOT is None:
+        _CODE_ROOT = Path(tempfile.mkdtemp(prefix="scones-lambda-"))
+        atexit.register(shutil.rmtree, _CODE_ROOT, ignore_errors=True)
+    return _CODE_ROOT
+
+
+def _forget_code_root() -> None:
+    """A new server unpacks into a new folder; the old one's modules are already imported."""
+    global _CODE_ROOT
+    if _CODE_ROOT is not None:
+        shutil.rmtree(_CODE_ROOT, ignore_errors=True)
+        _CODE_ROOT = None
 
 
 class LambdaContext:
@@ -48,10 +114,9 @@ def _load_handler(function):
     module_name, _, attribute = function.handler.rpartition(".")
     key = (function.function_name, function.code_sha_256)
     if key not in _MODULES:
-        target = _CODE_DIR / f"{function.function_name}-{function.code_sha_256[:16].replace('/', '_')}"
-        if not target.exists():
-            with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
-                archive.extractall(target)
+        target = Path(tempfile.mkdtemp(prefix=f"{function.function_name}-", dir=_private_code_root()))
+        with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+            archive.extractall(target)
         path = target / (module_name.replace(".", "/") + ".py")
         spec = importlib.util.spec_from_file_location(f"lambda_{function.function_name}_{module_name}", path)
         module = importlib.util.module_from_spec(spec)
@@ -97,6 +162,7 @@ def error_document(exc: BaseException) -> dict:
 
 def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
     """The replacement for ``_invoke_lambda``: returns (payload, errored, logs)."""
+    _refuse_unless_provisioned(function)
     if isinstance(event, (str, bytes)):
         event = json.loads(event or "{}")
     logs = io.StringIO()
@@ -141,6 +207,7 @@ def install() -> None:
     from moto.awslambda.models import LambdaFunction
 
     _MODULES.clear()
+    _forget_code_root()
 
     if getattr(LambdaFunction._invoke_lambda, "__name__", "") != "invoke_in_process":
         LambdaFunction._invoke_lambda = invoke_in_process

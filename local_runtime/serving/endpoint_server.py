@@ -3,33 +3,71 @@
 Endpoints, configs and models are read from the (local) SageMaker control plane, so whatever
 the deploy Lambda created is what gets served. Also speaks the container contract
 (``GET /ping``, ``POST /invocations``) for the default endpoint.
+
+Bad requests get what the SageMaker runtime answers and never cost the server a thread: a body
+over 6 MB is a 413 before it is read, a request must arrive within the read timeout, anything
+the model rejects (not an image, too many pixels, wrong content type) is a ModelError (424)
+carrying the container's status, a model that cannot be loaded is a ModelError with status
+500, and every answer is a JSON error document.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from local_runtime.aws import ACCOUNT_ID
 from local_runtime.serving.capture import DataCapture, capture_record
-from local_runtime.serving.model import ImageClassifier, InvalidImageError
+from local_runtime.serving.container_logs import ContainerLogs, log_group, log_group_arn
+from local_runtime.serving.model import ImageClassifier, InvalidImageError, ModelArtifactError
+from local_runtime.serving.request_body import (
+    ClientGoneError,
+    DeadlineReader,
+    PayloadTooLargeError,
+    RequestBodyError,
+    declared_length,
+    drain,
+    payload_too_large_message,
+    read_body,
+)
 from local_runtime.serving.resolve import model_artifact_uri
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime.endpoint")
 IMAGE_TYPES = ("image/png", "image/jpeg", "application/x-image")
 REFRESH_SECONDS = 2.0
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024   # InvokeEndpoint's Body maximum in the sagemaker-runtime service model
+READ_TIMEOUT_SECONDS = 60.0
+DRAIN_LIMIT_BYTES = 4 * MAX_PAYLOAD_BYTES
+LINGER_SECONDS = 1.0
 
 
 class EndpointNotFoundError(LookupError):
     pass
+
+
+class ModelLoadError(RuntimeError):
+    """The model behind an endpoint's variant cannot be loaded (missing or unusable artifact)."""
+
+    def __init__(self, variant: str, message: str):
+        super().__init__(message)
+        self.variant = variant
+
+
+class Reply(NamedTuple):
+    status: int
+    headers: dict
+    body: bytes
 
 
 @dataclass
@@ -73,7 +111,10 @@ class EndpointRegistry:
             return loaded
         config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
         variant = config["ProductionVariants"][0]
-        model = self._model(sm, variant["ModelName"])
+        try:
+            model = self._model(sm, variant["ModelName"])
+        except ModelArtifactError as exc:
+            raise ModelLoadError(variant["VariantName"], str(exc)) from None
         capture = config.get("DataCaptureConfig")
         loaded = LoadedEndpoint(name, endpoint["EndpointConfigName"], variant["VariantName"], model,
                                 capture if capture and capture.get("EnableCapture") else None, time.monotonic())
@@ -82,22 +123,33 @@ class EndpointRegistry:
         return loaded
 
     def _model(self, sm, model_name: str) -> ImageClassifier:
-        uri = model_artifact_uri(sm, model_name)
+        """Not cached when loading fails: once the artifact is fixed, the next request loads it."""
+        try:
+            uri = model_artifact_uri(sm, model_name)
+        except (ClientError, LookupError, KeyError, IndexError) as exc:
+            raise ModelArtifactError(f"model {model_name} names no usable model artifact ({exc})") from None
         if uri not in self._models:
             location = parse_s3_uri(uri)
             target = self.model_root / model_name
             target.mkdir(parents=True, exist_ok=True)
             artifact = target / "model.tar.gz"
-            self.clients.client("s3").download_file(location.bucket, location.key, str(artifact))
-            self._models[uri] = ImageClassifier.from_artifact(artifact, target / "model")
+            try:
+                self.clients.client("s3").download_file(location.bucket, location.key, str(artifact))
+            except (ClientError, BotoCoreError) as exc:
+                raise ModelArtifactError(f"model artifact {uri} cannot be downloaded ({exc})") from None
+            try:
+                self._models[uri] = ImageClassifier.from_artifact(artifact, target / "model")
+            except ModelArtifactError as exc:
+                raise ModelArtifactError(f"{exc} (from {uri})") from None
         return self._models[uri]
 
 
 class EndpointServer:
     def __init__(self, clients, run_dir: Path, default_endpoint: str, host: str = "127.0.0.1", port: int = 0,
-                 capture_flush_seconds: float = 1.0):
+                 capture_flush_seconds: float = 1.0, read_timeout_seconds: float = READ_TIMEOUT_SECONDS):
         self.registry = EndpointRegistry(clients, Path(run_dir) / "endpoint-models")
         self.capture = DataCapture(clients.client("s3"), capture_flush_seconds)
+        self.container_logs = ContainerLogs(clients)
         self.default_endpoint = default_endpoint
         self.account = ACCOUNT_ID
         self.region = clients.region
@@ -105,8 +157,9 @@ class EndpointServer:
 
         class Handler(_Handler):
             owner = server
+            read_timeout = read_timeout_seconds
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd = _QuietServer((host, port), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://{host}:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="endpoint-server", daemon=True)
@@ -121,19 +174,21 @@ class EndpointServer:
         self.httpd.server_close()
         self.capture.stop()
 
-    def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> tuple[int, dict, bytes]:
-        """Returns (status, headers, body) for one invocation."""
+    def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> Reply:
+        """The answer to one invocation."""
         try:
             endpoint = self.registry.get(endpoint_name)
         except EndpointNotFoundError:
-            return _error(400, "ValidationError", f"Endpoint {endpoint_name} of account {self.account} not found.")
+            return error_reply(400, "ValidationError", f"Endpoint {endpoint_name} of account {self.account} not found.")
+        except ModelLoadError as exc:
+            return self._model_error(500, f"the model could not be loaded: {exc}", endpoint_name, exc.variant)
         if content_type.split(";")[0].strip() not in IMAGE_TYPES:
             return self._model_error(415, f"content type {content_type!r} is not supported; send image/png or "
-                                          "application/x-image", endpoint_name)
+                                          "application/x-image", endpoint_name, endpoint.variant)
         try:
             probabilities = endpoint.model.predict_one(body)
         except InvalidImageError as exc:
-            return self._model_error(400, str(exc), endpoint_name)
+            return self._model_error(400, str(exc), endpoint_name, endpoint.variant)
         payload = json.dumps(probabilities)
         if endpoint.capture:
             record = capture_record(body, content_type, payload, "application/json", datetime.now(UTC),
@@ -141,51 +196,160 @@ class EndpointServer:
                                         "JsonContentTypes", ["application/json"])))
             self.capture.record(endpoint.capture["DestinationS3Uri"], endpoint_name, endpoint.variant,
                                 int(endpoint.capture.get("InitialSamplingPercentage", 100)), record)
-        return 200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": endpoint.variant}, payload.encode()
+        return Reply(200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": endpoint.variant},
+                     payload.encode())
 
-    def _model_error(self, original_status: int, message: str, endpoint: str) -> tuple[int, dict, bytes]:
-        """What SageMaker answers when the model container rejects a request: HTTP 424 ModelError."""
-        body = {"message": f'Received client error ({original_status}) from primary with message "{message}".',
-                "OriginalStatusCode": original_status, "OriginalMessage": message,
-                "LogStreamArn": f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/Endpoints/{endpoint}"}
-        return 424, {"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"}, json.dumps(body).encode()
+    def _model_error(self, original_status: int, message: str, endpoint: str, variant: str) -> Reply:
+        """What SageMaker answers when the model container fails a request: HTTP 424 ModelError, with the
+        members of botocore's ModelError shape; the container's message also goes to the endpoint's log group."""
+        self.container_logs.write(endpoint, variant, f"{original_status} {message}")
+        kind = "client" if original_status < 500 else "server"
+        region, group = self.region, log_group(endpoint)
+        text = (f'Received {kind} error ({original_status}) from primary with message "{message}". '
+                f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
+                f"group={group} in account {self.account} for more information.")
+        body = {"Message": text, "OriginalStatusCode": original_status, "OriginalMessage": message,
+                "LogStreamArn": log_group_arn(region, self.account, endpoint)}
+        return Reply(424, {"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"},
+                     json.dumps(body).encode())
 
 
-def _error(status: int, code: str, message: str) -> tuple[int, dict, bytes]:
-    return status, {"Content-Type": "application/json", "x-amzn-ErrorType": code}, json.dumps({"message": message}).encode()
+def error_reply(status: int, code: str | None, message: str) -> Reply:
+    """A JSON error document; without ``code`` botocore names the error by the HTTP status, as for a 413."""
+    headers = {"Content-Type": "application/json"}
+    if code:
+        headers["x-amzn-ErrorType"] = code
+    return Reply(status, headers, json.dumps({"Message": message}).encode())
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A connection that fails mid-request is the client's business: no traceback on the console."""
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+    def shutdown_request(self, request):
+        """Lingering close: after our last answer, read (and drop) what the client still sends for a moment,
+        so closing with unread input does not reset the connection and destroy that answer in flight."""
+        try:
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(LINGER_SECONDS)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while time.monotonic() < deadline and request.recv(65536):
+                pass
+        except OSError:
+            pass
+        self.close_request(request)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"   # answer even a garbled request line with a full HTTP response
     disable_nagle_algorithm = True     # keep-alive + Nagle + delayed ACK would add ~40 ms per response
     owner: EndpointServer
+    read_timeout: float
+
+    def setup(self):
+        super().setup()
+        self._reader = DeadlineReader(self.connection, self.read_timeout)
+        socket_file, self.rfile = self.rfile, io.BufferedReader(self._reader, 65536)
+        socket_file.close()
+
+    def handle_one_request(self):
+        self._reader.next_request()
+        super().handle_one_request()     # drops the connection silently on a timeout while reading the head
+        if self._reader.expired:          # a request had started: say why it is dropped
+            self._answer_timeout()
 
     def log_message(self, format, *args):   # keep request lines out of the console
         log.debug(format, *args)
 
-    def _send(self, status: int, headers: dict, body: bytes) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (bad request line, unsupported method, oversize headers) as JSON."""
+        self.close_connection = True
+        try:
+            self._send(error_reply(code, None, message or self.responses.get(code, ("error",))[0]))
+        except OSError:
+            pass
+
+    def _send(self, reply: Reply) -> None:
+        self.connection.settimeout(self.read_timeout)   # the read deadline may have left almost nothing
+        self.send_response(reply.status)
+        for key, value in reply.headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(reply.body)
+
+    def _answer_timeout(self) -> None:
+        self._reader.expired = False
+        self.close_connection = True
+        try:
+            self._send(error_reply(408, None, f"the request did not arrive within {self.read_timeout:g} s"))
+        except OSError:
+            pass
 
     def do_GET(self):
+        if self.headers.get("Content-Length") not in (None, "0") or self.headers.get("Transfer-Encoding"):
+            self.close_connection = True     # a body we do not read must not be taken for the next request
         if self.path == "/ping":
             try:
                 self.owner.registry.get(self.owner.default_endpoint)
-                return self._send(200, {"Content-Type": "text/plain"}, b"")
-            except EndpointNotFoundError:
-                return self._send(503, {"Content-Type": "text/plain"}, b"no model loaded")
-        self._send(*_error(404, "UnknownOperationException", f"unknown path {self.path}"))
+                return self._send(Reply(200, {"Content-Type": "text/plain"}, b""))
+            except (EndpointNotFoundError, ModelLoadError):
+                return self._send(Reply(503, {"Content-Type": "text/plain"}, b"no model loaded"))
+        self._send(error_reply(404, "UnknownOperationException", f"unknown path {self.path}"))
 
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        content_type = self.headers.get("Content-Type", "")
+        try:
+            body = read_body(self.rfile, self.headers, MAX_PAYLOAD_BYTES)
+        except PayloadTooLargeError:
+            return self._refuse_oversize()
+        except RequestBodyError as exc:
+            self.close_connection = True
+            return self._send(error_reply(exc.status, None, str(exc)))
+        except TimeoutError:
+            return self._answer_timeout()
+        except (ClientGoneError, ConnectionError):
+            self.close_connection = True
+            return
+        try:
+            reply = self._route(body, self.headers.get("Content-Type", ""))
+        except Exception:    # a bug must still be answered, never a dropped connection
+            log.exception("endpoint request %s failed", self.path)
+            reply = error_reply(500, "InternalFailure", "An internal failure occurred.")
+        self._send(reply)
+
+    def _route(self, body: bytes, content_type: str) -> Reply:
         parts = self.path.split("?")[0].strip("/").split("/")
         if len(parts) == 3 and parts[0] == "endpoints" and parts[2] == "invocations":
-            return self._send(*self.owner.invoke(parts[1], body, content_type))
+            return self.owner.invoke(parts[1], body, content_type)
         if parts == ["invocations"]:
-            return self._send(*self.owner.invoke(self.owner.default_endpoint, body, content_type))
-        self._send(*_error(404, "UnknownOperationException", f"unknown path {self.path}"))
+            return self.owner.invoke(self.owner.default_endpoint, body, content_type)
+        return error_reply(404, "UnknownOperationException", f"unknown path {self.path}")
+
+    def _refuse_oversize(self) -> None:
+        """Answers 413 like the runtime's front end, then reads and drops what the client is still sending
+        (bounded), so it gets the answer rather than a reset."""
+        self.close_connection = True
+        self._send(error_reply(413, None, payload_too_large_message(MAX_PAYLOAD_BYTES)))
+        try:
+            length = declared_length(self.headers)
+        except RequestBodyError:
+            return
+        drain(self.rfile, length, DRAIN_LIMIT_BYTES)
+
+    def handle_expect_100(self):
+        """Refuse an oversize body before the client sends it (``Expect: 100-continue``)."""
+        try:
+            too_large = declared_length(self.headers) > MAX_PAYLOAD_BYTES
+        except RequestBodyError:
+            too_large = False    # do_POST answers the bad header
+        if too_large:
+            self.close_connection = True
+            self._send(error_reply(413, None, payload_too_large_message(MAX_PAYLOAD_BYTES)))
+            return False
+        return super().handle_expect_100()

@@ -5,7 +5,6 @@ A model artifact (``model.tar.gz``) holds ``model.onnx`` (softmax probabilities 
 """
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from dataclasses import dataclass
@@ -13,11 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image, UnidentifiedImageError
+
+from scones_common.images import InvalidImageError, decode_rgb
+
+__all__ = ["ImageClassifier", "InvalidImageError", "ModelArtifactError", "ModelMeta"]
 
 
-class InvalidImageError(ValueError):
-    """The request body is not a decodable image."""
+class ModelArtifactError(RuntimeError):
+    """A model artifact is missing, not a model.tar.gz, or lacks a loadable model.onnx / model-meta.json."""
 
 
 @dataclass(frozen=True)
@@ -44,26 +46,26 @@ class ImageClassifier:
 
     @classmethod
     def from_artifact(cls, artifact: str | Path, extract_to: str | Path) -> "ImageClassifier":
+        """Raises :class:`ModelArtifactError` naming the artifact for anything that keeps it from loading."""
         target = Path(extract_to)
-        target.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(artifact) as tar:
-            tar.extractall(target, filter="data")
-        return cls(target)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(artifact) as tar:
+                tar.extractall(target, filter="data")
+            return cls(target)
+        except Exception as exc:   # tar, JSON, ONNX and file errors all mean the same: this artifact is unusable
+            raise ModelArtifactError(f"model artifact {Path(artifact).name} cannot be loaded "
+                                     f"({type(exc).__name__}: {exc})") from exc
 
     def preprocess(self, images: list[bytes]) -> np.ndarray:
         _, height, width = self.meta.image_shape
         arrays = []
         for index, payload in enumerate(images):
             try:
-                image = Image.open(io.BytesIO(payload))
-                image.load()
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise InvalidImageError(f"image {index} is not a decodable image ({exc}); send PNG or JPEG bytes") from None
-            image = image.convert("RGB")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.BILINEAR)
-            arrays.append(np.asarray(image, dtype=np.float32).transpose(2, 0, 1))
-        batch = np.stack(arrays) / 255.0
+                arrays.append(decode_rgb(payload, width, height).transpose(2, 0, 1))
+            except InvalidImageError as exc:
+                raise (InvalidImageError(f"image {index}: {exc}") if len(images) > 1 else exc) from None
+        batch = np.stack(arrays).astype(np.float32) / 255.0
         return ((batch - self._mean) / self._std).astype(np.float32)
 
     def predict(self, images: list[bytes]) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from scones_common.images import InvalidImageError, decode_rgb
 
 
 class ChannelError(ValueError):
@@ -19,7 +20,7 @@ def find_lst(channel_dir: Path) -> Path:
 
 
 def load_channel(images_dir: Path, lst_dir: Path, image_shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (N, C, H, W) uint8 images and (N,) int64 labels."""
+    """Returns (N, C, H, W) uint8 images and (N,) int64 labels, decoded exactly as the endpoint decodes."""
     if not images_dir.is_dir():
         raise ChannelError(f"channel directory {images_dir} does not exist")
     channels, height, width = image_shape
@@ -31,10 +32,11 @@ def load_channel(images_dir: Path, lst_dir: Path, image_shape: tuple[int, int, i
         path = images_dir / relative
         if not path.exists():
             raise ChannelError(f"{relative} is listed in the .lst file but missing from {images_dir}")
-        image = Image.open(path).convert("RGB")
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.BILINEAR)
-        images.append(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)[:channels])
+        try:
+            pixels = decode_rgb(path.read_bytes(), width, height)
+        except InvalidImageError as exc:
+            raise ChannelError(f"{relative} in {images_dir}: {exc}") from None
+        images.append(pixels.transpose(2, 0, 1)[:channels])
         labels.append(int(float(label)))
     if not images:
         raise ChannelError(f"{lst_dir} lists no images")

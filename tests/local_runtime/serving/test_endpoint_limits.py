@@ -1,0 +1,250 @@
+"""The local endpoint under bad input, on a real server: answered as the SageMaker runtime answers,
+with a JSON error document, no thread held, and normal requests still served afterwards.
+
+Malformed HTTP goes through raw sockets (no SDK sends it); everything else through boto3.
+"""
+import http.client
+import io
+import json
+import socket
+import time
+from contextlib import ExitStack
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError
+from PIL import Image
+
+from local_runtime.serving.endpoint_server import MAX_PAYLOAD_BYTES
+from tests.builders import png_bytes, solid_png, write_tiny_model_artifact
+from tests.scones_common.test_images import encoded, png_16bit_rgb, png_declaring
+
+READ_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    from tests.local_stack import start_local_stack
+
+    with ExitStack() as exits:
+        yield start_local_stack(exits, tmp_path_factory.mktemp("limits"), read_timeout_seconds=READ_TIMEOUT)
+
+
+def invoke(stack, body: bytes, content_type: str = "image/png", endpoint: str | None = None) -> list[float]:
+    response = stack.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint or stack.config.endpoint.name, ContentType=content_type, Body=body)
+    return json.loads(response["Body"].read())
+
+
+def invoke_error(stack, body: bytes, content_type: str = "image/png", endpoint: str | None = None) -> dict:
+    with pytest.raises(ClientError) as info:
+        invoke(stack, body, content_type, endpoint)
+    return info.value.response
+
+
+def assert_still_serving(stack) -> None:
+    assert invoke(stack, solid_png(255))[0] > 0.99
+
+
+def connect(stack) -> socket.socket:
+    address = urlparse(stack.server.url)
+    return socket.create_connection((address.hostname, address.port), timeout=10)
+
+
+def response_to(sock: socket.socket) -> tuple[int, dict, dict]:
+    """Reads one HTTP response from the socket: status, headers, JSON body."""
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response.status, dict(response.getheaders()), json.loads(response.read())
+
+
+def raw(stack, data: bytes) -> tuple[int, dict, dict]:
+    with connect(stack) as sock:
+        sock.sendall(data)
+        return response_to(sock)
+
+
+def request_head(content_length: str, extra: str = "") -> bytes:
+    return (f"POST /invocations HTTP/1.1\r\nHost: local\r\nContent-Type: image/png\r\n"
+            f"Content-Length: {content_length}\r\n{extra}\r\n").encode()
+
+
+# --- payload cap -------------------------------------------------------------------------------
+
+def test_payload_over_6_mb_is_a_413_as_the_runtime_answers_it(stack):
+    response = invoke_error(stack, b"\x00" * (MAX_PAYLOAD_BYTES + 1))
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert response["Error"]["Code"] == "413"        # the runtime's front end names no error type
+    assert response["Error"]["Message"] == f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes."
+    assert_still_serving(stack)
+
+
+def test_payload_of_exactly_6_mb_reaches_the_model(stack):
+    response = invoke_error(stack, b"\x00" * MAX_PAYLOAD_BYTES)
+    assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 400
+
+
+def test_oversize_with_expect_continue_is_refused_before_the_body_is_sent(stack):
+    status, headers, body = raw(stack, request_head(str(10 * MAX_PAYLOAD_BYTES), "Expect: 100-continue\r\n"))
+    assert status == 413 and headers["Connection"] == "close" and "exceeded" in body["Message"]
+    assert_still_serving(stack)
+
+
+def test_oversize_chunked_body_is_a_413_and_a_small_one_is_served(stack):
+    image = solid_png(0)
+    chunked = f"{len(image):x}\r\n".encode() + image + b"\r\n0\r\n\r\n"
+    head = b"POST /invocations HTTP/1.1\r\nHost: local\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
+    status, _, body = raw(stack, head + chunked)
+    assert status == 200 and body[1] > 0.99
+    big = (f"{MAX_PAYLOAD_BYTES:x}\r\n".encode() + b"\x00" * MAX_PAYLOAD_BYTES + b"\r\n1\r\n\x00\r\n0\r\n\r\n")
+    status, _, body = raw(stack, head + big)
+    assert status == 413 and "exceeded" in body["Message"]
+    assert_still_serving(stack)
+
+
+# --- malformed framing and slow clients --------------------------------------------------------
+
+@pytest.mark.parametrize("content_length", ["-1", "abc", "1e3", "+5", "5, 6"])
+def test_unusable_content_length_is_a_400_document(stack, content_length):
+    status, headers, body = raw(stack, request_head(content_length))
+    assert status == 400 and headers["Content-Type"] == "application/json" and "Content-Length" in body["Message"]
+    assert_still_serving(stack)
+
+
+def test_a_body_shorter_than_its_content_length_times_out_with_408(stack):
+    started = time.monotonic()
+    status, _, body = raw(stack, request_head("100") + b"only ten b")
+    assert status == 408 and "did not arrive" in body["Message"]
+    assert time.monotonic() - started < READ_TIMEOUT + 2
+    assert_still_serving(stack)
+
+
+def test_a_body_longer_than_its_content_length_leaves_garbage_answered_as_json(stack):
+    image = solid_png(255)
+    with connect(stack) as sock:
+        sock.sendall(request_head(str(len(image))) + image + b"GARBAGE THAT IS NOT HTTP\r\n\r\n")
+        answers = b""
+        while chunk := sock.recv(65536):          # both answers, then the server closes
+            answers += chunk
+    first, second = answers.split(b"HTTP/1.1 ")[1:]
+    assert first.startswith(b"200") and second.startswith(b"400")
+    assert "Bad request" in json.loads(second.split(b"\r\n\r\n", 1)[1])["Message"]
+    assert_still_serving(stack)
+
+
+def test_a_client_trickling_its_headers_is_cut_off_at_the_read_timeout(stack):
+    started = time.monotonic()
+    with connect(stack) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\n")
+        sock.settimeout(0.2)
+        answer = b""
+        for byte in b"X-Slow: " + b"a" * 100:         # one byte every 0.2 s: each recv alone would never time out
+            try:
+                sock.sendall(bytes([byte]))
+                answer = sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            break
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert time.monotonic() - started < READ_TIMEOUT + 2
+    assert_still_serving(stack)
+
+
+def test_an_idle_connection_is_closed_at_the_read_timeout(stack):
+    started = time.monotonic()
+    with connect(stack) as sock:
+        assert sock.recv(1) == b""
+    assert READ_TIMEOUT * 0.9 < time.monotonic() - started < READ_TIMEOUT + 2
+
+
+@pytest.mark.parametrize("data, status", [(b"NOT HTTP AT ALL\r\n\r\n", 400),
+                                          (b"DELETE /invocations HTTP/1.1\r\n\r\n", 501),
+                                          (b"POST /nowhere HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 404),
+                                          (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501)])
+def test_malformed_requests_get_json_error_documents(stack, data, status):
+    answered, headers, body = raw(stack, data)
+    assert answered == status and headers["Content-Type"] == "application/json" and body["Message"]
+    assert_still_serving(stack)
+
+
+# --- what the model rejects: ModelError with the container's status ------------------------------
+
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")   # as scones_common.images sets it
+def test_decompression_bomb_is_a_model_error_and_the_server_stays_up(stack):
+    for width, height in ((10000, 10000), (100000, 100000)):
+        response = invoke_error(stack, png_declaring(width, height))
+        assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 400
+        assert "decompression-bomb guard" in response["OriginalMessage"]
+    assert_still_serving(stack)
+
+
+def test_model_error_carries_the_members_of_botocores_shape(stack):
+    response = invoke_error(stack, b"not a png")
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["OriginalStatusCode"] == 400 and "not a decodable image" in response["OriginalMessage"]
+    assert response["Error"]["Message"].startswith('Received client error (400) from primary with message "')
+    group = f"/aws/sagemaker/Endpoints/{stack.config.endpoint.name}"
+    assert response["LogStreamArn"].endswith(f":log-group:{group}")
+    logs = stack.client("logs")
+    messages = [e["message"] for s in logs.describe_log_streams(logGroupName=group)["logStreams"]
+                for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"])["events"]]
+    assert any("not a decodable image" in m for m in messages)
+
+
+@pytest.mark.parametrize("body", [b"", b"not a png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, png_bytes()[:80],
+                                  b"GIF89a\x00\x00", b"\xff\xd8\xff\xe0" + b"\x00" * 20])
+def test_no_object_reprs_in_error_messages(stack, body):
+    response = invoke_error(stack, body)
+    assert " at 0x" not in response["Error"]["Message"] and " at 0x" not in response["OriginalMessage"]
+
+
+def test_unsupported_content_type_is_a_model_error_415(stack):
+    response = invoke_error(stack, solid_png(0), content_type="text/csv")
+    assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 415
+
+
+def test_16bit_png_predicts_like_its_8bit_version(stack):
+    image = Image.open(io.BytesIO(png_bytes(fine_label=48, seed=3)))
+    pixels = np.asarray(image.convert("RGB"))
+    eight_bit = invoke(stack, encoded(Image.fromarray(pixels)))
+    sixteen_bit = invoke(stack, png_16bit_rgb(pixels))
+    grey16 = invoke(stack, encoded(Image.fromarray(np.asarray(image.convert("L")).astype(np.uint16) * 257)))
+    grey8 = invoke(stack, encoded(image.convert("L")))
+    assert sixteen_bit == pytest.approx(eight_bit, abs=1e-6) and grey16 == pytest.approx(grey8, abs=1e-6)
+    assert max(grey8) < 0.99        # a mid-grey image: clipping it to white would have been confidently "bicycle"
+
+
+# --- a model that cannot be loaded ----------------------------------------------------------------
+
+def serve_artifact_at(stack, key: str, endpoint: str) -> None:
+    """An endpoint on the local control plane whose model points at s3://<bucket>/<key> (present or not)."""
+    sm, bucket = stack.client("sagemaker"), stack.config.storage.bucket
+    sm.create_model(ModelName=endpoint, ExecutionRoleArn=stack.resources.role_arn,
+                    PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+                                      "ModelDataUrl": f"s3://{bucket}/{key}"})
+    sm.create_endpoint_config(EndpointConfigName=endpoint, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": endpoint, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def test_missing_model_artifact_is_a_model_error_500_until_it_appears(stack, tmp_path):
+    serve_artifact_at(stack, "missing/model.tar.gz", "missing-artifact")
+    response = invoke_error(stack, solid_png(0), endpoint="missing-artifact")
+    assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 500
+    assert "missing/model.tar.gz" in response["OriginalMessage"]
+    assert response["Error"]["Message"].startswith("Received server error (500)")
+    stack.client("s3").upload_file(str(write_tiny_model_artifact(tmp_path / "model.tar.gz")),
+                                   stack.config.storage.bucket, "missing/model.tar.gz")
+    assert invoke(stack, solid_png(0), endpoint="missing-artifact")[1] > 0.99
+
+
+def test_corrupt_model_artifact_is_a_model_error_500(stack):
+    stack.client("s3").put_object(Bucket=stack.config.storage.bucket, Key="corrupt/model.tar.gz", Body=b"not a tarball")
+    serve_artifact_at(stack, "corrupt/model.tar.gz", "corrupt-artifact")
+    response = invoke_error(stack, solid_png(0), endpoint="corrupt-artifact")
+    assert response["OriginalStatusCode"] == 500 and "cannot be loaded" in response["OriginalMessage"]
+    assert_still_serving(stack)

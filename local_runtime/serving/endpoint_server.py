@@ -160,7 +160,6 @@ class EndpointServer:
             read_timeout = read_timeout_seconds
 
         self.httpd = _QuietServer((host, port), Handler)
-        self.httpd.daemon_threads = True
         self.url = f"http://{host}:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="endpoint-server", daemon=True)
 
@@ -189,6 +188,10 @@ class EndpointServer:
             probabilities = endpoint.model.predict_one(body)
         except InvalidImageError as exc:
             return self._model_error(400, str(exc), endpoint_name, endpoint.variant)
+        except Exception as exc:     # the model itself failed: a container's 500, still a ModelError
+            log.exception("inference on endpoint %s failed", endpoint_name)
+            return self._model_error(500, f"inference failed ({type(exc).__name__}: {exc})", endpoint_name,
+                                     endpoint.variant)
         payload = json.dumps(probabilities)
         if endpoint.capture:
             record = capture_record(body, content_type, payload, "application/json", datetime.now(UTC),
@@ -295,13 +298,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.headers.get("Content-Length") not in (None, "0") or self.headers.get("Transfer-Encoding"):
             self.close_connection = True     # a body we do not read must not be taken for the next request
-        if self.path == "/ping":
-            try:
-                self.owner.registry.get(self.owner.default_endpoint)
-                return self._send(Reply(200, {"Content-Type": "text/plain"}, b""))
-            except (EndpointNotFoundError, ModelLoadError):
-                return self._send(Reply(503, {"Content-Type": "text/plain"}, b"no model loaded"))
-        self._send(error_reply(404, "UnknownOperationException", f"unknown path {self.path}"))
+        if self.path != "/ping":
+            return self._send(error_reply(404, "UnknownOperationException", f"unknown path {self.path}"))
+        try:
+            self.owner.registry.get(self.owner.default_endpoint)
+            reply = Reply(200, {"Content-Type": "text/plain"}, b"")
+        except (EndpointNotFoundError, ModelLoadError):
+            reply = Reply(503, {"Content-Type": "text/plain"}, b"no model loaded")
+        except Exception:
+            log.exception("endpoint ping failed")
+            reply = error_reply(500, "InternalFailure", "An internal failure occurred.")
+        self._send(reply)
 
     def do_POST(self):
         try:

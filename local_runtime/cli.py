@@ -40,7 +40,7 @@ def format_summary(summary, run_dir: Path) -> str:
         lines.append("Endpoint not deployed: the package awaits approval (scones-local serve, then "
                      "scones-registry --environment local approve <version>)")
     if summary.workflow:
-        from inference_workflow.test_cases import WorkflowResult, format_table
+        from inference_workflow.executions import WorkflowResult, format_table
 
         lines += ["", "Inference workflow executions:", format_table([WorkflowResult(**r) for r in summary.workflow])]
         lines.append(f"Data capture: {summary.capture_records} records; report {summary.report}")

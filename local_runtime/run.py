@@ -73,7 +73,7 @@ def _read_json(s3, uri: str) -> dict:
 def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: bool = False,
               concurrency: int = 4) -> RunSummary:
     from inference_workflow.capture_report import draw_report, read_capture
-    from inference_workflow.test_cases import generate_test_cases, run_executions
+    from inference_workflow.executions import generate_test_cases, run_executions
     from pipelines.scones.cli import mirror_source_archive
     from pipelines.scones.code_bundle import upload_code
     from pipelines.scones.pipeline import get_pipeline, raw_data_uri

@@ -51,7 +51,7 @@ def true_label(key: str) -> str:
     return next((p for p in reversed(parts[:-1]) if p in CLASS_NAMES), "unknown")
 
 
-def test_image_keys(s3, bucket: str, prefix: str) -> list[str]:
+def image_keys_in_test_split(s3, bucket: str, prefix: str) -> list[str]:
     """Image keys under a ``test/`` prefix only: never the .lst file, never train or validation."""
     if "test/" not in prefix.rstrip("/") + "/":
         raise NotTestSplitError(f"prefix {prefix!r} is not a test/ prefix; test cases come from the test split only")
@@ -62,7 +62,7 @@ def test_image_keys(s3, bucket: str, prefix: str) -> list[str]:
 
 
 def generate_test_cases(s3, bucket: str, prefix: str, count: int, seed: int = 0) -> list[dict]:
-    keys = test_image_keys(s3, bucket, prefix)
+    keys = image_keys_in_test_split(s3, bucket, prefix)
     if not keys:
         raise NoTestImagesError(f"no test images under s3://{bucket}/{prefix}; is the prefix the staged test/ folder?")
     chosen = random.Random(seed).sample(keys, min(count, len(keys)))

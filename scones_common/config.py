@@ -21,6 +21,7 @@ import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 ENV_PREFIX = "SCONES__"
+ENVIRONMENT_VARIABLE = f"{ENV_PREFIX}ENVIRONMENT"     # picks the environment when no flag does
 ENVIRONMENTS = ("local", "dev", "prod")
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 AUGMENTATION_TYPES = ("none", "crop", "crop_color", "crop_color_transform")

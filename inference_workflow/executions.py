@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from processing.staging import CLASS_NAMES
+from scones_common.contracts.staged_data import label_of_path
 from scones_common.logs import setup_logging
 
 log = logging.getLogger("workflow_test")
@@ -47,8 +47,7 @@ class WorkflowResult:
 
 def true_label(key: str) -> str:
     """Staged test images live under test/<class>/…; the folder is the label."""
-    parts = key.split("/")
-    return next((p for p in reversed(parts[:-1]) if p in CLASS_NAMES), "unknown")
+    return label_of_path(key) or "unknown"
 
 
 def image_keys_in_test_split(s3, bucket: str, prefix: str) -> list[str]:

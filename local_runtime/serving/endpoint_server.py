@@ -18,9 +18,10 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from local_runtime.aws import ACCOUNT_ID
-from local_runtime.serving.capture import DataCapture, capture_record
+from local_runtime.serving.capture import DataCapture
 from local_runtime.serving.model import ImageClassifier, InvalidImageError
 from local_runtime.serving.resolve import model_artifact_uri
+from scones_common.contracts.capture import capture_record
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime.endpoint")

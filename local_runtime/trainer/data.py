@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scones_common.contracts.staged_data import read_lst
+
 
 class ChannelError(ValueError):
     """A training channel is missing, empty, or its .lst names files that are not there."""
@@ -24,18 +26,15 @@ def load_channel(images_dir: Path, lst_dir: Path, image_shape: tuple[int, int, i
         raise ChannelError(f"channel directory {images_dir} does not exist")
     channels, height, width = image_shape
     images, labels = [], []
-    for line in find_lst(lst_dir).read_text().splitlines():
-        if not line.strip():
-            continue
-        _, label, relative = line.split("\t")
-        path = images_dir / relative
+    for entry in read_lst(find_lst(lst_dir)):
+        path = images_dir / entry.path
         if not path.exists():
-            raise ChannelError(f"{relative} is listed in the .lst file but missing from {images_dir}")
+            raise ChannelError(f"{entry.path} is listed in the .lst file but missing from {images_dir}")
         image = Image.open(path).convert("RGB")
         if image.size != (width, height):
             image = image.resize((width, height), Image.BILINEAR)
         images.append(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)[:channels])
-        labels.append(int(float(label)))
+        labels.append(entry.class_id)
     if not images:
         raise ChannelError(f"{lst_dir} lists no images")
     return np.stack(images), np.array(labels, dtype=np.int64)

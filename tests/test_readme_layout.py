@@ -15,7 +15,10 @@ def _rows() -> dict[str, str]:
 
 
 def _folders() -> set[str]:
-    return {p.name for p in ROOT.iterdir() if p.is_dir() and p.name not in IGNORED and not p.name.endswith(".egg-info")}
+    """Top-level folders holding code or configuration (not caches, virtualenvs or run output)."""
+    return {p.name for p in ROOT.iterdir()
+            if p.is_dir() and p.name not in IGNORED and not p.name.endswith(".egg-info")
+            and any(f.suffix in (".py", ".yaml", ".yml") for f in p.rglob("*"))}
 
 
 def test_every_folder_has_a_row():

@@ -11,7 +11,7 @@ import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from serving_stack import percentile, serving_stack, test_images
+from serving_stack import percentile, serving_stack, staged_test_images
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--model-artifact")
     args = parser.parse_args()
-    images = test_images()
+    images = staged_test_images()
     with serving_stack(args.model_artifact) as (stack, model):
         name = stack.config.endpoint.name
 

@@ -11,9 +11,9 @@ import argparse
 import time
 from collections import Counter
 
-from serving_stack import percentile, serving_stack, test_images
+from serving_stack import percentile, serving_stack, staged_test_images
 
-from inference_workflow.test_cases import run_execution, run_executions
+from inference_workflow.executions import run_execution, run_executions
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     with serving_stack(args.model_artifact) as (stack, model):
         s3, bucket = stack.client("s3"), stack.config.storage.bucket
         events = []
-        for index, image in enumerate(test_images(100)):
+        for index, image in enumerate(staged_test_images(100)):
             key = f"bench/test/{index:03d}.png"
             s3.put_object(Bucket=bucket, Key=key, Body=image)
             events.append({"s3_bucket": bucket, "s3_key": key})

@@ -22,7 +22,7 @@ def newest_trained_artifact(runs: Path = RUNS) -> Path | None:
     return artifacts[-1] if artifacts else None
 
 
-def test_images(limit: int = 200) -> list[bytes]:
+def staged_test_images(limit: int = 200) -> list[bytes]:
     """Staged test PNGs a local run left, else synthetic CIFAR-like ones of both classes."""
     staged = sorted(RUNS.glob("*/jobs/*/PrepareData/opt/ml/processing/output/test/*/*.png"))[:limit]
     if staged:

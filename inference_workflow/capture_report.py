@@ -7,7 +7,6 @@ Writes confidence_over_time.png, confidence_histogram.png, captured_images.png a
 from __future__ import annotations
 
 import argparse
-import base64
 import html
 import io
 import json
@@ -20,15 +19,12 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from processing.staging import CLASS_NAMES
+from scones_common.contracts.capture import CAPTURE_FILE_SUFFIX, CaptureFormatError, parse_capture_record
+from scones_common.contracts.classes import CLASS_NAMES, class_name
 from scones_common.logs import setup_logging
 from scones_common.s3uri import InvalidS3UriError, parse_s3_uri
 
 log = logging.getLogger("capture_report")
-
-
-class CaptureFormatError(ValueError):
-    """A capture line is not a Model Monitor record."""
 
 
 class NoCaptureError(LookupError):
@@ -49,28 +45,18 @@ class CapturedInference:
 
     @property
     def label(self) -> str:
-        index = self.probabilities.index(self.confidence)
-        return CLASS_NAMES[index] if index < len(CLASS_NAMES) else str(index)
-
-
-def _decode(part: dict) -> bytes | str:
-    if part.get("encoding") == "BASE64":
-        return base64.b64decode(part["data"])
-    return part["data"]
+        return class_name(self.probabilities.index(self.confidence))
 
 
 def parse_record(line: str, source: str) -> CapturedInference:
+    """A capture record whose response is the endpoint's JSON list of class probabilities."""
+    record = parse_capture_record(line, source)
     try:
-        record = json.loads(line)
-        data = record["captureData"]
-        output = _decode(data["endpointOutput"])
-        probabilities = tuple(float(p) for p in json.loads(output))
-        when = datetime.fromisoformat(record["eventMetadata"]["inferenceTime"].replace("Z", "+00:00"))
-        image = _decode(data["endpointInput"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CaptureFormatError(f"{source}: not a data capture record ({exc})") from None
-    return CapturedInference(when, probabilities, image if isinstance(image, bytes) else image.encode(),
-                             data["endpointInput"].get("observedContentType", ""), source)
+        probabilities = tuple(float(p) for p in json.loads(record.response.data))
+    except (ValueError, TypeError) as exc:
+        raise CaptureFormatError(f"{source}: the captured response is not a list of probabilities ({exc})") from None
+    return CapturedInference(record.inference_time, probabilities, record.request.data, record.request.content_type,
+                             source)
 
 
 def parse_jsonl(text: str, source: str) -> list[CapturedInference]:
@@ -82,7 +68,7 @@ def read_capture(s3, capture_uri: str) -> list[CapturedInference]:
     records: list[CapturedInference] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key):
         for obj in page.get("Contents", []):
-            if obj["Key"].endswith(".jsonl"):
+            if obj["Key"].endswith(CAPTURE_FILE_SUFFIX):
                 body = s3.get_object(Bucket=location.bucket, Key=obj["Key"])["Body"].read().decode()
                 records += parse_jsonl(body, obj["Key"])
     return sorted(records, key=lambda r: r.time)
@@ -100,7 +86,7 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
         raise NoCaptureError("no captured inferences to plot: check --capture-uri, or invoke the endpoint first")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    colors = {"bicycle": "tab:blue", "motorcycle": "tab:orange"}
+    colors = {name: f"C{i}" for i, name in enumerate(CLASS_NAMES)}   # matplotlib's default cycle
 
     fig, ax = plt.subplots(figsize=(9, 4))
     for label in CLASS_NAMES:

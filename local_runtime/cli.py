@@ -12,6 +12,8 @@ from pathlib import Path
 
 from scones_common.config import ConfigError, load_config
 from scones_common.logs import setup_logging
+from scones_common.names import staged_uri
+from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime")
 
@@ -40,7 +42,7 @@ def format_summary(summary, run_dir: Path) -> str:
         lines.append("Endpoint not deployed: the package awaits approval (scones-local serve, then "
                      "scones-registry --environment local approve <version>)")
     if summary.workflow:
-        from inference_workflow.test_cases import WorkflowResult, format_table
+        from inference_workflow.executions import WorkflowResult, format_table
 
         lines += ["", "Inference workflow executions:", format_table([WorkflowResult(**r) for r in summary.workflow])]
         lines.append(f"Data capture: {summary.capture_records} records; report {summary.report}")
@@ -78,11 +80,12 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     def ready(stack, env_file: Path) -> None:
+        staged_test = parse_s3_uri(staged_uri(stack.config, "test"))
         print(f"Local AWS APIs at {stack.aws.url}, SageMaker runtime at {stack.server.url}.\n"
               f"In another shell:  source {env_file}\n"
               f"  scones-registry list | approve N | reject N --reason ... | live\n"
               f"  scones-workflow-test --state-machine-arn {stack.resources.state_machine_arn} "
-              f"--bucket {stack.config.storage.bucket} --prefix {stack.config.storage.prefix}/staged/test/ -n 10\n"
+              f"--bucket {staged_test.bucket} --prefix {staged_test.key} -n 10\n"
               f"Ctrl-C saves the state to {args.run_dir}/state and stops.", flush=True)
 
     try:

@@ -15,8 +15,8 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from local_runtime.moto_ext.lambda_invoker import allow_package
-from pipelines.scones.pipeline import deploy_function_name
 from scones_common.config import SconesConfig
+from scones_common.names import capture_uri, deploy_function_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_DIR = REPO_ROOT / "inference_workflow"
@@ -89,10 +89,6 @@ def upsert_state_machine(sfn, name: str, definition: str, role_arn: str) -> str:
             sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition, roleArn=role_arn)
             return machine["stateMachineArn"]
     return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
-
-
-def capture_uri(config: SconesConfig) -> str:
-    return f"{config.s3_root}/{config.endpoint.capture_prefix}"
 
 
 def provision(clients, config: SconesConfig) -> Provisioned:

@@ -13,12 +13,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from local_runtime import provision as provisioning
 from local_runtime import state
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
 from local_runtime.stack import local_stack
 from pipelines.deploy.deployer import live_package_arn
 from scones_common.config import SconesConfig
+from scones_common.contracts.container import EVALUATION_REPORT
+from scones_common.names import capture_uri, raw_data_uri, staged_uri
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime")
@@ -73,10 +74,10 @@ def _read_json(s3, uri: str) -> dict:
 def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: bool = False,
               concurrency: int = 4) -> RunSummary:
     from inference_workflow.capture_report import draw_report, read_capture
-    from inference_workflow.test_cases import generate_test_cases, run_executions
+    from inference_workflow.executions import generate_test_cases, run_executions
     from pipelines.scones.cli import mirror_source_archive
     from pipelines.scones.code_bundle import upload_code
-    from pipelines.scones.pipeline import get_pipeline, raw_data_uri
+    from pipelines.scones.pipeline import get_pipeline
 
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -124,8 +125,7 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
 
         if summary.endpoint:
             clock = time.perf_counter()
-            staged_test = f"{config.s3_root}/staged/test/"
-            location = parse_s3_uri(staged_test)
+            location = parse_s3_uri(staged_uri(config, "test"))
             events = generate_test_cases(s3, location.bucket, location.key, executions)
             results = run_executions(aws.client("stepfunctions"), resources.state_machine_arn, events, concurrency)
             summary.workflow = [asdict(r) for r in results]
@@ -133,7 +133,7 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
             timings["workflow"] = time.perf_counter() - clock
             server.capture.flush()
             clock = time.perf_counter()
-            records = read_capture(s3, f"{provisioning.capture_uri(config)}/{config.endpoint.name}/")
+            records = read_capture(s3, f"{capture_uri(config)}/{config.endpoint.name}/")
             summary.capture_records = len(records)
             if records:
                 summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report"))
@@ -153,4 +153,4 @@ def executor_properties(executor: PipelineExecutor, step: str) -> dict | None:
 
 def _evaluation_uri(executor: PipelineExecutor, record: ExecutionRecord) -> str:
     outputs = executor.last_properties["EvaluateModel"]["ProcessingOutputConfig"]["Outputs"]
-    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "evaluation").rstrip("/") + "/evaluation.json"
+    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "evaluation").rstrip("/") + f"/{EVALUATION_REPORT}"

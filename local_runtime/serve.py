@@ -16,14 +16,14 @@ from pathlib import Path
 
 from local_runtime import state
 from local_runtime.stack import LocalStack, local_stack
-from scones_common.config import SconesConfig
+from scones_common.config import ENVIRONMENT_VARIABLE, SconesConfig
 
 log = logging.getLogger("local_runtime.serve")
 ENV_FILE = "local-aws.env"
 
 
 def environment_script(stack: LocalStack) -> str:
-    exports = {**stack.aws.environment(), "SCONES_ENVIRONMENT": "local"}
+    exports = {**stack.aws.environment(), ENVIRONMENT_VARIABLE: stack.config.environment}
     return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(exports.items()))
 
 

@@ -15,24 +15,16 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
-from processing.staging import CLASS_NAMES
+from scones_common.contracts.classes import CLASS_NAMES
+from scones_common.contracts.container import EVALUATION_OUTPUT, EVALUATION_REPORT, PREDICTIONS_INPUT, TEST_LST
+from scones_common.contracts.staged_data import read_lst
 from scones_common.logs import setup_logging
 
-CONTAINER = "/opt/ml/processing"
 log = logging.getLogger("evaluate")
 
 
 class PredictionsMissingError(RuntimeError):
     """Test images without a prediction: the transform job did not score the whole split."""
-
-
-def read_lst(path: Path) -> list[tuple[str, int]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            _, class_id, relative = line.split("\t")
-            rows.append((relative, int(float(class_id))))
-    return rows
 
 
 def read_predictions(predictions_dir: Path, relatives: list[str]) -> np.ndarray:
@@ -65,22 +57,26 @@ def score(y_true: list[int] | np.ndarray, probabilities: np.ndarray) -> dict:
 
 
 def evaluate(predictions_dir: str | Path, lst_path: str | Path, output_dir: str | Path) -> dict:
-    rows = read_lst(Path(lst_path))
-    probabilities = read_predictions(Path(predictions_dir), [r for r, _ in rows])
-    report = score([c for _, c in rows], probabilities)
+    entries = read_lst(Path(lst_path))
+    probabilities = read_predictions(Path(predictions_dir), [e.path for e in entries])
+    report = score([e.class_id for e in entries], probabilities)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "evaluation.json").write_text(json.dumps(report, indent=2))
+    (out / EVALUATION_REPORT).write_text(json.dumps(report, indent=2))
     return report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--predictions-dir", default=PREDICTIONS_INPUT)
+    parser.add_argument("--lst", default=TEST_LST)
+    parser.add_argument("--output-dir", default=EVALUATION_OUTPUT)
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--predictions-dir", default=f"{CONTAINER}/input/predictions")
-    parser.add_argument("--lst", default=f"{CONTAINER}/input/lst/test.lst")
-    parser.add_argument("--output-dir", default=f"{CONTAINER}/evaluation")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     try:
         report = evaluate(args.predictions_dir, args.lst, args.output_dir)
     except Exception as exc:   # one clear line for the job log

@@ -27,18 +27,13 @@ from PIL import Image
 
 from processing.cifar_archive import CifarArchive
 from processing.cifar_source import resolve_archive
-from processing.staging import CLASS_NAMES, Sample, StagedSplits, build_splits, class_counts, select_classes
+from processing.staging import Sample, StagedSplits, build_splits, class_counts, select_classes
+from scones_common.contracts.classes import CLASS_NAMES
+from scones_common.contracts.container import STAGING_INPUT, STAGING_OUTPUT
+from scones_common.contracts.staged_data import SPLITS, STAGING_REPORT, LstEntry, format_lst, image_path, lst_name
 from scones_common.logs import setup_logging
 
-CONTAINER_INPUT = "/opt/ml/processing/input/data"
-CONTAINER_OUTPUT = "/opt/ml/processing/output"
-SPLITS = ("train", "validation", "test")
-
 log = logging.getLogger("prepare_data")
-
-
-def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
 def _write_png(path: Path, sample: Sample) -> None:
@@ -46,16 +41,16 @@ def _write_png(path: Path, sample: Sample) -> None:
 
 
 def write_split(root: Path, split: str, samples: list[Sample], pool: ThreadPoolExecutor) -> None:
-    lines, jobs = [], []
+    entries, jobs = [], []
     for name in CLASS_NAMES:
         (root / split / name).mkdir(parents=True)
     for index, sample in enumerate(samples):
-        relative = f"{CLASS_NAMES[sample.class_id]}/{index:05d}_{_safe_name(sample.source_name)}"
-        jobs.append(pool.submit(_write_png, root / split / relative, sample))
-        lines.append(f"{index}\t{sample.class_id}\t{relative}\n")
+        entry = LstEntry(index, sample.class_id, image_path(sample.class_id, index, sample.source_name))
+        jobs.append(pool.submit(_write_png, root / split / entry.path, sample))
+        entries.append(entry)
     for job in jobs:
         job.result()
-    (root / f"{split}.lst").write_text("".join(lines))
+    (root / lst_name(split)).write_text(format_lst(entries))
 
 
 def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction: float = 0.1,
@@ -89,7 +84,7 @@ def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction:
             "seed": seed,
             "seconds": {"read": round(read_seconds, 3), "total": round(time.perf_counter() - started, 3)},
         }
-        (scratch / "staging_report.json").write_text(json.dumps(report, indent=2))
+        (scratch / STAGING_REPORT).write_text(json.dumps(report, indent=2))
         if output.exists():
             shutil.rmtree(output)
         scratch.replace(output)
@@ -101,15 +96,15 @@ def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction:
 
 def _default_source() -> str:
     """In a Processing container the archive arrives as the single file of the data input."""
-    return CONTAINER_INPUT if Path(CONTAINER_INPUT).is_dir() else "cifar-100"
+    return STAGING_INPUT if Path(STAGING_INPUT).is_dir() else "cifar-100"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-source", default=None,
                         help="'cifar-100' (official download), s3:// URI, file:// URL, archive path or "
-                             f"a directory holding one archive (default: {CONTAINER_INPUT} if present, else cifar-100)")
-    parser.add_argument("--output-dir", default=CONTAINER_OUTPUT)
+                             f"a directory holding one archive (default: {STAGING_INPUT} if present, else cifar-100)")
+    parser.add_argument("--output-dir", default=STAGING_OUTPUT)
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--md5", default=None, help="expected MD5 of a custom archive")

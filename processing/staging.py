@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from processing.cifar_archive import CifarSplit
+from scones_common.contracts.classes import CLASS_NAMES
 
-CLASS_NAMES = ("bicycle", "motorcycle")   # class id = position: 0 bicycle, 1 motorcycle
 MAX_IMBALANCE = 1.5
 
 

@@ -1,46 +1,21 @@
-"""Model Monitor data capture: the same S3 layout and JSON Lines records as a real endpoint.
+"""Model Monitor data capture: writes the records and files of ``scones_common.contracts.capture`` to S3.
 
-``<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<id>.jsonl``, one record per
-line with ``captureData.endpointInput/endpointOutput``, ``eventMetadata`` and ``eventVersion``.
 Records are buffered and flushed in files, as SageMaker does, so capture adds no S3 call to
 the request path.
 """
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import random
 import threading
-import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from scones_common.contracts.capture import capture_file_key, inference_hour
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime.capture")
-
-
-def capture_record(request_body: bytes, request_type: str, response_body: str, response_type: str,
-                   inference_time: datetime, json_types: tuple[str, ...] = ("application/json",)) -> dict:
-    def encoded(data: bytes | str, content_type: str, mode: str) -> dict:
-        if content_type in json_types:
-            text = data.decode() if isinstance(data, bytes) else data
-            return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": "JSON"}
-        raw = data if isinstance(data, bytes) else data.encode()
-        return {"observedContentType": content_type, "mode": mode, "data": base64.b64encode(raw).decode(),
-                "encoding": "BASE64"}
-
-    return {"captureData": {"endpointInput": encoded(request_body, request_type, "INPUT"),
-                            "endpointOutput": encoded(response_body, response_type, "OUTPUT")},
-            "eventMetadata": {"eventId": str(uuid.uuid4()),
-                              "inferenceTime": inference_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"},
-            "eventVersion": "0"}
-
-
-def capture_key(prefix: str, endpoint: str, variant: str, when: datetime) -> str:
-    return (f"{prefix.strip('/')}/{endpoint}/{variant}/{when:%Y/%m/%d/%H}/"
-            f"{when:%M-%S}-{when.microsecond // 1000:03d}-{uuid.uuid4().hex[:8]}.jsonl").lstrip("/")
 
 
 class DataCapture:
@@ -61,7 +36,7 @@ class DataCapture:
     def record(self, destination: str, endpoint: str, variant: str, sampling_percentage: int, record: dict) -> bool:
         if sampling_percentage < 100 and random.uniform(0, 100) >= sampling_percentage:
             return False
-        hour = record["eventMetadata"]["inferenceTime"][:13]
+        hour = inference_hour(record)
         with self._lock:
             self._buffers[(destination, endpoint, variant, hour)].append(json.dumps(record))
         return True
@@ -72,7 +47,7 @@ class DataCapture:
         now = datetime.now(UTC)
         for (destination, endpoint, variant, _hour), lines in buffers.items():
             location = parse_s3_uri(destination)
-            key = capture_key(location.key, endpoint, variant, now)
+            key = capture_file_key(location.key, endpoint, variant, now)
             try:
                 self.s3.put_object(Bucket=location.bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
                 self.files_written += 1

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local_runtime.aws import ACCOUNT_ID
-from local_runtime.serving.capture import DataCapture, capture_record
+from local_runtime.serving.capture import DataCapture
 from local_runtime.serving.container_logs import ContainerLogs, log_group, log_group_arn
 from local_runtime.serving.model import ImageClassifier, InvalidImageError, ModelArtifactError
 from local_runtime.serving.request_body import (
@@ -41,6 +41,7 @@ from local_runtime.serving.request_body import (
     read_body,
 )
 from local_runtime.serving.resolve import model_artifact_uri
+from scones_common.contracts.capture import capture_record
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime.endpoint")

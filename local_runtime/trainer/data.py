@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scones_common.contracts.staged_data import read_lst
 from scones_common.images import InvalidImageError, decode_rgb
 
 
@@ -25,19 +26,16 @@ def load_channel(images_dir: Path, lst_dir: Path, image_shape: tuple[int, int, i
         raise ChannelError(f"channel directory {images_dir} does not exist")
     channels, height, width = image_shape
     images, labels = [], []
-    for line in find_lst(lst_dir).read_text().splitlines():
-        if not line.strip():
-            continue
-        _, label, relative = line.split("\t")
-        path = images_dir / relative
+    for entry in read_lst(find_lst(lst_dir)):
+        path = images_dir / entry.path
         if not path.exists():
-            raise ChannelError(f"{relative} is listed in the .lst file but missing from {images_dir}")
+            raise ChannelError(f"{entry.path} is listed in the .lst file but missing from {images_dir}")
         try:
             pixels = decode_rgb(path.read_bytes(), width, height)
         except InvalidImageError as exc:
-            raise ChannelError(f"{relative} in {images_dir}: {exc}") from None
+            raise ChannelError(f"{entry.path} in {images_dir}: {exc}") from None
         images.append(pixels.transpose(2, 0, 1)[:channels])
-        labels.append(int(float(label)))
+        labels.append(entry.class_id)
     if not images:
         raise ChannelError(f"{lst_dir} lists no images")
     return np.stack(images), np.array(labels, dtype=np.int64)

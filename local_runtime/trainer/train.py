@@ -21,7 +21,9 @@ from torch import nn
 
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.network import SmallVgg, WithSoftmax
-from processing.staging import CLASS_NAMES
+from scones_common.contracts.classes import CLASS_NAMES
+from scones_common.contracts.container import OPT_ML, TrainingContainer
+from scones_common.contracts.staged_data import LstFormatError
 
 log = logging.getLogger("trainer")
 
@@ -195,31 +197,31 @@ def export_model(model: nn.Module, settings: TrainSettings, normalisation, model
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     parser = argparse.ArgumentParser()
-    parser.add_argument("--opt-ml", default="/opt/ml")
-    opt_ml = Path(parser.parse_args(argv).opt_ml)
-    failure = opt_ml / "output" / "failure"
+    parser.add_argument("--opt-ml", default=OPT_ML)
+    container = TrainingContainer(Path(parser.parse_args(argv).opt_ml))
+    failure = container.failure
     failure.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     started = time.perf_counter()
     try:
-        raw = json.loads((opt_ml / "input" / "config" / "hyperparameters.json").read_text())
+        raw = json.loads(container.hyperparameters.read_text())
         settings = parse_hyperparameters(raw)
         if settings.use_pretrained_model:
             log.warning("use_pretrained_model=1: no pretrained weights offline; training from scratch")
-        data = opt_ml / "input" / "data"
-        train_x, train_y = load_channel(data / "train", data / "train_lst", settings.image_shape)
-        val_x, val_y = load_channel(data / "validation", data / "validation_lst", settings.image_shape)
+        train_x, train_y = load_channel(container.channel("train"), container.channel("train_lst"), settings.image_shape)
+        val_x, val_y = load_channel(container.channel("validation"), container.channel("validation_lst"),
+                                    settings.image_shape)
         if settings.num_training_samples not in (None, len(train_x)):
             raise HyperparameterError(f"num_training_samples={settings.num_training_samples} but train.lst lists "
                                       f"{len(train_x)} images")
         model, metrics, normalisation = train(settings, train_x, train_y, val_x, val_y)
-        export_model(model, settings, normalisation, opt_ml / "model")
-    except (HyperparameterError, ChannelError, OSError, json.JSONDecodeError) as exc:
+        export_model(model, settings, normalisation, container.model_dir)
+    except (HyperparameterError, ChannelError, LstFormatError, OSError, json.JSONDecodeError) as exc:
         failure.write_text(f"{type(exc).__name__}: {exc}")
         log.error("%s: %s", type(exc).__name__, exc)
         return 1
     metrics["seconds"] = round(time.perf_counter() - started, 2)
-    (opt_ml / "output" / "metrics.json").write_text(json.dumps(metrics))
+    container.metrics.write_text(json.dumps(metrics))
     log.info("best epoch %d: %s", metrics["epoch"], metrics)
     return 0
 

@@ -15,7 +15,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.deploy.deployer import live_package_arn
-from scones_common.config import load_config
+from scones_common.config import ENVIRONMENTS, load_config
 from scones_common.logs import setup_logging
 
 log = logging.getLogger("registry")
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config")
-    parser.add_argument("--environment", choices=("local", "dev", "prod"))
+    parser.add_argument("--environment", choices=ENVIRONMENTS)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list")
     sub.add_parser("live")

@@ -13,8 +13,9 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scones_common.config import APPROVAL_STATUSES, ConfigError, SconesConfig, load_config
+from scones_common.config import APPROVAL_STATUSES, ENVIRONMENTS, ConfigError, SconesConfig, load_config
 from scones_common.logs import setup_logging
+from scones_common.names import raw_data_uri
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("pipelines")
@@ -32,7 +33,7 @@ def git_commit() -> str:
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="pipeline YAML (default configs/pipeline.yaml)")
-    parser.add_argument("--environment", choices=("local", "dev", "prod"))
+    parser.add_argument("--environment", choices=ENVIRONMENTS)
     parser.add_argument("--region")
     parser.add_argument("--bucket")
     parser.add_argument("--role-arn")
@@ -120,7 +121,7 @@ def run_pipeline(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     from pipelines.scones.code_bundle import upload_code
-    from pipelines.scones.pipeline import get_pipeline, raw_data_uri
+    from pipelines.scones.pipeline import get_pipeline
 
     session = boto3.Session(region_name=config.project.region)
     s3, sm = session.client("s3"), session.client("sagemaker")

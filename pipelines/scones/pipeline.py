@@ -23,13 +23,21 @@ from dataclasses import dataclass, replace
 from pipelines.scones import sdk
 from pipelines.scones.code_bundle import CodeBundle, code_bundle
 from scones_common.config import SconesConfig
+from scones_common.contracts.classes import CLASS_NAMES
+from scones_common.contracts.container import (
+    CODE_LIB,
+    EVALUATION_OUTPUT,
+    EVALUATION_REPORT,
+    PREDICTIONS_INPUT,
+    STAGING_INPUT,
+    STAGING_OUTPUT,
+    TEST_LST,
+    TEST_LST_INPUT,
+)
+from scones_common.contracts.staged_data import STAGING_REPORT, lst_name
+from scones_common.names import ALGORITHM_IMAGE, deploy_function_name, raw_data_uri, staged_uri
 
-CONTAINER = "/opt/ml/processing"
-CODE_LIB = f"{CONTAINER}/input/lib"
 IMAGE_CONTENT_TYPE = "application/x-image"
-EVALUATION_FILE = "evaluation.json"
-STAGING_REPORT = "staging_report.json"
-DEPLOY_FUNCTION_SUFFIX = "deploy-model"
 
 
 @dataclass(frozen=True)
@@ -51,19 +59,9 @@ class Parameters:
         return list(self.__dict__.values())
 
 
-def raw_data_uri(config: SconesConfig) -> str:
-    """Where the source archive is mirrored (named after it); Processing jobs read only S3."""
-    name = config.data.source.rstrip("/").rsplit("/", 1)[-1]
-    return f"{config.s3_root}/raw/{name if name.endswith('.tar.gz') else 'cifar-100-python.tar.gz'}"
-
-
-def deploy_function_name(config: SconesConfig) -> str:
-    return f"{config.project.name}-{DEPLOY_FUNCTION_SUFFIX}"
-
-
 def algorithm_image_uri(region: str) -> str:
     """The built-in image-classification algorithm's image: what trains, and what serves on AWS."""
-    return sdk.image_uris.retrieve("image-classification", region)
+    return sdk.image_uris.retrieve(ALGORITHM_IMAGE, region)
 
 
 def account_of(role_arn: str) -> str:
@@ -146,20 +144,20 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
         name="PrepareData",
         step_args=processor("prepare-data").run(
             code=bundle.uri(config.s3_root, "processing/prepare_data.py"),
-            inputs=[_s3_input("data", params.input_data_uri, f"{CONTAINER}/input/data"), code_lib],
-            outputs=[_s3_output("staged", f"{CONTAINER}/output", f"{config.s3_root}/staged")],
-            arguments=["--data-source", f"{CONTAINER}/input/data", "--output-dir", f"{CONTAINER}/output",
+            inputs=[_s3_input("data", params.input_data_uri, STAGING_INPUT), code_lib],
+            outputs=[_s3_output("staged", STAGING_OUTPUT, staged_uri(config))],
+            arguments=["--data-source", STAGING_INPUT, "--output-dir", STAGING_OUTPUT,
                        "--validation-fraction", _text(params.validation_fraction), "--seed", str(config.data.seed)]),
         property_files=[staging_report], cache_config=cache)
     staged = prepare.properties.ProcessingOutputConfig.Outputs["staged"].S3Output.S3Uri
 
-    def staged_uri(relative: str):
+    def staged_file(relative: str):
         return sdk.Join(on="/", values=[staged, relative])
 
     # 2. TrainModel
     hp = config.training.hyperparameters
     hyperparameters = {
-        "num_classes": "2",
+        "num_classes": str(len(CLASS_NAMES)),
         "image_shape": "3,32,32",
         "num_training_samples": _text(sdk.JsonGet(step_name=prepare.name, property_file=staging_report,
                                                   json_path="num_training_samples")),
@@ -188,8 +186,9 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
     train = sdk.TrainingStep(
         name="TrainModel",
         step_args=trainer.train(input_data_config=[
-            _channel("train", staged_uri("train/")), _channel("validation", staged_uri("validation/")),
-            _channel("train_lst", staged_uri("train.lst")), _channel("validation_lst", staged_uri("validation.lst"))]),
+            _channel("train", staged_file("train/")), _channel("validation", staged_file("validation/")),
+            _channel("train_lst", staged_file(lst_name("train"))),
+            _channel("validation_lst", staged_file(lst_name("validation")))]),
         cache_config=cache)
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
@@ -204,25 +203,24 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
                                   base_transform_job_name=f"{config.project.name}-test", sagemaker_session=session)
     transform = sdk.TransformStep(
         name="BatchTransformTest",
-        step_args=transformer.transform(data=staged_uri("test/"), content_type=IMAGE_CONTENT_TYPE, split_type="None"),
+        step_args=transformer.transform(data=staged_file("test/"), content_type=IMAGE_CONTENT_TYPE, split_type="None"),
         cache_config=cache)
 
     # 4. EvaluateModel
-    evaluation_report = sdk.PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_FILE)
+    evaluation_report = sdk.PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_REPORT)
     evaluate = sdk.ProcessingStep(
         name="EvaluateModel",
         step_args=processor("evaluate").run(
             code=bundle.uri(config.s3_root, "processing/evaluate.py"),
-            inputs=[_s3_input("predictions", transform.properties.TransformOutput.S3OutputPath,
-                              f"{CONTAINER}/input/predictions"),
-                    _s3_input("test-lst", staged_uri("test.lst"), f"{CONTAINER}/input/lst"), code_lib],
-            outputs=[_s3_output("evaluation", f"{CONTAINER}/evaluation", _execution_uri(config, "evaluation"))],
-            arguments=["--predictions-dir", f"{CONTAINER}/input/predictions", "--lst", f"{CONTAINER}/input/lst/test.lst",
-                       "--output-dir", f"{CONTAINER}/evaluation"]),
+            inputs=[_s3_input("predictions", transform.properties.TransformOutput.S3OutputPath, PREDICTIONS_INPUT),
+                    _s3_input("test-lst", staged_file(lst_name("test")), TEST_LST_INPUT), code_lib],
+            outputs=[_s3_output("evaluation", EVALUATION_OUTPUT, _execution_uri(config, "evaluation"))],
+            arguments=["--predictions-dir", PREDICTIONS_INPUT, "--lst", TEST_LST,
+                       "--output-dir", EVALUATION_OUTPUT]),
         property_files=[evaluation_report], cache_config=cache)
     accuracy = sdk.JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path="metrics.accuracy.value")
     evaluation_uri = sdk.Join(on="/", values=[
-        evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, EVALUATION_FILE])
+        evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, EVALUATION_REPORT])
 
     # 6. RegisterModel, 7. DeployModel
     register = sdk.ModelStep(name="RegisterModel", step_args=model_builder.register(

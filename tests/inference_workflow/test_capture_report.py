@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from inference_workflow.capture_report import CaptureFormatError, NoCaptureError, draw_report, parse_jsonl
-from local_runtime.serving.capture import capture_record
+from inference_workflow.capture_report import NoCaptureError, draw_report, parse_jsonl
+from scones_common.contracts.capture import CaptureFormatError, capture_record
 from tests.builders import solid_png
 
 

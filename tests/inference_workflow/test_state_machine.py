@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inference_workflow.test_cases import run_execution
+from inference_workflow.executions import run_execution
 from local_runtime.provision import ASL_PATH, render_definition
 from tests.builders import solid_png
 

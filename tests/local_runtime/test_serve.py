@@ -4,7 +4,7 @@ import threading
 
 from local_runtime.serve import ENV_FILE, serve
 from pipelines.deploy import registry_cli
-from scones_common.config import load_config
+from scones_common.config import ENVIRONMENT_VARIABLE, load_config
 from tests.local_stack import deploy_tiny_model
 
 
@@ -21,6 +21,7 @@ def test_serve_restores_exposes_and_saves(tmp_path, capsys):
     serve(config, run_dir, stop, on_ready=first_session)
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in seen["env"]
     assert "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME" in seen["env"]
+    assert f"export {ENVIRONMENT_VARIABLE}=local\n" in seen["env"]    # what the project's CLIs read
     assert not (run_dir / ENV_FILE).exists()
     snapshot = json.loads((run_dir / "state" / "sagemaker.json").read_text())
     assert [p["ModelPackageArn"] for p in snapshot["packages"]] == [seen["package"]]

@@ -4,7 +4,9 @@ import json
 import pytest
 
 from pipelines.scones.pipeline import pipeline_definition
+from processing import evaluate, prepare_data
 from scones_common.config import ConfigError, load_config
+from scones_common.contracts import container
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +116,30 @@ def test_processing_code_is_referenced_by_s3_uri(definition):
     code = next(i for i in prepare["ProcessingInputs"] if i["InputName"] == "code")
     assert code["S3Input"]["S3Uri"].startswith("s3://scones-unlimited-ml-dev/scones-vehicle-classifier/code/")
     assert prepare["Environment"]["PYTHONPATH"] == "/opt/ml/processing/input/lib"
+
+
+def _local_paths(step: dict) -> set[str]:
+    """The job's mounts, less the one the SDK's ScriptProcessor adds for the entry point itself."""
+    arguments = step["Arguments"]
+    return ({i["S3Input"]["LocalPath"] for i in arguments["ProcessingInputs"]}
+            | {o["S3Output"]["LocalPath"] for o in arguments["ProcessingOutputConfig"]["Outputs"]}) - {
+        "/opt/ml/processing/input/code"}
+
+
+def test_processing_scripts_default_to_where_the_definition_mounts(definition):
+    """What the scripts read and write when run with no arguments is what the jobs mount."""
+    steps = _steps(definition)
+    prepare = prepare_data.parse_args([])
+    assert _local_paths(steps["PrepareData"]) == {container.STAGING_INPUT, container.STAGING_OUTPUT, container.CODE_LIB}
+    assert prepare.output_dir == container.STAGING_OUTPUT
+    assert _local_paths(steps["EvaluateModel"]) == {container.PREDICTIONS_INPUT, container.TEST_LST_INPUT,
+                                                    container.EVALUATION_OUTPUT, container.CODE_LIB}
+    arguments = steps["EvaluateModel"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments == ["--predictions-dir", container.PREDICTIONS_INPUT, "--lst", container.TEST_LST,
+                         "--output-dir", container.EVALUATION_OUTPUT]
+    defaults = evaluate.parse_args([])
+    assert (defaults.predictions_dir, defaults.lst, defaults.output_dir) == (
+        container.PREDICTIONS_INPUT, container.TEST_LST, container.EVALUATION_OUTPUT)
 
 
 def test_caching_follows_config():

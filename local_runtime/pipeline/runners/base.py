@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local_runtime.aws import ACCOUNT_ID
+from scones_common.contracts.container import OPT_ML
 
-CONTAINER_ROOT = "/opt/ml"
+_CONTAINER_PATH = re.compile(re.escape(OPT_ML) + r"(/[^\s:]*)?")
 
 
 class StepFailedError(RuntimeError):
@@ -44,9 +45,9 @@ class StepContext:
 
     def container_path(self, path: str) -> Path:
         """Maps /opt/ml/... inside the 'container' to the job directory."""
-        if not path.startswith(CONTAINER_ROOT):
-            raise StepFailedError(self.step_name, f"container path {path!r} is outside {CONTAINER_ROOT}")
+        if not path.startswith(OPT_ML):
+            raise StepFailedError(self.step_name, f"container path {path!r} is outside {OPT_ML}")
         return self.work_dir / path.lstrip("/")
 
     def map_container_paths(self, text: str) -> str:
-        return re.sub(r"/opt/ml(/[^\s:]*)?", lambda m: str(self.work_dir / m.group(0).lstrip("/")), text)
+        return _CONTAINER_PATH.sub(lambda m: str(self.work_dir / m.group(0).lstrip("/")), text)

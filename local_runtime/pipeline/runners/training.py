@@ -15,14 +15,15 @@ import time
 
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
 from local_runtime.pipeline.s3io import download_prefix
+from scones_common.contracts.container import OPT_ML, TrainingContainer
+from scones_common.names import ALGORITHM_IMAGE
 from scones_common.s3uri import parse_s3_uri
 
-BUILT_IN_IMAGE = "image-classification"
 _EPOCH = re.compile(r"epoch (\d+)/(\d+)\S*( \S+)*")
 
 
 def is_image_classification(image_uri: str) -> bool:
-    return image_uri.rsplit("/", 1)[-1].split(":")[0] == BUILT_IN_IMAGE
+    return image_uri.rsplit("/", 1)[-1].split(":")[0] == ALGORITHM_IMAGE
 
 
 def milestone(line: str) -> str | None:
@@ -60,34 +61,33 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     image = args["AlgorithmSpecification"].get("TrainingImage", "")
     if not is_image_classification(image):
         raise StepFailedError(ctx.step_name, f"training image {image!r} has no local stand-in; "
-                                             f"only the built-in {BUILT_IN_IMAGE} algorithm runs locally")
-    opt_ml = ctx.work_dir / "opt" / "ml"
+                                             f"only the built-in {ALGORITHM_IMAGE} algorithm runs locally")
+    container = TrainingContainer(ctx.container_path(OPT_ML))
     s3 = ctx.clients.client("s3")
     for channel in args["InputDataConfig"]:
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-        download_prefix(s3, uri, opt_ml / "input" / "data" / channel["ChannelName"])
-    config_dir = opt_ml / "input" / "config"
-    config_dir.mkdir(parents=True, exist_ok=True)
+        download_prefix(s3, uri, container.channel(channel["ChannelName"]))
+    container.hyperparameters.parent.mkdir(parents=True, exist_ok=True)
     hyperparameters = {k: str(v) for k, v in args.get("HyperParameters", {}).items()}
-    (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    container.hyperparameters.write_text(json.dumps(hyperparameters))
     log_path = ctx.work_dir / "job.log"
     started = time.perf_counter()
     timeout = args.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-    returncode = _run_trainer(opt_ml, log_path, timeout, ctx.report)
+    returncode = _run_trainer(container.root, log_path, timeout, ctx.report)
     if returncode is None:
         raise StepFailedError(ctx.step_name, f"training exceeded MaxRuntimeInSeconds={timeout}", log_path)
     if returncode != 0:
-        failure = opt_ml / "output" / "failure"
+        failure = container.failure
         reason = failure.read_text().strip() if failure.exists() else f"trainer exited with {returncode}"
         raise StepFailedError(ctx.step_name, reason, log_path)
 
     artifact = ctx.work_dir / "model.tar.gz"
     with tarfile.open(artifact, "w:gz") as tar:
-        for path in sorted((opt_ml / "model").iterdir()):
+        for path in sorted(container.model_dir.iterdir()):
             tar.add(path, arcname=path.name)
     output = parse_s3_uri(args["OutputDataConfig"]["S3OutputPath"]).join(ctx.job_name, "output", "model.tar.gz")
     s3.upload_file(str(artifact), output.bucket, output.key)
-    metrics = json.loads((opt_ml / "output" / "metrics.json").read_text())
+    metrics = json.loads(container.metrics.read_text())
     properties = {**args, "TrainingJobName": ctx.job_name, "TrainingJobStatus": "Completed",
                   "TrainingJobArn": ctx.arn("training-job"),
                   "ModelArtifacts": {"S3ModelArtifacts": str(output)},

@@ -1,12 +1,10 @@
 """The local endpoint through boto3's sagemaker-runtime client, and its data capture."""
 import json
-from datetime import UTC
 
 import pytest
 from botocore.exceptions import ClientError
 
 from inference_workflow.capture_report import parse_jsonl
-from local_runtime.serving.capture import capture_key
 from tests.builders import solid_png
 
 
@@ -61,10 +59,3 @@ def test_capture_layout_and_records(local_stack):
     assert record["captureData"]["endpointOutput"]["encoding"] == "JSON"
     parsed = [r for k in keys for r in parse_jsonl(s3.get_object(Bucket=local_stack.config.storage.bucket, Key=k)["Body"].read().decode(), k)]
     assert len(parsed) >= 3 and any(r.image == solid_png(140) for r in parsed)
-
-
-def test_capture_key_layout():
-    from datetime import datetime
-
-    key = capture_key("p/data-capture", "ep", "AllTraffic", datetime(2026, 11, 25, 7, 5, 9, 123000, tzinfo=UTC))
-    assert key.startswith("p/data-capture/ep/AllTraffic/2026/11/25/07/05-09-123-") and key.endswith(".jsonl")

@@ -2,7 +2,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inference_workflow.test_cases import (
+from inference_workflow.executions import (
     NotTestSplitError,
     WorkflowResult,
     format_table,

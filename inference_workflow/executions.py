@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from processing.staging import CLASS_NAMES
+from scones_common.contracts.staged_data import label_of_path
 from scones_common.logs import setup_logging
 
 log = logging.getLogger("workflow_test")
@@ -47,11 +47,10 @@ class WorkflowResult:
 
 def true_label(key: str) -> str:
     """Staged test images live under test/<class>/…; the folder is the label."""
-    parts = key.split("/")
-    return next((p for p in reversed(parts[:-1]) if p in CLASS_NAMES), "unknown")
+    return label_of_path(key) or "unknown"
 
 
-def test_image_keys(s3, bucket: str, prefix: str) -> list[str]:
+def image_keys_in_test_split(s3, bucket: str, prefix: str) -> list[str]:
     """Image keys under a ``test/`` prefix only: never the .lst file, never train or validation."""
     if "test/" not in prefix.rstrip("/") + "/":
         raise NotTestSplitError(f"prefix {prefix!r} is not a test/ prefix; test cases come from the test split only")
@@ -62,7 +61,7 @@ def test_image_keys(s3, bucket: str, prefix: str) -> list[str]:
 
 
 def generate_test_cases(s3, bucket: str, prefix: str, count: int, seed: int = 0) -> list[dict]:
-    keys = test_image_keys(s3, bucket, prefix)
+    keys = image_keys_in_test_split(s3, bucket, prefix)
     if not keys:
         raise NoTestImagesError(f"no test images under s3://{bucket}/{prefix}; is the prefix the staged test/ folder?")
     chosen = random.Random(seed).sample(keys, min(count, len(keys)))

@@ -1,0 +1,32 @@
+"""Names of the project's AWS resources and S3 locations, derived from the configuration.
+
+Kept free of the SageMaker SDK on purpose: the pipeline definition, the CLIs and the local
+runtime name things the same way, and the local stack starts without paying ~2 s for the SDK.
+"""
+from __future__ import annotations
+
+from scones_common.config import SconesConfig
+
+ALGORITHM_IMAGE = "image-classification"      # the built-in algorithm's image repository: trains and serves
+OFFICIAL_ARCHIVE_NAME = "cifar-100-python.tar.gz"
+DEPLOY_FUNCTION_SUFFIX = "deploy-model"
+
+
+def raw_data_uri(config: SconesConfig) -> str:
+    """Where the source archive is mirrored (named after it); Processing jobs read only S3."""
+    name = config.data.source.rstrip("/").rsplit("/", 1)[-1]
+    return f"{config.s3_root}/raw/{name if name.endswith('.tar.gz') else OFFICIAL_ARCHIVE_NAME}"
+
+
+def staged_uri(config: SconesConfig, split: str = "") -> str:
+    """PrepareData's output (the splits, their .lst files, the staging report), or one split's folder."""
+    return f"{config.s3_root}/staged/{split}/" if split else f"{config.s3_root}/staged"
+
+
+def capture_uri(config: SconesConfig) -> str:
+    """The endpoint's data-capture destination; files go under ``<endpoint>/<variant>/…`` below it."""
+    return f"{config.s3_root}/{config.endpoint.capture_prefix}"
+
+
+def deploy_function_name(config: SconesConfig) -> str:
+    return f"{config.project.name}-{DEPLOY_FUNCTION_SUFFIX}"

@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
+from processing.errors import ProcessingError
 from processing.staging import CLASS_NAMES
-from scones_common.logs import setup_logging
+from scones_common.errors import cli_entry
 
 CONTAINER = "/opt/ml/processing"
 log = logging.getLogger("evaluate")
 
 
-class PredictionsMissingError(RuntimeError):
+class PredictionsMissingError(ProcessingError):
     """Test images without a prediction: the transform job did not score the whole split."""
 
 
@@ -74,18 +75,14 @@ def evaluate(predictions_dir: str | Path, lst_path: str | Path, output_dir: str 
     return report
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--predictions-dir", default=f"{CONTAINER}/input/predictions")
     parser.add_argument("--lst", default=f"{CONTAINER}/input/lst/test.lst")
     parser.add_argument("--output-dir", default=f"{CONTAINER}/evaluation")
     args = parser.parse_args(argv)
-    try:
-        report = evaluate(args.predictions_dir, args.lst, args.output_dir)
-    except Exception as exc:   # one clear line for the job log
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 1
+    report = evaluate(args.predictions_dir, args.lst, args.output_dir)
     log.info("accuracy %.4f on %d test images", report["metrics"]["accuracy"]["value"], report["metrics"]["count"])
     return 0
 

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from processing.cifar_archive import CifarSplit
+from processing.errors import ProcessingError
 
 CLASS_NAMES = ("bicycle", "motorcycle")   # class id = position: 0 bicycle, 1 motorcycle
 MAX_IMBALANCE = 1.5
 
 
-class DataCheckError(RuntimeError):
+class DataCheckError(ProcessingError):
     """The staged data would be unusable: an empty class, a badly skewed split, bad shapes."""
 
 

@@ -35,7 +35,7 @@ def test_list_approve_reject(sm, capsys):
 
 
 def test_unknown_version_is_a_clear_error(sm, capsys):
-    assert registry_cli.main(["approve", "9"]) == 1
+    assert registry_cli.main(["approve", "9"]) == 2
     assert "no model package version 9" in capsys.readouterr().err
 
 

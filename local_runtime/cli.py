@@ -10,8 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
-from scones_common.config import ConfigError, load_config
-from scones_common.logs import setup_logging
+from scones_common.config import load_config
+from scones_common.errors import cli_entry
 
 log = logging.getLogger("local_runtime")
 
@@ -62,9 +62,8 @@ def _config(args: argparse.Namespace):
 def _run(args: argparse.Namespace) -> int:
     from local_runtime.run import run_local
 
-    run_dir = Path(args.run_dir).resolve()
-    summary = run_local(_config(args), run_dir, args.executions, args.fresh, args.concurrency)
-    print(format_summary(summary, run_dir))
+    summary = run_local(_config(args), Path(args.run_dir), args.executions, args.fresh, args.concurrency)
+    print(format_summary(summary, Path(args.run_dir).resolve()))
     return 0 if summary.succeeded else 1
 
 
@@ -86,14 +85,24 @@ def _serve(args: argparse.Namespace) -> int:
               f"Ctrl-C saves the state to {args.run_dir}/state and stops.", flush=True)
 
     try:
-        serve(_config(args), Path(args.run_dir).resolve(), stop, args.aws_port, args.runtime_port, ready)
+        serve(_config(args), Path(args.run_dir), stop, args.aws_port, args.runtime_port, ready)
     except KeyboardInterrupt:
         pass
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (1-65535)")
+    return port
+
+
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="stage, train, evaluate, register, deploy, run the inference workflow")
@@ -107,18 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--executions", type=int, default=10, help="inference workflow executions on test images")
     run.add_argument("--concurrency", type=int, default=4)
     run.add_argument("--fresh", action="store_true", help="forget earlier runs (state, cache) first")
-    serve.add_argument("--aws-port", type=int, help="port of the local AWS APIs (default: any free port)")
-    serve.add_argument("--runtime-port", type=int, help="port of the local SageMaker runtime (default: any free port)")
+    serve.add_argument("--aws-port", type=_port, help="port of the local AWS APIs (default: any free port)")
+    serve.add_argument("--runtime-port", type=_port, help="port of the local SageMaker runtime (default: any free port)")
     args = parser.parse_args(argv)
-    from local_runtime.aws import PortInUseError
-    from processing.cifar_archive import CorruptArchiveError, MissingClassesError
-    from processing.cifar_source import DataSourceError
-
-    try:
-        return _run(args) if args.command == "run" else _serve(args)
-    except (ConfigError, DataSourceError, CorruptArchiveError, MissingClassesError, PortInUseError) as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 2
+    if args.command == "serve" and args.aws_port and args.aws_port == args.runtime_port:
+        parser.error(f"--aws-port and --runtime-port are both {args.aws_port}; the two servers need two ports")
+    return _run(args) if args.command == "run" else _serve(args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from local_runtime.aws import ACCOUNT_ID
+from local_runtime.errors import LocalRuntimeError
 from local_runtime.serving.capture import DataCapture, capture_record
 from local_runtime.serving.model import ImageClassifier, InvalidImageError
 from local_runtime.serving.resolve import model_artifact_uri
@@ -28,7 +29,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "application/x-image")
 REFRESH_SECONDS = 2.0
 
 
-class EndpointNotFoundError(LookupError):
+class EndpointNotFoundError(LocalRuntimeError, LookupError):
     pass
 
 

@@ -15,8 +15,10 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, UnidentifiedImageError
 
+from local_runtime.errors import LocalRuntimeError
 
-class InvalidImageError(ValueError):
+
+class InvalidImageError(LocalRuntimeError, ValueError):
     """The request body is not a decodable image."""
 
 

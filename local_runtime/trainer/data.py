@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from local_runtime.errors import LocalRuntimeError
 
-class ChannelError(ValueError):
+
+class ChannelError(LocalRuntimeError, ValueError):
     """A training channel is missing, empty, or its .lst names files that are not there."""
 
 

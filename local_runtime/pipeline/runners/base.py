@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local_runtime.aws import ACCOUNT_ID
+from local_runtime.errors import LocalRuntimeError
 
 CONTAINER_ROOT = "/opt/ml"
 
 
-class StepFailedError(RuntimeError):
+class StepFailedError(LocalRuntimeError, RuntimeError):
     """A step failed; carries where its logs are."""
 
     def __init__(self, step: str, reason: str, log_path: Path | None = None):

@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+from local_runtime.run_dir import check_run_dir
 from scones_common.config import load_config
 from scones_common.errors import cli_entry
 
@@ -60,6 +61,7 @@ def _config(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_run_dir(args.run_dir)            # a refused directory costs no stack start-up
     from local_runtime.run import run_local
 
     summary = run_local(_config(args), Path(args.run_dir), args.executions, args.fresh, args.concurrency)
@@ -71,6 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    check_run_dir(args.run_dir)
     from local_runtime.serve import serve
 
     stop = threading.Event()

@@ -114,7 +114,7 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
         clock = time.perf_counter()
         pipeline = get_pipeline(config)
         definition = pipeline.definition()
-        (run_dir / "pipeline-definition.json").write_text(json.dumps(json.loads(definition), indent=2))
+        write_atomic(run_dir / "pipeline-definition.json", json.dumps(json.loads(definition), indent=2), durable=False)
         pipeline.upsert(role_arn=config.pipeline.role_arn)
         timings["definition"] = time.perf_counter() - clock
 

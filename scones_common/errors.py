@@ -45,12 +45,10 @@ def cli_entry(main: Callable[[list[str] | None], int | None]) -> Callable[[list[
     errors), 1 an AWS/botocore error or an operating-system error (disk full, permission denied),
     130 Ctrl-C. Anything else is a bug and keeps its traceback.
     """
-    command = main.__module__.rsplit(".", 1)[-1] if main.__name__ == "main" else main.__name__
-
     @functools.wraps(main)
     def entry(argv: list[str] | None = None) -> int:
         setup_logging()
-        log = logging.getLogger(command)
+        log = logging.getLogger(main.__module__)
         try:
             return int(main(argv) or 0)
         except KeyboardInterrupt as exc:

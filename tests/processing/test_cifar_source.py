@@ -4,8 +4,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from processing.cifar_source import (ChecksumMismatchError, DataSourceError, md5_of, mirror_archive,
-                                     resolve_archive, sha256_of)
+from processing.cifar_source import (
+    ChecksumMismatchError,
+    DataSourceError,
+    md5_of,
+    mirror_archive,
+    resolve_archive,
+    sha256_of,
+)
 from processing.download import RetryPolicy
 from tests.archive_server import ArchiveServer
 from tests.builders import make_cifar_archive

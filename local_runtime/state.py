@@ -107,6 +107,7 @@ def save(clients, bucket: str, state_dir: Path) -> None:
         snapshot["endpoints"].append({"EndpointName": detail["EndpointName"],
                                       "EndpointConfigName": detail["EndpointConfigName"]})
     write_atomic(state_dir / "sagemaker.json", json.dumps(snapshot, indent=2, default=str), scratch_dir=scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def restore(clients, bucket: str, state_dir: Path) -> bool:

@@ -10,6 +10,9 @@ import os
 import tempfile
 from pathlib import Path
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def write_atomic(path: str | Path, data: bytes | str, durable: bool = True, scratch_dir: Path | None = None) -> None:
     """Replaces ``path`` with ``data`` in one rename.
@@ -24,6 +27,7 @@ def write_atomic(path: str | Path, data: bytes | str, durable: bool = True, scra
     directory.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)          # as open() would create it; mkstemp makes it private
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
             if durable:

@@ -17,17 +17,17 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
+from inference_workflow.errors import InferenceWorkflowError
 from scones_common.contracts.capture import CAPTURE_FILE_SUFFIX, CaptureFormatError, parse_capture_record
 from scones_common.contracts.classes import CLASS_NAMES, class_name
-from scones_common.logs import setup_logging
-from scones_common.s3uri import InvalidS3UriError, parse_s3_uri
+from scones_common.errors import cli_entry
+from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("capture_report")
 
 
-class NoCaptureError(LookupError):
+class NoCaptureError(InferenceWorkflowError, LookupError):
     """Nothing was captured under the given prefix."""
 
 
@@ -140,19 +140,15 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
     return out / "index.html"
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capture-uri", required=True, help="s3:// prefix of the endpoint's capture files")
     parser.add_argument("--threshold", type=float, default=0.93)
     parser.add_argument("--out", default="capture-report")
     args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        records = read_capture(boto3.client("s3"), args.capture_uri)
-        print(draw_report(records, args.threshold, args.out))
-    except (NoCaptureError, CaptureFormatError, InvalidS3UriError, ClientError, BotoCoreError) as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 2
+    records = read_capture(boto3.client("s3"), args.capture_uri)
+    print(draw_report(records, args.threshold, args.out))
     return 0
 
 

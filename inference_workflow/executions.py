@@ -14,21 +14,21 @@ import uuid
 from dataclasses import dataclass
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
+from inference_workflow.errors import InferenceWorkflowError
 from scones_common.contracts.staged_data import label_of_path
-from scones_common.logs import setup_logging
+from scones_common.errors import cli_entry
 
 log = logging.getLogger("workflow_test")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-class NotTestSplitError(ValueError):
+class NotTestSplitError(InferenceWorkflowError, ValueError):
     """Test cases must come from the test split: training images would flatter the model."""
 
 
-class NoTestImagesError(LookupError):
+class NoTestImagesError(InferenceWorkflowError, LookupError):
     """The prefix holds no images."""
 
 
@@ -146,6 +146,7 @@ def format_table(results: list[WorkflowResult]) -> str:
     return "\n".join(lines)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state-machine-arn", required=True)
@@ -155,13 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        events = generate_test_cases(boto3.client("s3"), args.bucket, args.prefix, args.count, args.seed)
-        results = run_executions(boto3.client("stepfunctions"), args.state_machine_arn, events, args.concurrency)
-    except (NotTestSplitError, NoTestImagesError, ClientError, BotoCoreError) as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 2
+    events = generate_test_cases(boto3.client("s3"), args.bucket, args.prefix, args.count, args.seed)
+    results = run_executions(boto3.client("stepfunctions"), args.state_machine_arn, events, args.concurrency)
     print(format_table(results))
     return 0
 

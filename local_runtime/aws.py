@@ -19,13 +19,15 @@ from dataclasses import dataclass
 import boto3
 from botocore.config import Config
 
+from local_runtime.errors import LocalRuntimeError
+
 LOOPBACK = "127.0.0.1"
 ACCOUNT_ID = "123456789012"
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 _RUNTIME_SERVICE = "sagemaker-runtime"
 
 
-class PortInUseError(OSError):
+class PortInUseError(LocalRuntimeError, OSError):
     """A port asked for on the command line is taken by another program."""
 
 

@@ -10,8 +10,9 @@ import logging
 import sys
 from pathlib import Path
 
-from scones_common.config import ConfigError, load_config
-from scones_common.logs import setup_logging
+from local_runtime.run_dir import check_run_dir
+from scones_common.config import load_config
+from scones_common.errors import cli_entry
 from scones_common.names import staged_uri
 from scones_common.s3uri import parse_s3_uri
 
@@ -62,11 +63,11 @@ def _config(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_run_dir(args.run_dir)            # a refused directory costs no stack start-up
     from local_runtime.run import run_local
 
-    run_dir = Path(args.run_dir).resolve()
-    summary = run_local(_config(args), run_dir, args.executions, args.fresh, args.concurrency)
-    print(format_summary(summary, run_dir))
+    summary = run_local(_config(args), Path(args.run_dir), args.executions, args.fresh, args.concurrency)
+    print(format_summary(summary, Path(args.run_dir).resolve()))
     return 0 if summary.succeeded else 1
 
 
@@ -74,6 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    check_run_dir(args.run_dir)
     from local_runtime.serve import serve
 
     stop = threading.Event()
@@ -89,14 +91,24 @@ def _serve(args: argparse.Namespace) -> int:
               f"Ctrl-C saves the state to {args.run_dir}/state and stops.", flush=True)
 
     try:
-        serve(_config(args), Path(args.run_dir).resolve(), stop, args.aws_port, args.runtime_port, ready)
+        serve(_config(args), Path(args.run_dir), stop, args.aws_port, args.runtime_port, ready)
     except KeyboardInterrupt:
         pass
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (1-65535)")
+    return port
+
+
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="stage, train, evaluate, register, deploy, run the inference workflow")
@@ -110,18 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--executions", type=int, default=10, help="inference workflow executions on test images")
     run.add_argument("--concurrency", type=int, default=4)
     run.add_argument("--fresh", action="store_true", help="forget earlier runs (state, cache) first")
-    serve.add_argument("--aws-port", type=int, help="port of the local AWS APIs (default: any free port)")
-    serve.add_argument("--runtime-port", type=int, help="port of the local SageMaker runtime (default: any free port)")
+    serve.add_argument("--aws-port", type=_port, help="port of the local AWS APIs (default: any free port)")
+    serve.add_argument("--runtime-port", type=_port, help="port of the local SageMaker runtime (default: any free port)")
     args = parser.parse_args(argv)
-    from local_runtime.aws import PortInUseError
-    from processing.cifar_archive import CorruptArchiveError, MissingClassesError
-    from processing.cifar_source import DataSourceError
-
-    try:
-        return _run(args) if args.command == "run" else _serve(args)
-    except (ConfigError, DataSourceError, CorruptArchiveError, MissingClassesError, PortInUseError) as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 2
+    if args.command == "serve" and args.aws_port and args.aws_port == args.runtime_port:
+        parser.error(f"--aws-port and --runtime-port are both {args.aws_port}; the two servers need two ports")
+    return _run(args) if args.command == "run" else _serve(args)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,8 +14,10 @@ from pathlib import Path
 
 from local_runtime import state
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
+from local_runtime.run_dir import check_run_dir, clear_run_dir, hold_run_dir
 from local_runtime.stack import local_stack
 from pipelines.deploy.deployer import live_package_arn
+from scones_common.atomic import write_atomic
 from scones_common.config import SconesConfig
 from scones_common.contracts.container import EVALUATION_REPORT
 from scones_common.names import capture_uri, raw_data_uri, staged_uri
@@ -57,9 +58,9 @@ def _progress(stream=sys.stderr):
     return show
 
 
-def _pipeline_parameters(config: SconesConfig, data_uri: str) -> dict:
+def _pipeline_parameters(config: SconesConfig, source) -> dict:
     hp = config.training.hyperparameters
-    return {"InputDataUri": data_uri, "DataSource": config.data.source, "GitCommit": config.project.git_commit,
+    return {"InputDataUri": source.uri, "DataSource": source.provenance, "GitCommit": config.project.git_commit,
             "Epochs": hp.epochs, "LearningRate": hp.learning_rate, "MiniBatchSize": hp.mini_batch_size,
             "AccuracyThreshold": config.evaluation.accuracy_threshold,
             "ModelApprovalStatus": config.registry.approval_status,
@@ -73,15 +74,33 @@ def _read_json(s3, uri: str) -> dict:
 
 def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: bool = False,
               concurrency: int = 4) -> RunSummary:
+    """The main job on ``run_dir``, held exclusively for the duration.
+
+    ``fresh`` clears the directory only once it is known to be a run directory and the data
+    source was found; Ctrl-C stops the run with the finished steps kept for a rerun.
+    """
+    from processing.cifar_source import resolve_archive
+
+    run_dir = check_run_dir(run_dir)
+    if fresh:
+        resolve_archive(config.data.source, config.data.cache_dir)
+    with hold_run_dir(run_dir, "scones-local run"):
+        if fresh:
+            clear_run_dir(run_dir)
+        try:
+            return _run(config, run_dir, executions, concurrency)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"the run stopped; finished steps are kept in {run_dir}, so running the same "
+                                    "command again continues from them") from None
+
+
+def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int) -> RunSummary:
     from inference_workflow.capture_report import draw_report, read_capture
     from inference_workflow.executions import generate_test_cases, run_executions
     from pipelines.scones.cli import mirror_source_archive
     from pipelines.scones.code_bundle import upload_code
     from pipelines.scones.pipeline import get_pipeline
 
-    if fresh and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     with local_stack(config, run_dir) as stack:
@@ -89,22 +108,22 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
         s3 = aws.client("s3")
         restored = state.restore(aws, config.storage.bucket, run_dir / "state")
         upload_code(s3, config.s3_root)
-        data_uri = raw_data_uri(config)
-        mirror_source_archive(s3, config, data_uri)
+        source = mirror_source_archive(s3, config, raw_data_uri(config))
         timings["setup"] = time.perf_counter() - clock
         log.info("local AWS at %s, endpoint runtime at %s%s", aws.url, server.url, " (state restored)" if restored else "")
 
         clock = time.perf_counter()
         pipeline = get_pipeline(config)
         definition = pipeline.definition()
-        (run_dir / "pipeline-definition.json").write_text(json.dumps(json.loads(definition), indent=2))
+        write_atomic(run_dir / "pipeline-definition.json", json.dumps(json.loads(definition), indent=2), durable=False)
         pipeline.upsert(role_arn=config.pipeline.role_arn)
         timings["definition"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
         sys.stderr.write(f"pipeline {config.pipeline.name} ({len(json.loads(definition)['Steps'])} top-level steps)\n")
-        executor = PipelineExecutor(definition, aws, run_dir, on_step=_progress())
-        record: ExecutionRecord = executor.start(config.pipeline.name, _pipeline_parameters(config, data_uri))
+        executor = PipelineExecutor(definition, aws, run_dir, on_step=_progress(),
+                                    persist=lambda: state.save(aws, config.storage.bucket, run_dir / "state"))
+        record: ExecutionRecord = executor.start(config.pipeline.name, _pipeline_parameters(config, source))
         timings["pipeline"] = time.perf_counter() - clock
         summary = RunSummary(execution=asdict(record), seconds=timings)
         if record.status != "Succeeded":
@@ -144,7 +163,7 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
 
 
 def _write_summary(run_dir: Path, summary: RunSummary) -> None:
-    (run_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2, default=str))
+    write_atomic(run_dir / "summary.json", json.dumps(asdict(summary), indent=2, default=str))
 
 
 def executor_properties(executor: PipelineExecutor, step: str) -> dict | None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from local_runtime import state
+from local_runtime.run_dir import check_run_dir, hold_run_dir
 from local_runtime.stack import LocalStack, local_stack
 from scones_common.config import ENVIRONMENT_VARIABLE, SconesConfig
 
@@ -29,9 +30,13 @@ def environment_script(stack: LocalStack) -> str:
 
 def serve(config: SconesConfig, run_dir: Path, stop: threading.Event, aws_port: int | None = None,
           runtime_port: int | None = None, on_ready: Callable[[LocalStack, Path], None] | None = None) -> None:
-    """Runs until ``stop`` is set; the state is saved to ``run_dir`` however it ends."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with local_stack(config, run_dir, aws_port=aws_port, runtime_port=runtime_port) as stack:
+    """Runs until ``stop`` is set; the state is saved to ``run_dir`` however it ends.
+
+    The run directory is held for the duration: a ``scones-local run`` on it meanwhile is refused.
+    """
+    run_dir = check_run_dir(run_dir)
+    with hold_run_dir(run_dir, "scones-local serve"), \
+            local_stack(config, run_dir, aws_port=aws_port, runtime_port=runtime_port) as stack:
         restored = state.restore(stack.aws, config.storage.bucket, run_dir / "state")
         env_file = run_dir / ENV_FILE
         env_file.write_text(environment_script(stack))

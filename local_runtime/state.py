@@ -2,23 +2,63 @@
 
 ``save`` mirrors the bucket and snapshots the registry, models, endpoint configs and endpoints;
 ``restore`` puts them back into a fresh server, so packages keep their versions and the
-endpoint serves the same model after a restart.
+endpoint serves the same model after a restart. Every file is written to ``state/.tmp`` and
+renamed into place, so a crash mid-save leaves each file whole (old or new), and temporary
+files never appear in the bucket mirror.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from local_runtime.errors import LocalRuntimeError
 from local_runtime.pipeline.s3io import upload_dir
+from scones_common.atomic import write_atomic
 
 log = logging.getLogger("local_runtime.state")
 _PACKAGE_FIELDS = ("ModelPackageGroupName", "InferenceSpecification", "ModelMetrics", "MetadataProperties",
                    "CustomerMetadataProperties", "Domain", "Task", "ModelPackageDescription")
+
+
+class StateCorruptError(LocalRuntimeError):
+    """A saved state file cannot be read (cut short, edited by hand, or from an incompatible version)."""
+
+
+def read_state_json(path: Path) -> dict:
+    """A run directory's JSON record, or :class:`StateCorruptError` saying which file and what to do."""
+    try:
+        content = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StateCorruptError(f"{path} is not valid JSON ({exc}); it was probably cut short by a crash. "
+                                "Move it away to start without the saved state, or rerun with --fresh") from None
+    if not isinstance(content, dict):
+        raise StateCorruptError(f"{path} holds a {type(content).__name__}, not the saved state object; "
+                                "move it away or rerun with --fresh")
+    return content
+
+
+_MULTIPART_CHUNK = 8 * 1024 * 1024      # boto3's default part size: what upload_file sends objects ≥ 8 MB in
+
+
+def _etag_of(path: Path, etag: str) -> str:
+    """The ETag S3 gives ``path``'s bytes: their MD5, or for a multipart upload the MD5 of the parts' MD5s."""
+    if "-" not in etag:
+        with open(path, "rb") as handle:
+            return f'"{hashlib.file_digest(handle, "md5").hexdigest()}"'
+    digests = []
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_MULTIPART_CHUNK):
+            digests.append(hashlib.md5(chunk).digest())
+    return f'"{hashlib.md5(b"".join(digests)).hexdigest()}-{len(digests)}"'
+
+
+_SNAPSHOT_KEYS = ("groups", "packages", "models", "endpoint_configs", "endpoints")
 
 
 def _listed(pages, key: str) -> list:
@@ -29,21 +69,23 @@ def save(clients, bucket: str, state_dir: Path) -> None:
     s3, sm = clients.client("s3"), clients.client("sagemaker")
     state_dir.mkdir(parents=True, exist_ok=True)
     mirror = state_dir / "s3" / bucket
+    scratch = state_dir / ".tmp"
+    shutil.rmtree(scratch, ignore_errors=True)      # what a crash left mid-save
     objects = _listed(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket), "Contents")
 
     def fetch(obj: dict) -> None:
         target = mirror / obj["Key"]
-        if target.exists() and obj["ETag"].strip('"') == hashlib.md5(target.read_bytes()).hexdigest():
+        if target.exists() and target.stat().st_size == obj["Size"] and _etag_of(target, obj["ETag"]) == obj["ETag"]:
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+        write_atomic(target, s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read(), durable=False,
+                     scratch_dir=scratch)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(fetch, objects))
     keys = {obj["Key"] for obj in objects}
     for stale in [p for p in mirror.rglob("*") if p.is_file() and p.relative_to(mirror).as_posix() not in keys]:
         stale.unlink()
-    snapshot = {"groups": [], "packages": [], "models": [], "endpoint_configs": [], "endpoints": []}
+    snapshot: dict[str, list] = {key: [] for key in _SNAPSHOT_KEYS}
     for group in _listed(sm.get_paginator("list_model_package_groups").paginate(), "ModelPackageGroupSummaryList"):
         snapshot["groups"].append(group["ModelPackageGroupName"])
         summaries = _listed(sm.get_paginator("list_model_packages").paginate(
@@ -64,17 +106,22 @@ def save(clients, bucket: str, state_dir: Path) -> None:
         detail = sm.describe_endpoint(EndpointName=endpoint["EndpointName"])
         snapshot["endpoints"].append({"EndpointName": detail["EndpointName"],
                                       "EndpointConfigName": detail["EndpointConfigName"]})
-    (state_dir / "sagemaker.json").write_text(json.dumps(snapshot, indent=2, default=str))
+    write_atomic(state_dir / "sagemaker.json", json.dumps(snapshot, indent=2, default=str), scratch_dir=scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def restore(clients, bucket: str, state_dir: Path) -> bool:
     snapshot_path = state_dir / "sagemaker.json"
     if not snapshot_path.exists():
         return False
+    snapshot = read_state_json(snapshot_path)
+    missing = [k for k in _SNAPSHOT_KEYS if not isinstance(snapshot.get(k), list)]
+    if missing:
+        raise StateCorruptError(f"{snapshot_path} lacks {', '.join(missing)}; it is not a saved state of this "
+                                "version. Move it away or rerun with --fresh")
     s3, sm = clients.client("s3"), clients.client("sagemaker")
     mirror = state_dir / "s3" / bucket
     restored_objects = upload_dir(s3, mirror, f"s3://{bucket}") if mirror.exists() else 0
-    snapshot = json.loads(snapshot_path.read_text())
     for group in snapshot["groups"]:
         sm.create_model_package_group(ModelPackageGroupName=group)
     for package in snapshot["packages"]:

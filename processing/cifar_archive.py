@@ -1,4 +1,13 @@
-"""Reads the original ``cifar-100-python`` archive: ``meta``, ``train`` and ``test`` pickles."""
+"""Reads the original ``cifar-100-python`` archive: ``meta``, ``train`` and ``test`` pickles.
+
+The members are Python pickles, and ``pickle.load`` runs whatever callable a pickle names: a
+crafted archive would run code while it is being staged. :class:`CifarUnpickler` resolves only
+the globals the format needs: numpy's array reconstruction (``_reconstruct``, ``ndarray``,
+``dtype``; under ``numpy.core`` in the official 2009 file written by numpy 1.x, under
+``numpy._core`` in re-pickled copies such as the team's dev archive, checked with
+``pickletools``) and ``_codecs.encode`` for the latin-1 bytes Python 3 writes in protocol 2.
+Dicts, lists, strings and numbers need no global. Anything else is refused before it is called.
+"""
 from __future__ import annotations
 
 import pickle
@@ -9,16 +18,74 @@ from pathlib import Path
 
 import numpy as np
 
+from processing.errors import ProcessingError
+
 IMAGE_SHAPE = (32, 32, 3)
 ARCHIVE_ROOT = "cifar-100-python"
+_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+                  MemoryError, OverflowError)
 
 
-class CorruptArchiveError(RuntimeError):
-    """The archive is truncated, not a tar.gz, or not in the cifar-100-python layout."""
+class CorruptArchiveError(ProcessingError):
+    """The archive is truncated, not a tar.gz, not in the cifar-100-python layout, or a member
+    pickle names something other than plain data and numpy arrays."""
 
 
-class MissingClassesError(RuntimeError):
+class MissingClassesError(ProcessingError):
     """A requested class name is not in the archive's label names."""
+
+
+def _numpy_reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct  # numpy ≥ 2
+    except ImportError:                                       # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _latin1_bytes(text, encoding: str = "latin1") -> bytes:
+    """What ``_codecs.encode`` does for protocol-2 bytes, and nothing else (no other codec)."""
+    if not isinstance(text, str) or encoding.replace("-", "").lower() != "latin1":
+        raise pickle.UnpicklingError(f"_codecs.encode({type(text).__name__}, {encoding!r}) is not a latin-1 bytes value")
+    return text.encode("latin1")
+
+
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct(),   # written by numpy 1.x (the official file)
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct(),  # written by numpy 2.x
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_bytes,
+}
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Loads one CIFAR member; any global outside the format is a :class:`CorruptArchiveError`."""
+
+    def __init__(self, file, member: str):
+        super().__init__(file, encoding="bytes")
+        self.member = member
+
+    def find_class(self, module: str, name: str):
+        allowed = _ALLOWED_GLOBALS.get((module, name))
+        if allowed is None:
+            raise CorruptArchiveError(
+                f"{self.member} refers to {module}.{name}, which a cifar-100-python pickle never needs "
+                "(only dicts, lists, strings, numbers and numpy arrays); refused without running it. "
+                "Use the official archive or re-create this one from plain data")
+        return allowed
+
+
+def load_member(file, member: str) -> dict:
+    """One member's record, read with :class:`CifarUnpickler`."""
+    try:
+        record = CifarUnpickler(file, member).load()
+    except _PICKLE_ERRORS + (OSError, zlib.error, tarfile.TarError) as exc:
+        raise CorruptArchiveError(f"{member} is not a readable pickle ({type(exc).__name__}: {exc}); "
+                                  "re-download the archive or check the path") from exc
+    if not isinstance(record, dict):
+        raise CorruptArchiveError(f"{member} holds a {type(record).__name__}; a cifar-100-python member is a dict")
+    return record
 
 
 @dataclass(frozen=True)
@@ -50,8 +117,8 @@ class CifarArchive:
                 for member in tar.getmembers():
                     name = member.name.rsplit("/", 1)[-1]
                     if member.isfile() and name in ("meta", "train", "test"):
-                        self._members[name] = pickle.load(tar.extractfile(member), encoding="bytes")
-        except (tarfile.TarError, EOFError, OSError, zlib.error, pickle.UnpicklingError, ValueError) as exc:
+                        self._members[name] = load_member(tar.extractfile(member), f"{self.path.name}:{member.name}")
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise CorruptArchiveError(f"{self.path} is not a readable cifar-100-python .tar.gz ({exc}); "
                                       "re-download it or check the path") from exc
         missing = {"meta", "train", "test"} - set(self._members)

@@ -1,42 +1,37 @@
-"""Turns a data source (official archive, s3:// URI, file:// URL or path) into a local archive file.
+"""Turns a data source (official archive, s3:// URI, http(s)/file:// URL or path) into a local archive
+file, and says which archive it is by content.
 
-Downloads are cached by checksum, resumed from a ``.part`` file and renamed into place only
-once verified, so an interrupted or corrupt download never looks like a good archive.
+A file name says nothing about the bytes behind it: two archives can share a basename, and a
+repaired archive keeps its path. So downloads are cached per source with the SHA-256 of what
+arrived (checked again before each reuse), and :func:`mirror_archive` stores the archive in S3
+under its SHA-256, which is what the pipeline's step cache and the provenance see.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-import shutil
-import urllib.error
-import urllib.request
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from processing.download import RetryPolicy, download, file_digest, md5_of
+from processing.errors import ChecksumMismatchError, DataSourceError
 from scones_common.s3uri import is_s3_uri, parse_s3_uri
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 OFFICIAL_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 OFFICIAL_ALIASES = ("cifar-100", "official", OFFICIAL_URL)
-_CHUNK = 1 << 20
+
+__all__ = ["ChecksumMismatchError", "DataSourceError", "MirroredArchive", "md5_of", "mirror_archive",
+           "resolve_archive", "sha256_of"]
 
 log = logging.getLogger(__name__)
 
 
-class DataSourceError(RuntimeError):
-    """The data source cannot be read: missing file, unreachable URL, missing S3 object."""
-
-
-class ChecksumMismatchError(DataSourceError):
-    """The archive's MD5 differs from the expected one: a corrupt or different file."""
-
-
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def sha256_of(path: Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def _verify(path: Path, expected_md5: str | None) -> Path:
@@ -48,69 +43,101 @@ def _verify(path: Path, expected_md5: str | None) -> Path:
     return path
 
 
-def download(url: str, cache_dir: Path, expected_md5: str | None, timeout: float = 60.0) -> Path:
-    """Downloads ``url`` into ``cache_dir`` (resuming a partial download) and verifies it."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / Path(urlparse(url).path).name
+def _source_slot(cache_dir: Path, kind: str, source: str, name: str) -> Path:
+    """Where a download of ``source`` is cached: one folder per source, never shared by basename."""
+    return cache_dir / kind / hashlib.sha256(source.encode()).hexdigest()[:16] / name
+
+
+def _record(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256.json")
+
+
+def _cached(path: Path, expected_md5: str | None, remote_version: str | None = None) -> Path | None:
+    """``path`` if it is whole: its SHA-256 (and MD5, when expected) match what was recorded on arrival."""
+    if not path.exists():
+        return None
+    try:
+        recorded = json.loads(_record(path).read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    whole = recorded.get("sha256") == sha256_of(path) and recorded.get("version") == remote_version
+    if whole and (not expected_md5 or recorded.get("md5") == expected_md5 or md5_of(path) == expected_md5):
+        return path
+    log.warning("cached %s is incomplete, corrupt or out of date; fetching it again", path)
+    path.unlink()
+    _record(path).unlink(missing_ok=True)
+    return None
+
+
+def _remember(path: Path, remote_version: str | None = None) -> Path:
+    _record(path).write_text(json.dumps({"sha256": sha256_of(path), "md5": md5_of(path), "version": remote_version}))
+    return path
+
+
+def fetch_official(cache_dir: Path, policy: RetryPolicy | None = None) -> Path:
+    """The official archive, checked against its published MD5 (also when it comes from the cache)."""
+    target = cache_dir / Path(urlparse(OFFICIAL_URL).path).name
     if target.exists():
         try:
-            return _verify(target, expected_md5)
+            return _verify(target, OFFICIAL_MD5)
         except ChecksumMismatchError:
             log.warning("cached %s is corrupt, downloading again", target)
             target.unlink()
-    partial = target.with_suffix(target.suffix + ".part")
-    offset = partial.stat().st_size if partial.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            resumed = offset and response.status == 206
-            with open(partial, "ab" if resumed else "wb") as handle:
-                shutil.copyfileobj(response, handle, _CHUNK)
-    except (urllib.error.URLError, OSError) as exc:
-        raise DataSourceError(f"cannot download {url}: {exc}. Check the network, or pass a local "
-                              "archive with --data-source PATH (a cifar-100-python .tar.gz)") from exc
-    try:
-        _verify(partial, expected_md5)
-    except ChecksumMismatchError:
-        partial.unlink()
-        raise
-    partial.replace(target)
-    return target
+    return download(OFFICIAL_URL, target, OFFICIAL_MD5, policy)
+
+
+def fetch_url(url: str, cache_dir: Path, expected_md5: str | None, policy: RetryPolicy | None = None) -> Path:
+    target = _source_slot(cache_dir, "urls", url, Path(unquote(urlparse(url).path)).name or "archive.tar.gz")
+    cached = _cached(target, expected_md5)
+    return cached or _remember(download(url, target, expected_md5, policy))
 
 
 def fetch_s3(uri: str, cache_dir: Path, expected_md5: str | None, s3_client=None) -> Path:
+    """Downloads an S3 object unless the cached copy is whole and has the object's current ETag."""
     import boto3
     from botocore.exceptions import ClientError
 
     location = parse_s3_uri(uri)
     client = s3_client or boto3.client("s3")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / Path(location.key).name
-    partial = target.with_suffix(target.suffix + ".part")
+    target = _source_slot(cache_dir, "s3", uri, Path(location.key).name)
     try:
+        etag = client.head_object(Bucket=location.bucket, Key=location.key)["ETag"]
+        cached = _cached(target, expected_md5, etag)
+        if cached:
+            return cached
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
         client.download_file(location.bucket, location.key, str(partial))
     except ClientError as exc:
         raise DataSourceError(f"cannot read {uri}: {exc.response['Error'].get('Code')} "
                               f"{exc.response['Error'].get('Message', '')}. Check the bucket, key and permissions") from exc
-    _verify(partial, expected_md5)
-    partial.replace(target)
-    return target
+    try:
+        _verify(partial, expected_md5)
+    except ChecksumMismatchError:
+        partial.unlink()
+        raise
+    os.replace(partial, target)
+    return _remember(target, etag)
 
 
-def resolve_archive(source: str, cache_dir: str | Path, expected_md5: str | None = None) -> Path:
+def resolve_archive(source: str, cache_dir: str | Path, expected_md5: str | None = None,
+                    policy: RetryPolicy | None = None) -> Path:
     """Returns a local path to the archive named by ``source``.
 
     The official archive is always checked against its published MD5; custom sources only
-    when ``expected_md5`` is given.
+    when ``expected_md5`` is given (their cached copies are always checked against the
+    SHA-256 recorded when they arrived).
     """
     cache = Path(cache_dir).expanduser()
     if source in OFFICIAL_ALIASES:
-        return download(OFFICIAL_URL, cache, expected_md5 or OFFICIAL_MD5)
+        if expected_md5 and expected_md5 != OFFICIAL_MD5:
+            raise ChecksumMismatchError(f"--md5 {expected_md5} is not the official archive's MD5 {OFFICIAL_MD5}")
+        return fetch_official(cache, policy)
     if is_s3_uri(source):
         return fetch_s3(source, cache, expected_md5)
     parsed = urlparse(source)
     if parsed.scheme in ("http", "https"):
-        return download(source, cache, expected_md5)
+        return fetch_url(source, cache, expected_md5, policy)
     path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source).expanduser()
     if path.is_dir():
         archives = sorted(path.glob("*.tar.gz"))
@@ -121,3 +148,41 @@ def resolve_archive(source: str, cache_dir: str | Path, expected_md5: str | None
         raise DataSourceError(f"data source {source!r} does not exist. Pass 'cifar-100' for the official "
                               "download, an s3:// URI, or the path of a cifar-100-python .tar.gz")
     return _verify(path, expected_md5)
+
+
+@dataclass(frozen=True)
+class MirroredArchive:
+    """The source archive as the pipeline reads it: an S3 object named by its content."""
+    uri: str
+    sha256: str
+    source: str
+
+    @property
+    def provenance(self) -> str:
+        """The ``DataSource`` label recorded with each model package: the content first, then the name."""
+        return f"sha256:{self.sha256} {self.source}"
+
+
+def content_keyed_uri(raw_uri: str, sha256: str) -> str:
+    """``…/raw/<name>`` → ``…/raw/sha256-<hex>/<name>``: a different archive never shares a key."""
+    base, _, name = raw_uri.rpartition("/")
+    return f"{base}/sha256-{sha256}/{name}"
+
+
+def mirror_archive(s3, source: str, cache_dir: str | Path, raw_uri: str, expected_md5: str | None = None) -> MirroredArchive:
+    """Uploads the archive ``source`` names under its SHA-256 (once; the same content is not sent again)."""
+    from botocore.exceptions import ClientError
+
+    archive = resolve_archive(source, cache_dir, expected_md5)
+    digest = sha256_of(archive)
+    mirrored = MirroredArchive(content_keyed_uri(raw_uri, digest), digest, source)
+    target = parse_s3_uri(mirrored.uri)
+    try:
+        s3.head_object(Bucket=target.bucket, Key=target.key)
+        return mirrored
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    s3.upload_file(str(archive), target.bucket, target.key)
+    log.info("mirrored %s (sha256 %s) to %s", source, digest[:12], mirrored.uri)
+    return mirrored

@@ -15,15 +15,16 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
+from processing.errors import ProcessingError
 from scones_common.contracts.classes import CLASS_NAMES
 from scones_common.contracts.container import EVALUATION_OUTPUT, EVALUATION_REPORT, PREDICTIONS_INPUT, TEST_LST
 from scones_common.contracts.staged_data import read_lst
-from scones_common.logs import setup_logging
+from scones_common.errors import cli_entry
 
 log = logging.getLogger("evaluate")
 
 
-class PredictionsMissingError(RuntimeError):
+class PredictionsMissingError(ProcessingError):
     """Test images without a prediction: the transform job did not score the whole split."""
 
 
@@ -66,22 +67,14 @@ def evaluate(predictions_dir: str | Path, lst_path: str | Path, output_dir: str 
     return report
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--predictions-dir", default=PREDICTIONS_INPUT)
     parser.add_argument("--lst", default=TEST_LST)
     parser.add_argument("--output-dir", default=EVALUATION_OUTPUT)
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    setup_logging()
-    args = parse_args(argv)
-    try:
-        report = evaluate(args.predictions_dir, args.lst, args.output_dir)
-    except Exception as exc:   # one clear line for the job log
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 1
+    args = parser.parse_args(argv)
+    report = evaluate(args.predictions_dir, args.lst, args.output_dir)
     log.info("accuracy %.4f on %d test images", report["metrics"]["accuracy"]["value"], report["metrics"]["count"])
     return 0
 

@@ -7,8 +7,10 @@ Output (``--output-dir``)::
     staging_report.json                      counts, label map, duplicates, timings
 
 Runs as a SageMaker Processing entry point (defaults are the container paths) and as the
-``scones-prepare-data`` command. Everything is written to a temporary sibling directory
-and renamed into place at the end, so a failure leaves no partial output.
+``scones-prepare-data`` command. The output directory is filled in place (it may be a mount
+point): everything is written to a hidden folder inside it and moved into place at the end, so
+a failure leaves no partial output (see ``processing/output_dir.py``). A directory that holds
+anything else than an earlier output of this command is refused, never emptied.
 """
 from __future__ import annotations
 
@@ -16,9 +18,7 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,12 +26,13 @@ from pathlib import Path
 from PIL import Image
 
 from processing.cifar_archive import CifarArchive
-from processing.cifar_source import resolve_archive
+from processing.cifar_source import resolve_archive, sha256_of
+from processing.output_dir import COMMAND, check_output_dir, staging_area
 from processing.staging import Sample, StagedSplits, build_splits, class_counts, select_classes
 from scones_common.contracts.classes import CLASS_NAMES
 from scones_common.contracts.container import STAGING_INPUT, STAGING_OUTPUT
 from scones_common.contracts.staged_data import SPLITS, STAGING_REPORT, LstEntry, format_lst, image_path, lst_name
-from scones_common.logs import setup_logging
+from scones_common.errors import cli_entry
 
 log = logging.getLogger("prepare_data")
 
@@ -55,7 +56,8 @@ def write_split(root: Path, split: str, samples: list[Sample], pool: ThreadPoolE
 
 def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction: float = 0.1,
           seed: int = 42) -> dict:
-    """Stages one archive into ``output_dir`` (replaced atomically) and returns the report."""
+    """Stages one archive into ``output_dir`` (an earlier output there is replaced) and returns the report."""
+    output = check_output_dir(output_dir)
     started = time.perf_counter()
     archive = CifarArchive(archive_path)
     fine_ids = archive.fine_label_ids(list(CLASS_NAMES))
@@ -64,15 +66,14 @@ def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction:
                                         validation_fraction, seed)
     read_seconds = time.perf_counter() - started
 
-    output = Path(output_dir)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
-    try:
+    with staging_area(output) as scratch:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             for split in SPLITS:
                 write_split(scratch, split, staged.splits[split], pool)
         report = {
+            "written_by": COMMAND,
             "source_archive": str(archive_path),
+            "source_sha256": sha256_of(Path(archive_path)),
             "label_map": {str(i): name for i, name in enumerate(CLASS_NAMES)},
             "cifar_fine_label_ids": fine_ids,
             "counts": {split: class_counts(staged.splits[split]) for split in SPLITS},
@@ -85,12 +86,6 @@ def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction:
             "seconds": {"read": round(read_seconds, 3), "total": round(time.perf_counter() - started, 3)},
         }
         (scratch / STAGING_REPORT).write_text(json.dumps(report, indent=2))
-        if output.exists():
-            shutil.rmtree(output)
-        scratch.replace(output)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
     return report
 
 
@@ -99,31 +94,32 @@ def _default_source() -> str:
     return STAGING_INPUT if Path(STAGING_INPUT).is_dir() else "cifar-100"
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"{text} is outside (0, 0.5)")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-source", default=None,
                         help="'cifar-100' (official download), s3:// URI, file:// URL, archive path or "
                              f"a directory holding one archive (default: {STAGING_INPUT} if present, else cifar-100)")
     parser.add_argument("--output-dir", default=STAGING_OUTPUT)
-    parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument("--validation-fraction", type=_fraction, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--md5", default=None, help="expected MD5 of a custom archive")
     parser.add_argument("--cache-dir", default="~/.cache/scones")
     return parser.parse_args(argv)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
     args = parse_args(argv)
-    if not 0 < args.validation_fraction < 0.5:
-        log.error("--validation-fraction %s is outside (0, 0.5)", args.validation_fraction)
-        return 2
-    try:
-        archive = resolve_archive(args.data_source or _default_source(), args.cache_dir, args.md5)
-        report = stage(archive, args.output_dir, args.validation_fraction, args.seed)
-    except Exception as exc:   # the CLI's job is a clear one-line failure
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 1
+    check_output_dir(args.output_dir)           # before any download: a refused directory costs nothing
+    archive = resolve_archive(args.data_source or _default_source(), args.cache_dir, args.md5)
+    report = stage(archive, args.output_dir, args.validation_fraction, args.seed)
     log.info("staged %s into %s in %.2fs", report["totals"], args.output_dir, report["seconds"]["total"])
     print(json.dumps({"totals": report["totals"], "output_dir": str(args.output_dir)}))
     return 0

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from processing.cifar_archive import CifarSplit
+from processing.errors import ProcessingError
 from scones_common.contracts.classes import CLASS_NAMES
 
 MAX_IMBALANCE = 1.5
 
 
-class DataCheckError(RuntimeError):
+class DataCheckError(ProcessingError):
     """The staged data would be unusable: an empty class, a badly skewed split, bad shapes."""
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from scones_common.errors import SconesError
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 ENV_PREFIX = "SCONES__"
 ENVIRONMENT_VARIABLE = f"{ENV_PREFIX}ENVIRONMENT"     # picks the environment when no flag does
@@ -40,7 +42,7 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(SconesError, ValueError):
     """A configuration value is missing, of the wrong type or out of range."""
 
     def __init__(self, key: str, value: Any, expected: str):

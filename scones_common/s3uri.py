@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scones_common.errors import SconesError
 
-class InvalidS3UriError(ValueError):
+
+class InvalidS3UriError(SconesError, ValueError):
     """Raised for a string that is not of the form s3://bucket/key."""
 
 

@@ -33,10 +33,24 @@ def _split(counts: dict[int, int], rng: np.random.Generator, str_keys: bool) -> 
             for k, v in record.items()}
 
 
+class RunsOnLoad:
+    """Pickles as a call of ``function(*args)``: what a hostile archive plants in a member."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
 def make_cifar_archive(path: Path, per_class_train: int = 40, per_class_test: int = 10, other_classes: int = 5,
                        str_keys: bool = False, fine_names: list[str] | None = None, omit: str | None = None,
-                       seed: int = 0, other_train: int = 7, other_test: int = 3) -> Path:
-    """Writes a tar.gz in the original cifar-100-python layout, with some other classes mixed in."""
+                       seed: int = 0, other_train: int = 7, other_test: int = 3,
+                       planted: dict[str, object] | None = None) -> Path:
+    """Writes a tar.gz in the original cifar-100-python layout, with some other classes mixed in.
+
+    ``planted`` adds an extra entry to the named members' records (e.g. a :class:`RunsOnLoad`);
+    the archive stays otherwise valid, so staging it would succeed if the entry were loaded."""
     rng = np.random.default_rng(seed)
     names = fine_names or FINE_NAMES
     others = [c for c in range(100) if c not in (8, 48)][:other_classes]
@@ -49,6 +63,8 @@ def make_cifar_archive(path: Path, per_class_train: int = 40, per_class_test: in
         "train": _split(train_counts, rng, str_keys),
         "test": _split(test_counts, rng, str_keys),
     }
+    for name, extra in (planted or {}).items():
+        members[name][key("planted")] = extra
     with tarfile.open(path, "w:gz") as tar:
         for name, record in members.items():
             if name == omit:

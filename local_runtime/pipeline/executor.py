@@ -1,7 +1,6 @@
 """Executes a SageMaker pipeline definition (the JSON ``get_pipeline().definition()`` returns) locally."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -12,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from local_runtime.aws import ACCOUNT_ID
+from local_runtime.errors import LocalRuntimeError
+from local_runtime.pipeline.cache import StepCache, cache_key
 from local_runtime.pipeline.expressions import Context, resolve
 from local_runtime.pipeline.graph import StepNode, collect_steps, execution_order
 from local_runtime.pipeline.runners import control, models, processing, training, transform
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
+from scones_common.atomic import write_atomic
 
 log = logging.getLogger("local_runtime.pipeline")
 
@@ -29,7 +31,7 @@ _RUNNERS: dict[str, Callable[[dict, StepContext], tuple[dict, dict]]] = {
 }
 
 
-class ParameterError(ValueError):
+class ParameterError(LocalRuntimeError, ValueError):
     """A start parameter is not declared by the pipeline, or has the wrong type."""
 
 
@@ -75,26 +77,22 @@ def bind_parameters(definition: dict, given: dict[str, Any]) -> dict[str, Any]:
     return bound
 
 
-def cache_key(node: StepNode, arguments: Any) -> str | None:
-    config = node.spec.get("CacheConfig") or {}
-    if not config.get("Enabled"):
-        return None
-    payload = json.dumps({"type": node.type, "name": node.name, "arguments": arguments,
-                          "property_files": node.spec.get("PropertyFiles")}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
 class PipelineExecutor:
-    """Runs steps in dependency order; condition branches run only when selected."""
+    """Runs steps in dependency order; condition branches run only when selected.
+
+    ``persist`` makes what the steps wrote to S3 durable (the run saves its state); it is called
+    before a step's cache entry is recorded, so an entry never outlives its outputs.
+    """
 
     def __init__(self, definition: dict | str, clients, run_dir: Path,
-                 on_step: Callable[[StepRecord], None] | None = None):
+                 on_step: Callable[[StepRecord], None] | None = None, persist: Callable[[], None] | None = None):
         self.definition = json.loads(definition) if isinstance(definition, str) else definition
         self.nodes = collect_steps(self.definition)
         self.order = execution_order(self.nodes)
         self.clients = clients
         self.run_dir = Path(run_dir)
-        self.cache_dir = self.run_dir / "cache"
+        self.cache = StepCache(self.run_dir / "cache", clients.client("s3"))
+        self.persist = persist or (lambda: None)
         self.on_step = on_step or (lambda record: None)
         self.last_properties: dict[str, dict] = {}
 
@@ -120,6 +118,9 @@ class PipelineExecutor:
             record.status = "Succeeded"
         except (StepFailedError, control.PipelineFailStepError) as exc:
             record.status, record.failure = "Failed", str(exc)
+        except BaseException:               # Ctrl-C: the record says so, the finally saves it
+            record.status, record.failure = "Stopped", "interrupted"
+            raise
         finally:
             record.seconds = round(time.perf_counter() - started, 3)
             for step in record.steps:
@@ -166,11 +167,10 @@ class PipelineExecutor:
             raise StepFailedError(node.name, f"step type {node.type!r} is not supported by the local runtime")
         arguments = resolve(node.spec.get("Arguments", {}), ctx)
         key = cache_key(node, arguments)
-        cached = self.cache_dir / f"{key}.json" if key else None
-        if cached and cached.exists():
-            entry = json.loads(cached.read_text())
-            ctx.step_properties[node.name] = entry["properties"]
-            ctx.property_files[node.name] = entry["property_files"]
+        entry = self.cache.lookup(key, node.name) if key else None
+        if entry:
+            ctx.step_properties[node.name] = entry.properties
+            ctx.property_files[node.name] = entry.property_files
             step.status = "Cached"
             return
         work_dir = self.run_dir / "jobs" / record.execution_id / node.name
@@ -186,11 +186,10 @@ class PipelineExecutor:
         properties, property_files = runner(arguments, step_ctx)
         ctx.step_properties[node.name] = properties
         ctx.property_files[node.name] = property_files
-        if cached:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            cached.write_text(json.dumps({"properties": properties, "property_files": property_files}, default=str))
+        if key:
+            self.persist()
+            self.cache.record(key, node.type, properties, property_files)
 
     def _save(self, record: ExecutionRecord) -> None:
-        target = self.run_dir / "executions" / f"{record.execution_id}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(asdict(record), indent=2, default=str))
+        write_atomic(self.run_dir / "executions" / f"{record.execution_id}.json",
+                     json.dumps(asdict(record), indent=2, default=str))

@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_runtime.errors import LocalRuntimeError
+
 _TOKEN = re.compile(r"""([A-Za-z0-9_:]+)|\[(\d+)\]|\['([^']*)'\]|\["([^"]*)"\]""")
 
 
-class ExpressionError(ValueError):
+class ExpressionError(LocalRuntimeError, ValueError):
     """An expression references something that does not exist (yet)."""
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 
+from local_runtime.errors import LocalRuntimeError
 from local_runtime.pipeline.expressions import referenced_steps
 
 
-class DefinitionError(ValueError):
+class DefinitionError(LocalRuntimeError, ValueError):
     """The definition is malformed: unknown step reference, duplicate name or a cycle."""
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from local_runtime.errors import LocalRuntimeError
 from scones_common.s3uri import parse_s3_uri
 
 _WORKERS = 8
 
 
-class S3InputMissingError(FileNotFoundError):
+class S3InputMissingError(LocalRuntimeError, FileNotFoundError):
     """A job input names an S3 prefix with no objects under it."""
 
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local_runtime.aws import ACCOUNT_ID
+from local_runtime.errors import LocalRuntimeError
 from local_runtime.serving.capture import DataCapture
 from local_runtime.serving.container_logs import ContainerLogs, log_group, log_group_arn
 from local_runtime.serving.model import ImageClassifier, InvalidImageError, ModelArtifactError
@@ -53,7 +54,7 @@ DRAIN_LIMIT_BYTES = 4 * MAX_PAYLOAD_BYTES
 LINGER_SECONDS = 1.0
 
 
-class EndpointNotFoundError(LookupError):
+class EndpointNotFoundError(LocalRuntimeError, LookupError):
     pass
 
 

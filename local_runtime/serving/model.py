@@ -17,8 +17,10 @@ from scones_common.images import InvalidImageError, decode_rgb
 
 __all__ = ["ImageClassifier", "InvalidImageError", "ModelArtifactError", "ModelMeta"]
 
+from local_runtime.errors import LocalRuntimeError
 
-class ModelArtifactError(RuntimeError):
+
+class ModelArtifactError(LocalRuntimeError, RuntimeError):
     """A model artifact is missing, not a model.tar.gz, or lacks a loadable model.onnx / model-meta.json."""
 
 

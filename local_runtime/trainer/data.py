@@ -5,11 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
+from local_runtime.errors import LocalRuntimeError
 from scones_common.contracts.staged_data import read_lst
 from scones_common.images import InvalidImageError, decode_rgb
 
 
-class ChannelError(ValueError):
+class ChannelError(LocalRuntimeError, ValueError):
     """A training channel is missing, empty, or its .lst names files that are not there."""
 
 

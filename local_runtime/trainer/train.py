@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from local_runtime.errors import LocalRuntimeError
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.network import SmallVgg, WithSoftmax
 from scones_common.contracts.classes import CLASS_NAMES
@@ -28,7 +29,7 @@ from scones_common.contracts.staged_data import LstFormatError
 log = logging.getLogger("trainer")
 
 
-class HyperparameterError(ValueError):
+class HyperparameterError(LocalRuntimeError, ValueError):
     """A hyperparameter is missing or outside what the algorithm accepts."""
 
 

@@ -12,11 +12,11 @@ import logging
 import sys
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.deploy.deployer import live_package_arn
+from pipelines.errors import PackageNotFoundError
 from scones_common.config import ENVIRONMENTS, load_config
-from scones_common.logs import setup_logging
+from scones_common.errors import cli_entry
 
 log = logging.getLogger("registry")
 
@@ -43,7 +43,7 @@ def resolve_package(sm, group: str, ref: str) -> str:
     for row in list_packages(sm, group):
         if str(row["version"]) == ref:
             return row["arn"]
-    raise LookupError(f"no model package version {ref} in group {group}; see 'scones-registry list'")
+    raise PackageNotFoundError(f"no model package version {ref} in group {group}; see 'scones-registry list'")
 
 
 def set_status(sm, package_arn: str, status: str, reason: str | None) -> None:
@@ -63,8 +63,8 @@ def format_table(rows: list[dict], live_arn: str | None) -> str:
     return "\n".join(lines)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config")
     parser.add_argument("--environment", choices=ENVIRONMENTS)
@@ -81,18 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, args.environment)
     sm = boto3.client("sagemaker", region_name=config.project.region)
     group = config.registry.model_package_group
-    try:
-        if args.command == "list":
-            print(format_table(list_packages(sm, group), live_package_arn(sm, config.endpoint.name)))
-        elif args.command == "live":
-            print(live_package_arn(sm, config.endpoint.name) or f"endpoint {config.endpoint.name} does not exist")
-        else:
-            arn = resolve_package(sm, group, args.package)
-            set_status(sm, arn, "Approved" if args.command == "approve" else "Rejected", args.reason)
-            print(f"{arn} -> {'Approved' if args.command == 'approve' else 'Rejected'}")
-    except (ClientError, BotoCoreError, LookupError) as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 1
+    if args.command == "list":
+        print(format_table(list_packages(sm, group), live_package_arn(sm, config.endpoint.name)))
+    elif args.command == "live":
+        print(live_package_arn(sm, config.endpoint.name) or f"endpoint {config.endpoint.name} does not exist")
+    else:
+        arn = resolve_package(sm, group, args.package)
+        set_status(sm, arn, "Approved" if args.command == "approve" else "Rejected", args.reason)
+        print(f"{arn} -> {'Approved' if args.command == 'approve' else 'Rejected'}")
     return 0
 
 

@@ -11,12 +11,10 @@ import time
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
-from scones_common.config import APPROVAL_STATUSES, ENVIRONMENTS, ConfigError, SconesConfig, load_config
-from scones_common.logs import setup_logging
+from scones_common.config import APPROVAL_STATUSES, ENVIRONMENTS, SconesConfig, load_config
+from scones_common.errors import cli_entry
 from scones_common.names import raw_data_uri
-from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("pipelines")
 TERMINAL = ("Succeeded", "Failed", "Stopped")
@@ -55,20 +53,16 @@ def config_from_args(args: argparse.Namespace) -> SconesConfig:
     })
 
 
+@cli_entry
 def get_pipeline_definition(argv: list[str] | None = None) -> int:
-    setup_logging()
     parser = argparse.ArgumentParser(description="Print the pipeline definition JSON (no AWS access needed).")
     add_config_flags(parser)
     parser.add_argument("--output", help="write to this file instead of stdout")
     args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-        from pipelines.scones.pipeline import pipeline_definition
+    config = config_from_args(args)
+    from pipelines.scones.pipeline import pipeline_definition
 
-        definition = json.dumps(json.loads(pipeline_definition(config)), indent=2)
-    except ConfigError as exc:
-        log.error("%s", exc)
-        return 2
+    definition = json.dumps(json.loads(pipeline_definition(config)), indent=2)
     if args.output:
         Path(args.output).write_text(definition)
         log.info("wrote %s", args.output)
@@ -77,21 +71,16 @@ def get_pipeline_definition(argv: list[str] | None = None) -> int:
     return 0
 
 
-def mirror_source_archive(s3, config: SconesConfig, target_uri: str) -> str:
-    """Processing jobs read only S3: copy the configured source archive there once."""
-    from processing.cifar_source import resolve_archive
+def mirror_source_archive(s3, config: SconesConfig, target_uri: str):
+    """Processing jobs read only S3: copy the configured source archive there, keyed by its SHA-256.
 
-    target = parse_s3_uri(target_uri)
-    try:
-        s3.head_object(Bucket=target.bucket, Key=target.key)
-        return target_uri
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
-            raise
-    archive = resolve_archive(config.data.source, config.data.cache_dir)
-    s3.upload_file(str(archive), target.bucket, target.key)
-    log.info("mirrored %s to %s", config.data.source, target_uri)
-    return target_uri
+    ``target_uri`` is the name-based location (``raw_data_uri``); the archive lands under
+    ``…/raw/sha256-<hex>/<name>``, and the returned :class:`~processing.cifar_source.MirroredArchive`
+    carries that URI (the ``InputDataUri`` to run with) and the provenance label (``DataSource``).
+    """
+    from processing.cifar_source import mirror_archive
+
+    return mirror_archive(s3, config.data.source, config.data.cache_dir, target_uri)
 
 
 def wait_for_execution(sm, execution_arn: str, poll_seconds: float = 30.0, timeout_seconds: float = 4 * 3600) -> str:
@@ -108,35 +97,29 @@ def failed_steps(sm, execution_arn: str) -> list[str]:
     return [f"{s['StepName']}: {s.get('FailureReason', s['StepStatus'])}" for s in steps if s["StepStatus"] == "Failed"]
 
 
+@cli_entry
 def run_pipeline(argv: list[str] | None = None) -> int:
-    setup_logging()
     parser = argparse.ArgumentParser(description="Upload code, upsert and start the pipeline.")
     add_config_flags(parser)
     parser.add_argument("--wait", action="store_true", help="wait for the execution and fail if it fails")
     parser.add_argument("--poll-seconds", type=float, default=30.0)
     args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args).require_cloud()
-    except ConfigError as exc:
-        log.error("%s", exc)
-        return 2
+    config = config_from_args(args).require_cloud()
     from pipelines.scones.code_bundle import upload_code
     from pipelines.scones.pipeline import get_pipeline
 
     session = boto3.Session(region_name=config.project.region)
     s3, sm = session.client("s3"), session.client("sagemaker")
-    try:
-        code_prefix = upload_code(s3, config.s3_root)
-        mirror_source_archive(s3, config, raw_data_uri(config))
-        pipeline = get_pipeline(config)
-        tags = [{"Key": "project", "Value": config.project.name}, {"Key": "environment", "Value": config.environment},
-                {"Key": "git_commit", "Value": config.project.git_commit}]
-        pipeline.upsert(role_arn=config.pipeline.role_arn, description="Scones Unlimited vehicle classifier", tags=tags)
-        response = sm.start_pipeline_execution(PipelineName=config.pipeline.name,
-                                               PipelineExecutionDisplayName=f"run-{config.project.git_commit}")
-    except (ClientError, BotoCoreError, OSError) as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 1
+    source = mirror_source_archive(s3, config, raw_data_uri(config))     # the inputs first: nothing uploaded for a bad source
+    code_prefix = upload_code(s3, config.s3_root)
+    pipeline = get_pipeline(config)
+    tags = [{"Key": "project", "Value": config.project.name}, {"Key": "environment", "Value": config.environment},
+            {"Key": "git_commit", "Value": config.project.git_commit}]
+    pipeline.upsert(role_arn=config.pipeline.role_arn, description="Scones Unlimited vehicle classifier", tags=tags)
+    response = sm.start_pipeline_execution(
+        PipelineName=config.pipeline.name, PipelineExecutionDisplayName=f"run-{config.project.git_commit}",
+        PipelineParameters=[{"Name": "InputDataUri", "Value": source.uri},
+                            {"Name": "DataSource", "Value": source.provenance}])
     execution_arn = response["PipelineExecutionArn"]
     log.info("code at %s; started %s", code_prefix, execution_arn)
     print(json.dumps({"pipeline_execution_arn": execution_arn}))

@@ -2,6 +2,8 @@
 import json
 from contextlib import ExitStack
 
+import pytest
+
 from local_runtime import state
 from local_runtime.aws import local_aws
 
@@ -51,3 +53,33 @@ def test_restore_without_saved_state_says_so(tmp_path):
     with ExitStack() as stack:
         aws = stack.enter_context(local_aws("us-east-1"))
         assert state.restore(aws, BUCKET, tmp_path / "nothing") is False
+
+
+@pytest.mark.parametrize("content, needle", [('{"groups": ["g"], "packa', "not valid JSON"),
+                                             ('["a list"]', "holds a list"),
+                                             ('{"groups": []}', "lacks packages")])
+def test_an_unreadable_snapshot_is_named_and_nothing_is_restored(tmp_path, content, needle):
+    state_dir = tmp_path / "state"
+    (state_dir / "s3" / BUCKET).mkdir(parents=True)
+    (state_dir / "s3" / BUCKET / "kept.txt").write_text("x")
+    (state_dir / "sagemaker.json").write_text(content)
+    with ExitStack() as stack:
+        aws = stack.enter_context(local_aws("us-east-1"))
+        aws.client("s3").create_bucket(Bucket=BUCKET)
+        with pytest.raises(state.StateCorruptError, match=needle):
+            state.restore(aws, BUCKET, state_dir)
+        assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET)
+    assert (state_dir / "sagemaker.json").read_text() == content
+
+
+def test_a_save_interrupted_earlier_leaves_no_temporary_file_behind(tmp_path):
+    state_dir = tmp_path / "state"
+    (state_dir / ".tmp").mkdir(parents=True)
+    (state_dir / ".tmp" / ".sagemaker.json.abc.tmp").write_text('{"gro')      # what a kill mid-save leaves
+    with ExitStack() as stack:
+        aws = stack.enter_context(local_aws("us-east-1"))
+        aws.client("s3").create_bucket(Bucket=BUCKET)
+        aws.client("s3").put_object(Bucket=BUCKET, Key="a/b.txt", Body=b"b")
+        state.save(aws, BUCKET, state_dir)
+    assert sorted(p.relative_to(state_dir).as_posix() for p in state_dir.rglob("*") if p.is_file()) == [
+        "s3/state-tests/a/b.txt", "sagemaker.json"]

@@ -1,4 +1,5 @@
 """upsert() against moto: create, then the update path; the run-pipeline CLI end to end."""
+import hashlib
 import json
 
 import boto3
@@ -42,7 +43,12 @@ def test_run_pipeline_uploads_code_mirrors_data_and_starts(aws, cifar_archive, c
     assert arn.startswith("arn:aws:sagemaker:us-east-1:123456789012:pipeline/scones-vehicle-classifier/execution/")
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="scones-unlimited-ml-dev")["Contents"]]
     assert any(k.endswith("/processing/prepare_data.py") for k in keys)
-    assert any(k.endswith("/raw/cifar-100-python.tar.gz") for k in keys)
+    digest = hashlib.sha256(cifar_archive.read_bytes()).hexdigest()
+    assert any(k.endswith(f"/raw/sha256-{digest}/cifar-100-python.tar.gz") for k in keys)
+    parameters = {p["Name"]: p["Value"] for p in aws.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=arn)["PipelineParameters"]}
+    assert parameters["InputDataUri"].endswith(f"/raw/sha256-{digest}/cifar-100-python.tar.gz")
+    assert parameters["DataSource"] == f"sha256:{digest} {cifar_archive}"
 
 
 def test_run_pipeline_refuses_without_role(aws, capsys):
@@ -79,3 +85,19 @@ def test_failed_execution_is_reported_with_its_failed_steps():
         assert cli.wait_for_execution(sm, arn, poll_seconds=0) == "Failed"
         assert cli.failed_steps(sm, arn) == ["AccuracyBelowThreshold: Test accuracy 0.71 is below the AccuracyThreshold 0.85"]
         stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("source, code, needle", [
+    ("http://127.0.0.1:9/cifar-100-python.tar.gz", 2, "DataSourceError: cannot download"),
+    ("/nowhere/cifar-100-python.tar.gz", 2, "DataSourceError: data source '/nowhere/cifar-100-python.tar.gz'"),
+    ("s3://scones-unreachable/cifar-100-python.tar.gz", 1, "AWS error: EndpointConnectionError"),
+])
+def test_an_unreachable_data_source_is_one_line_not_a_traceback(source, code, needle):
+    from tests.console import run_script
+
+    result = run_script("run-pipeline", "--environment", "dev", "--role-arn", ROLE, "--data-source", source,
+                        env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x",
+                             "AWS_SECRET_ACCESS_KEY": "x", "AWS_MAX_ATTEMPTS": "1", "AWS_DEFAULT_REGION": "us-east-1"})
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr and needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

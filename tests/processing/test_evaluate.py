@@ -38,4 +38,4 @@ def test_missing_prediction_is_named(tmp_path, capsys):
     lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.9, 0.1]), ("motorcycle/b.png", 1, None)])
     with pytest.raises(PredictionsMissingError, match="1 of 2"):
         evaluate(tmp_path / "pred", lst, tmp_path / "out")
-    assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(lst), "--output-dir", str(tmp_path / "o")]) == 1
+    assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(lst), "--output-dir", str(tmp_path / "o")]) == 2

@@ -74,16 +74,16 @@ def test_bad_archives_fail_and_write_nothing(tmp_path, damage):
         archive.write_bytes(b"this is not an archive")
         expected = CorruptArchiveError
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "previous.txt").write_text("earlier good output")
+    earlier = stage(make_cifar_archive(tmp_path / "good.tar.gz"), out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     with pytest.raises(expected):
         stage(archive, out)
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out-")] == []
-    assert (out / "previous.txt").read_text() == "earlier good output"
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert json.loads((out / "staging_report.json").read_text())["source_sha256"] == earlier["source_sha256"]
 
 
 def test_cli_reports_clear_error(tmp_path, capsys):
-    assert main(["--data-source", str(tmp_path / "missing.tar.gz"), "--output-dir", str(tmp_path / "o")]) == 1
+    assert main(["--data-source", str(tmp_path / "missing.tar.gz"), "--output-dir", str(tmp_path / "o")]) == 2
     assert "DataSourceError" in capsys.readouterr().err
 
 

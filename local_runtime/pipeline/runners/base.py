@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local_runtime.aws import ACCOUNT_ID
+from local_runtime.errors import LocalRuntimeError
 from scones_common.contracts.container import OPT_ML
 
 _CONTAINER_PATH = re.compile(re.escape(OPT_ML) + r"(/[^\s:]*)?")
 
 
-class StepFailedError(RuntimeError):
+class StepFailedError(LocalRuntimeError, RuntimeError):
     """A step failed; carries where its logs are."""
 
     def __init__(self, step: str, reason: str, log_path: Path | None = None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import operator
 
+from local_runtime.errors import LocalRuntimeError
 from local_runtime.pipeline.expressions import Context, resolve
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
 
@@ -11,7 +12,7 @@ _COMPARISONS = {"Equals": operator.eq, "GreaterThan": operator.gt, "GreaterThanO
                 "LessThan": operator.lt, "LessThanOrEqualTo": operator.le}
 
 
-class PipelineFailStepError(RuntimeError):
+class PipelineFailStepError(LocalRuntimeError, RuntimeError):
     """A FailStep ran: the execution fails with the step's message."""
 
     def __init__(self, step: str, message: str):

@@ -8,6 +8,7 @@ import sys
 import time
 
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
+from local_runtime.pipeline.runners.job_process import job_process
 from local_runtime.pipeline.s3io import download_prefix, upload_dir
 
 PYTHON_COMMANDS = ("python", "python3")
@@ -32,11 +33,12 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     environment = {**os.environ, **{k: ctx.map_container_paths(str(v)) for k, v in args.get("Environment", {}).items()}}
     log_path = ctx.work_dir / "job.log"
     started = time.perf_counter()
-    with open(log_path, "w") as log:
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ctx.work_dir)
-    if result.returncode != 0:
+    with open(log_path, "w") as log, job_process(command, stdout=log, stderr=subprocess.STDOUT, env=environment,
+                                                 cwd=ctx.work_dir) as process:
+        returncode = process.wait()
+    if returncode != 0:
         tail = log_path.read_text().strip().splitlines()[-3:]
-        raise StepFailedError(ctx.step_name, f"script exited with {result.returncode}: {' | '.join(tail)}", log_path)
+        raise StepFailedError(ctx.step_name, f"script exited with {returncode}: {' | '.join(tail)}", log_path)
 
     for item in outputs:
         upload_dir(s3, ctx.container_path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])

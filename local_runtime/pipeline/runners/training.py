@@ -14,6 +14,7 @@ import threading
 import time
 
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
+from local_runtime.pipeline.runners.job_process import job_process, stop_group
 from local_runtime.pipeline.s3io import download_prefix
 from scones_common.contracts.container import OPT_ML, TrainingContainer
 from scones_common.names import ALGORITHM_IMAGE
@@ -39,9 +40,9 @@ def _run_trainer(opt_ml, log_path, timeout: float | None, report) -> int | None:
     """Runs the trainer, teeing its output to the job log; None when it ran out of time."""
     deadline = time.monotonic() + timeout if timeout else None
     command = [sys.executable, "-m", "local_runtime.trainer.train", "--opt-ml", str(opt_ml)]
-    with open(log_path, "w") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                      text=True) as process:
-        timer = threading.Timer(timeout, process.kill) if timeout else None
+    with open(log_path, "w") as log, job_process(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                 text=True) as process:
+        timer = threading.Timer(timeout, stop_group, (process, 0)) if timeout else None
         if timer:
             timer.start()
         try:

@@ -35,7 +35,7 @@ def test_list_approve_reject(sm, capsys):
 
 
 def test_unknown_version_is_a_clear_error(sm, capsys):
-    assert registry_cli.main(["approve", "9"]) == 1
+    assert registry_cli.main(["approve", "9"]) == 2
     assert "no model package version 9" in capsys.readouterr().err
 
 
@@ -47,3 +47,14 @@ def test_reject_requires_reason(sm):
 def test_live_without_endpoint(sm, capsys):
     assert registry_cli.main(["live"]) == 0
     assert "does not exist" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("variable, value", [("SCONES__INFERENCE__CONFIDENCE_THRESHOLD", "1.5"),
+                                             ("SCONES__REGISTRY__MODEL_PACKAGE_GROUP", "no spaces allowed")])
+def test_a_bad_config_value_is_one_line_not_a_traceback(variable, value):
+    from tests.console import run_script
+
+    result = run_script("scones-registry", "--environment", "local", "list", env={variable: value})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "ConfigError" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

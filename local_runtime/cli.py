@@ -82,7 +82,8 @@ def _serve(args: argparse.Namespace) -> int:
               f"In another shell:  source {env_file}\n"
               f"  scones-registry list | approve N | reject N --reason ... | live\n"
               f"  scones-workflow-test --state-machine-arn {stack.resources.state_machine_arn} "
-              f"--bucket {stack.config.storage.bucket} --prefix {stack.config.storage.prefix}/staged/test/ -n 10\n"
+              f"--bucket {stack.config.storage.bucket} --prefix {stack.config.storage.prefix}/staged/<execution>/test/ "
+              "-n 10\n"
               f"Ctrl-C saves the state to {args.run_dir}/state and stops.", flush=True)
 
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from local_runtime import provision as provisioning
 from local_runtime import state
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
+from local_runtime.pipeline.runners.training import local_trainer_environment
 from local_runtime.stack import local_stack
 from pipelines.deploy.deployer import live_package_arn
 from scones_common.config import SconesConfig
@@ -57,8 +58,11 @@ def _progress(stream=sys.stderr):
 
 
 def _pipeline_parameters(config: SconesConfig, data_uri: str) -> dict:
+    from pipelines.scones.pipeline import registry_metadata_value
+
     hp = config.training.hyperparameters
-    return {"InputDataUri": data_uri, "DataSource": config.data.source, "GitCommit": config.project.git_commit,
+    return {"InputDataUri": data_uri, "DataSource": registry_metadata_value(config.data.source),
+            "GitCommit": registry_metadata_value(config.project.git_commit),
             "Epochs": hp.epochs, "LearningRate": hp.learning_rate, "MiniBatchSize": hp.mini_batch_size,
             "AccuracyThreshold": config.evaluation.accuracy_threshold,
             "ModelApprovalStatus": config.registry.approval_status,
@@ -102,7 +106,8 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
 
         clock = time.perf_counter()
         sys.stderr.write(f"pipeline {config.pipeline.name} ({len(json.loads(definition)['Steps'])} top-level steps)\n")
-        executor = PipelineExecutor(definition, aws, run_dir, on_step=_progress())
+        executor = PipelineExecutor(definition, aws, run_dir, on_step=_progress(),
+                                    image_environment=local_trainer_environment(config.local_trainer))
         record: ExecutionRecord = executor.start(config.pipeline.name, _pipeline_parameters(config, data_uri))
         timings["pipeline"] = time.perf_counter() - clock
         summary = RunSummary(execution=asdict(record), seconds=timings)
@@ -124,7 +129,7 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
 
         if summary.endpoint:
             clock = time.perf_counter()
-            staged_test = f"{config.s3_root}/staged/test/"
+            staged_test = f"{_output_uri(executor, 'PrepareData', 'staged')}/test/"
             location = parse_s3_uri(staged_test)
             events = generate_test_cases(s3, location.bucket, location.key, executions)
             results = run_executions(aws.client("stepfunctions"), resources.state_machine_arn, events, concurrency)
@@ -151,6 +156,11 @@ def executor_properties(executor: PipelineExecutor, step: str) -> dict | None:
     return executor.last_properties.get(step)
 
 
+def _output_uri(executor: PipelineExecutor, step: str, output: str) -> str:
+    """Where a processing step of the last execution wrote an output (per execution; cached: an earlier one's)."""
+    outputs = executor.last_properties[step]["ProcessingOutputConfig"]["Outputs"]
+    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == output).rstrip("/")
+
+
 def _evaluation_uri(executor: PipelineExecutor, record: ExecutionRecord) -> str:
-    outputs = executor.last_properties["EvaluateModel"]["ProcessingOutputConfig"]["Outputs"]
-    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "evaluation").rstrip("/") + "/evaluation.json"
+    return _output_uri(executor, "EvaluateModel", "evaluation") + "/evaluation.json"

@@ -7,8 +7,9 @@ Output (``--output-dir``)::
     staging_report.json                      counts, label map, duplicates, timings
 
 Runs as a SageMaker Processing entry point (defaults are the container paths) and as the
-``scones-prepare-data`` command. Everything is written to a temporary sibling directory
-and renamed into place at the end, so a failure leaves no partial output.
+``scones-prepare-data`` command. Everything is written to a scratch directory inside the
+output directory and moved into place at the end (the output directory itself is never
+removed or replaced: in a container it is a mount point), so a failure leaves no partial output.
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def write_split(root: Path, split: str, samples: list[Sample], pool: ThreadPoolE
 
 def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction: float = 0.1,
           seed: int = 42) -> dict:
-    """Stages one archive into ``output_dir`` (replaced atomically) and returns the report."""
+    """Stages one archive into ``output_dir`` (its earlier content replaced) and returns the report."""
     started = time.perf_counter()
     archive = CifarArchive(archive_path)
     fine_ids = archive.fine_label_ids(list(CLASS_NAMES))
@@ -70,8 +71,8 @@ def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction:
     read_seconds = time.perf_counter() - started
 
     output = Path(output_dir)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    output.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=output))   # inside: output may be a mount point
     try:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             for split in SPLITS:
@@ -90,9 +91,16 @@ def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction:
             "seconds": {"read": round(read_seconds, 3), "total": round(time.perf_counter() - started, 3)},
         }
         (scratch / "staging_report.json").write_text(json.dumps(report, indent=2))
-        if output.exists():
-            shutil.rmtree(output)
-        scratch.replace(output)
+        for old in output.iterdir():
+            if old == scratch:
+                continue
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+        for new in scratch.iterdir():
+            new.replace(output / new.name)
+        scratch.rmdir()
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

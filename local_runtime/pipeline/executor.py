@@ -14,6 +14,7 @@ from typing import Any
 from local_runtime.aws import ACCOUNT_ID
 from local_runtime.pipeline.expressions import Context, resolve
 from local_runtime.pipeline.graph import StepNode, collect_steps, execution_order
+from local_runtime.pipeline.request_validation import ValidationException, step_request, validate_request
 from local_runtime.pipeline.runners import control, models, processing, training, transform
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
 
@@ -75,20 +76,37 @@ def bind_parameters(definition: dict, given: dict[str, Any]) -> dict[str, Any]:
     return bound
 
 
+# The arguments whose change makes SageMaker rerun a cached step ("Default cache key attributes by
+# pipeline step type"); outputs, resources and stopping conditions are not among them.
+CACHE_KEY_ATTRIBUTES = {
+    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "Training": ("AlgorithmSpecification", "CheckpointConfig", "DebugHookConfig", "DebugRuleConfigurations",
+                 "Environment", "HyperParameters", "InputDataConfig"),
+    "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput"),
+}
+
+
 def cache_key(node: StepNode, arguments: Any) -> str | None:
     config = node.spec.get("CacheConfig") or {}
-    if not config.get("Enabled"):
+    attributes = CACHE_KEY_ATTRIBUTES.get(node.type)
+    if not config.get("Enabled") or attributes is None:
         return None
-    payload = json.dumps({"type": node.type, "name": node.name, "arguments": arguments,
+    payload = json.dumps({"type": node.type, "name": node.name,
+                          "arguments": {k: arguments.get(k) for k in attributes},
                           "property_files": node.spec.get("PropertyFiles")}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 class PipelineExecutor:
-    """Runs steps in dependency order; condition branches run only when selected."""
+    """Runs steps in dependency order; condition branches run only when selected.
+
+    ``image_environment`` is the environment of the local built-in algorithm image (the stand-in
+    trainer), e.g. ``SCONES_LOCAL_TRAINER``: local-only settings that never enter a request.
+    """
 
     def __init__(self, definition: dict | str, clients, run_dir: Path,
-                 on_step: Callable[[StepRecord], None] | None = None):
+                 on_step: Callable[[StepRecord], None] | None = None,
+                 image_environment: dict[str, str] | None = None):
         self.definition = json.loads(definition) if isinstance(definition, str) else definition
         self.nodes = collect_steps(self.definition)
         self.order = execution_order(self.nodes)
@@ -96,6 +114,7 @@ class PipelineExecutor:
         self.run_dir = Path(run_dir)
         self.cache_dir = self.run_dir / "cache"
         self.on_step = on_step or (lambda record: None)
+        self.image_environment = dict(image_environment or {})
         self.last_properties: dict[str, dict] = {}
 
     def start(self, pipeline_name: str, parameters: dict[str, Any] | None = None) -> ExecutionRecord:
@@ -165,6 +184,20 @@ class PipelineExecutor:
         if runner is None:
             raise StepFailedError(node.name, f"step type {node.type!r} is not supported by the local runtime")
         arguments = resolve(node.spec.get("Arguments", {}), ctx)
+        work_dir = self.run_dir / "jobs" / record.execution_id / node.name
+
+        def report(message: str) -> None:
+            step.progress = message
+            self.on_step(step)
+
+        step_ctx = StepContext(node.name, node.type, record.pipeline_name, record.execution_id, work_dir,
+                               self.clients, node.spec, report, self.image_environment)
+        request = step_request(node.type, arguments, step_ctx.job_name)
+        if request:
+            try:
+                validate_request(*request)
+            except ValidationException as exc:
+                raise StepFailedError(node.name, exc.failure_reason) from exc
         key = cache_key(node, arguments)
         cached = self.cache_dir / f"{key}.json" if key else None
         if cached and cached.exists():
@@ -173,16 +206,8 @@ class PipelineExecutor:
             ctx.property_files[node.name] = entry["property_files"]
             step.status = "Cached"
             return
-        work_dir = self.run_dir / "jobs" / record.execution_id / node.name
         work_dir.mkdir(parents=True, exist_ok=True)
         step.log_path = str(work_dir / "job.log")
-
-        def report(message: str) -> None:
-            step.progress = message
-            self.on_step(step)
-
-        step_ctx = StepContext(node.name, node.type, record.pipeline_name, record.execution_id, work_dir,
-                               self.clients, node.spec, report)
         properties, property_files = runner(arguments, step_ctx)
         ctx.step_properties[node.name] = properties
         ctx.property_files[node.name] = property_files

@@ -18,15 +18,22 @@ The test split is touched only by BatchTransformTest/EvaluateModel: model select
 """
 from __future__ import annotations
 
+import os
+import unicodedata
 from dataclasses import dataclass, replace
 
 from pipelines.scones import sdk
 from pipelines.scones.code_bundle import CodeBundle, code_bundle
-from scones_common.config import SconesConfig
+from scones_common.algorithm_contract import to_text
+from scones_common.config import NO_AUGMENTATION, SconesConfig
 
 CONTAINER = "/opt/ml/processing"
 CODE_LIB = f"{CONTAINER}/input/lib"
 IMAGE_CONTENT_TYPE = "application/x-image"
+IMAGE_SIDE = 32                          # CIFAR images are staged as they are: 32×32 RGB PNGs
+PREDICTIONS_ACCEPT = "application/jsonlines"   # the algorithm's documented batch output: {"prediction": [...]}
+METADATA_VALUE_MAX = 256
+METADATA_PUNCTUATION = "_.:/=+-@"
 EVALUATION_FILE = "evaluation.json"
 STAGING_REPORT = "staging_report.json"
 DEPLOY_FUNCTION_SUFFIX = "deploy-model"
@@ -70,12 +77,23 @@ def account_of(role_arn: str) -> str:
     return role_arn.split(":")[4]
 
 
+def registry_metadata_value(text: str) -> str:
+    """``text`` made valid as a CustomerMetadataProperties value, which CreateModelPackage checks.
+
+    The value pattern allows letters, numbers, spaces and ``_.:/=+-@`` (1–256 characters): a
+    leading ``~`` is expanded, any other character becomes ``_``, and the value is cut to 256.
+    """
+    text = os.path.expanduser(text) if text.startswith("~") else text
+    cleaned = "".join(c if unicodedata.category(c)[0] in "LNZ" or c in METADATA_PUNCTUATION else "_" for c in text)
+    return cleaned[:METADATA_VALUE_MAX] or "unknown"
+
+
 def _parameters(config: SconesConfig) -> Parameters:
     hp = config.training.hyperparameters
     return Parameters(
         input_data_uri=sdk.ParameterString("InputDataUri", default_value=raw_data_uri(config)),
-        data_source_label=sdk.ParameterString("DataSource", default_value=config.data.source),
-        git_commit=sdk.ParameterString("GitCommit", default_value=config.project.git_commit),
+        data_source_label=sdk.ParameterString("DataSource", default_value=registry_metadata_value(config.data.source)),
+        git_commit=sdk.ParameterString("GitCommit", default_value=registry_metadata_value(config.project.git_commit)),
         processing_instance_type=sdk.ParameterString("ProcessingInstanceType", default_value=config.processing.instance_type),
         training_instance_type=sdk.ParameterString("TrainingInstanceType", default_value=config.training.instance_type),
         transform_instance_type=sdk.ParameterString("TransformInstanceType",
@@ -112,7 +130,12 @@ def _channel(name: str, uri) -> object:
 
 
 def _execution_uri(config: SconesConfig, name: str) -> object:
-    """Per-execution location; only for uncached steps (an execution id in the arguments defeats caching)."""
+    """Per-execution output location: concurrent executions never write into each other's files.
+
+    Outputs are not among a step's cache key attributes (Processing: AppSpecification, Environment,
+    ProcessingInputs; Transform: DataProcessing, Environment, ModelName, TransformInput), so the
+    execution id here does not defeat caching: a cache hit hands on the earlier execution's URI.
+    """
     return sdk.Join(on="/", values=[config.s3_root, name, sdk.ExecutionVariables.PIPELINE_EXECUTION_ID])
 
 
@@ -147,7 +170,7 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
         step_args=processor("prepare-data").run(
             code=bundle.uri(config.s3_root, "processing/prepare_data.py"),
             inputs=[_s3_input("data", params.input_data_uri, f"{CONTAINER}/input/data"), code_lib],
-            outputs=[_s3_output("staged", f"{CONTAINER}/output", f"{config.s3_root}/staged")],
+            outputs=[_s3_output("staged", f"{CONTAINER}/output", _execution_uri(config, "staged"))],
             arguments=["--data-source", f"{CONTAINER}/input/data", "--output-dir", f"{CONTAINER}/output",
                        "--validation-fraction", _text(params.validation_fraction), "--seed", str(config.data.seed)]),
         property_files=[staging_report], cache_config=cache)
@@ -158,25 +181,26 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
 
     # 2. TrainModel
     hp = config.training.hyperparameters
-    hyperparameters = {
+    hyperparameters = {   # documented names only (scones_common/algorithm_contract.py); values are strings
         "num_classes": "2",
-        "image_shape": "3,32,32",
+        "image_shape": f"3,{IMAGE_SIDE},{IMAGE_SIDE}",
+        "resize": str(IMAGE_SIDE),        # required for image content types; the staged size, so a no-op
         "num_training_samples": _text(sdk.JsonGet(step_name=prepare.name, property_file=staging_report,
                                                   json_path="num_training_samples")),
         "epochs": _text(params.epochs),
         "learning_rate": _text(params.learning_rate),
         "mini_batch_size": _text(params.mini_batch_size),
         "optimizer": hp.optimizer,
-        "momentum": str(hp.momentum),
-        "weight_decay": str(hp.weight_decay),
-        "use_pretrained_model": str(hp.use_pretrained_model),
-        "num_layers": str(hp.num_layers),
-        "augmentation_type": hp.augmentation_type,
-        "label_smoothing": str(hp.label_smoothing),
-        "early_stopping": str(hp.early_stopping).lower(),
-        "early_stopping_patience": str(hp.early_stopping_patience),
-        "early_stopping_min_epochs": str(min(hp.epochs, hp.early_stopping_patience)),
+        "momentum": to_text(hp.momentum),
+        "weight_decay": to_text(hp.weight_decay),
+        "use_pretrained_model": to_text(hp.use_pretrained_model),
+        "num_layers": to_text(hp.num_layers),
+        "early_stopping": to_text(hp.early_stopping),
+        "early_stopping_patience": to_text(hp.early_stopping_patience),
+        "early_stopping_min_epochs": to_text(min(hp.epochs, hp.early_stopping_patience)),
     }
+    if hp.augmentation_type != NO_AUGMENTATION:
+        hyperparameters["augmentation_type"] = hp.augmentation_type
     trainer = sdk.ModelTrainer(
         training_image=algorithm_image, role=role_arn, sagemaker_session=session,
         base_job_name=f"{config.project.name}-train",
@@ -199,8 +223,8 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
                                      sagemaker_session=session)
     create_model = sdk.ModelStep(name="CreateModel", step_args=model_builder.build())
     transformer = sdk.Transformer(model_name=create_model.properties.ModelName, instance_count=1,
-                                  instance_type=params.transform_instance_type, accept="application/json",
-                                  output_path=f"{config.s3_root}/predictions",
+                                  instance_type=params.transform_instance_type, accept=PREDICTIONS_ACCEPT,
+                                  output_path=_execution_uri(config, "predictions"),
                                   base_transform_job_name=f"{config.project.name}-test", sagemaker_session=session)
     transform = sdk.TransformStep(
         name="BatchTransformTest",

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from pipelines.scones.pipeline import pipeline_definition
+from pipelines.scones.pipeline import pipeline_definition, registry_metadata_value
+from scones_common.algorithm_contract import HYPERPARAMETERS, value_error
 from scones_common.config import ConfigError, load_config
 
 
@@ -72,6 +73,39 @@ def test_training_uses_builtin_algorithm_and_string_hyperparameters(definition):
         assert "Std:Join" in hp[name], name          # pipeline variables stringified
     assert hp["num_training_samples"]["Std:Join"]["Values"][0]["Std:JsonGet"]["Path"] == "num_training_samples"
     assert all(isinstance(v, (str, dict)) for v in hp.values())
+
+
+def test_training_sends_only_documented_hyperparameters(definition):
+    hp = _steps(definition)["TrainModel"]["Arguments"]["HyperParameters"]
+    assert set(hp) <= set(HYPERPARAMETERS), set(hp) - set(HYPERPARAMETERS)
+    assert "label_smoothing" not in hp
+    assert hp["early_stopping"] in ("True", "False") and hp["resize"] == "32"
+    assert all(value_error(name, value) is None for name, value in hp.items() if isinstance(value, str))
+
+
+def test_outputs_are_per_execution(definition):
+    steps = _steps(definition)
+    staged = steps["PrepareData"]["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    predictions = steps["BatchTransformTest"]["Arguments"]["TransformOutput"]
+    for uri in (staged, predictions["S3OutputPath"]):
+        assert uri["Std:Join"]["Values"][-1] == {"Get": "Execution.PipelineExecutionId"}
+    assert predictions["Accept"] == "application/jsonlines"
+
+
+@pytest.mark.parametrize("text, label", [
+    ("s3://bucket/raw/cifar-100-python.tar.gz", "s3://bucket/raw/cifar-100-python.tar.gz"),
+    ("cifar-100", "cifar-100"),
+    ("file:///data/my%20archive (v2).tar.gz", "file:///data/my_20archive _v2_.tar.gz"),
+    ("", "unknown"),
+])
+def test_registry_metadata_values_satisfy_the_customer_metadata_pattern(text, label):
+    assert registry_metadata_value(text) == label
+
+
+def test_home_relative_data_source_is_expanded(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/ml")
+    assert registry_metadata_value("~/data/x.tar.gz") == "/home/ml/data/x.tar.gz"
+    assert len(registry_metadata_value("a" * 300)) == 256
 
 
 def test_condition_reads_evaluation_property_file(definition):

@@ -10,6 +10,8 @@ from local_runtime.pipeline.executor import ParameterError, PipelineExecutor, bi
 from tests.builders import png_bytes
 
 BUCKET = "exec-tests"
+ROLE = "arn:aws:iam::123456789012:role/sm"
+PROCESSING_RESOURCES = {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +29,9 @@ def _script(aws, name: str, body: str) -> str:
 
 def _processing(name, script_uri, outputs=("out",), inputs=(), arguments=(), cache=False, property_files=()):
     step = {"Name": name, "Type": "Processing", "Arguments": {
+        "RoleArn": ROLE, "ProcessingResources": PROCESSING_RESOURCES,
         "AppSpecification": {"ImageUri": "img", "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script_uri.rsplit('/', 1)[1]}"],
-                             "ContainerArguments": list(arguments)},
+                             **({"ContainerArguments": list(arguments)} if arguments else {})},
         "ProcessingInputs": [{"InputName": "code", "S3Input": {"S3Uri": script_uri, "LocalPath": "/opt/ml/processing/input/code",
                                                                "S3DataType": "S3Prefix"}}, *inputs],
         "ProcessingOutputConfig": {"Outputs": [{"OutputName": o, "S3Output": {
@@ -136,8 +139,10 @@ def test_training_past_max_runtime_is_stopped_and_named(aws, tmp_path):
     definition = {"Steps": [{"Name": "Train", "Type": "Training", "Arguments": {
         "AlgorithmSpecification": {"TrainingImage": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
                                    "TrainingInputMode": "File"},
-        "HyperParameters": {"num_classes": "2", "epochs": "1000", "image_shape": "3,32,32"},
+        "HyperParameters": {"num_classes": "2", "num_training_samples": "1", "epochs": "1000", "image_shape": "3,32,32",
+                            "resize": "32"},
         "InputDataConfig": channels, "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
+        "RoleArn": ROLE, "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 1}}}]}
     record = PipelineExecutor(definition, aws, tmp_path).start("p")
     assert record.status == "Failed" and "exceeded MaxRuntimeInSeconds=1" in record.step("Train").failure

@@ -40,7 +40,8 @@ def test_first_run_executes_every_step(runs):
 def test_workflow_ran_on_test_images_and_was_captured(runs):
     run_dir, first, _, _ = runs
     assert len(first.workflow) == 6 and first.endpoint_answers
-    assert all("/staged/test/" in r["s3_key"] for r in first.workflow)
+    staged = f"/staged/{first.execution['execution_id']}/test/"      # PrepareData's per-execution output
+    assert all(staged in r["s3_key"] for r in first.workflow)
     assert all(r["status"] == "SUCCEEDED" or r["error"].startswith("ThresholdConfidenceError") for r in first.workflow)
     assert first.capture_records == 6
     for name in ("index.html", "confidence_over_time.png", "confidence_histogram.png", "captured_images.png"):
@@ -52,7 +53,7 @@ def test_everything_is_kept_on_disk(runs):
     assert json.loads((run_dir / "pipeline-definition.json").read_text())["Steps"][0]["Name"] == "PrepareData"
     assert (run_dir / "executions" / f"{first.execution['execution_id']}.json").exists()
     assert list((run_dir / "state" / "s3").rglob("*.jsonl")), "captures not persisted"
-    assert list((run_dir / "state" / "s3").rglob("staged/test.lst"))
+    assert list((run_dir / "state" / "s3").rglob(f"staged/{first.execution['execution_id']}/test.lst"))
 
 
 def test_second_run_restores_state_reuses_cache_and_updates_the_endpoint(runs):

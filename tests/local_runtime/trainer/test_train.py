@@ -6,9 +6,9 @@ import pytest
 
 from local_runtime.serving.model import ImageClassifier
 from local_runtime.trainer import train as trainer
+from processing.prepare_data import stage
 from scones_common.algorithm_contract import HyperparameterValidationError
 from scones_common.config import LOCAL_TRAINER_ENV, LocalTrainerConfig
-from processing.prepare_data import stage
 from tests.builders import make_cifar_archive, png_bytes
 
 

@@ -32,6 +32,8 @@ def format_summary(summary, run_dir: Path) -> str:
                      + "  ".join(f"{c}: P {m['precision']:.3f} R {m['recall']:.3f}" for c, m in per_class.items()))
     if summary.model_package_arn:
         lines.append(f"Registered {summary.model_package_arn}")
+    elif summary.already_registered:
+        lines.append(f"Not registered again: this model artifact is already {summary.already_registered}")
     if not summary.succeeded:
         lines.append("Endpoint unchanged: the pipeline failed before deploying")
     elif summary.endpoint:

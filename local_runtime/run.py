@@ -31,6 +31,7 @@ class RunSummary:
     accuracy: float | None = None
     evaluation: dict | None = None
     model_package_arn: str | None = None
+    already_registered: str | None = None     # the package that already holds this run's model artifact
     endpoint: str | None = None
     endpoint_answers: bool = False
     workflow: list[dict] = field(default_factory=list)
@@ -122,6 +123,10 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
         summary.accuracy = summary.evaluation["metrics"]["accuracy"]["value"]
         register = executor_properties(executor, "RegisterModel")
         summary.model_package_arn = register.get("ModelPackageArn") if register else None
+        found = executor_properties(executor, "FindRegisteredModel") or {}
+        outputs = {o["Name"]: o["Value"] for o in found.get("OutputParameters", [])}
+        if outputs.get("registered") == "true":
+            summary.already_registered = outputs["model_package_arn"]
         live = live_package_arn(sm, config.endpoint.name)
         if live:
             status = sm.describe_endpoint(EndpointName=config.endpoint.name)["EndpointStatus"]

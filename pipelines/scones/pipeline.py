@@ -7,8 +7,14 @@
          └──── train / validation / test images + .lst ─────────────────────► CheckAccuracy
                                                                     accuracy ≥ AccuracyThreshold?
                                                                  yes │                  │ no
-                                                            RegisterModel     AccuracyBelowThreshold
-                                                                     │                (FailStep)
+                                                     FindRegisteredModel   AccuracyBelowThreshold
+                                                  (artifact already in the          (FailStep)
+                                                   model package group?)
+                                                                     │
+                                                              CheckNewModel ── registered: nothing
+                                                                  no │          to register or deploy
+                                                              RegisterModel
+                                                                     │
                                                                DeployModel
                                                           (deploy Lambda: only
                                                            Approved packages)
@@ -37,6 +43,7 @@ METADATA_PUNCTUATION = "_.:/=+-@"
 EVALUATION_FILE = "evaluation.json"
 STAGING_REPORT = "staging_report.json"
 DEPLOY_FUNCTION_SUFFIX = "deploy-model"
+FIND_REGISTERED_FUNCTION_SUFFIX = "find-registered-model"
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,10 @@ def raw_data_uri(config: SconesConfig) -> str:
 
 def deploy_function_name(config: SconesConfig) -> str:
     return f"{config.project.name}-{DEPLOY_FUNCTION_SUFFIX}"
+
+
+def find_registered_function_name(config: SconesConfig) -> str:
+    return f"{config.project.name}-{FIND_REGISTERED_FUNCTION_SUFFIX}"
 
 
 def algorithm_image_uri(region: str) -> str:
@@ -260,22 +271,33 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
         customer_metadata_properties={"git_commit": params.git_commit, "data_source": params.data_source_label,
                                       "accuracy": _text(accuracy)},
         domain="COMPUTER_VISION", task="IMAGE_CLASSIFICATION"))
-    deploy_arn = (f"arn:aws:lambda:{region}:{account_of(role_arn)}:function:{deploy_function_name(config)}")
+    functions = f"arn:aws:lambda:{region}:{account_of(role_arn)}:function"
     deploy = sdk.LambdaStep(
-        name="DeployModel", lambda_func=sdk.Lambda(function_arn=deploy_arn, session=session),
+        name="DeployModel", lambda_func=sdk.Lambda(function_arn=f"{functions}:{deploy_function_name(config)}",
+                                                   session=session),
         inputs={"model_package_arn": register.properties.ModelPackageArn, "source": "pipeline"},
         outputs=[sdk.LambdaOutput(output_name="status", output_type=sdk.LambdaOutputTypeEnum.String),
                  sdk.LambdaOutput(output_name="endpoint_name", output_type=sdk.LambdaOutputTypeEnum.String)],
         depends_on=[register])
 
-    # 5. CheckAccuracy
+    # 5. CheckAccuracy, then FindRegisteredModel + CheckNewModel: a cached run's artifact is not registered twice
+    find_registered = sdk.LambdaStep(
+        name="FindRegisteredModel",
+        lambda_func=sdk.Lambda(function_arn=f"{functions}:{find_registered_function_name(config)}", session=session),
+        inputs={"model_package_group": config.registry.model_package_group, "model_data_url": model_data},
+        outputs=[sdk.LambdaOutput(output_name=name, output_type=sdk.LambdaOutputTypeEnum.String)
+                 for name in ("registered", "model_package_arn", "approval_status")])
+    new_model = sdk.ConditionStep(
+        name="CheckNewModel",
+        conditions=[sdk.ConditionEquals(left=find_registered.properties.Outputs["registered"], right="false")],
+        if_steps=[register, deploy], else_steps=[])
     below = sdk.FailStep(name="AccuracyBelowThreshold", error_message=sdk.Join(on=" ", values=[
         "Test accuracy", accuracy, "is below the AccuracyThreshold", params.accuracy_threshold,
         "- the model was not registered."]))
     check = sdk.ConditionStep(
         name="CheckAccuracy",
         conditions=[sdk.ConditionGreaterThanOrEqualTo(left=accuracy, right=params.accuracy_threshold)],
-        if_steps=[register, deploy], else_steps=[below])
+        if_steps=[find_registered, new_model], else_steps=[below])
 
     return sdk.Pipeline(name=config.pipeline.name, parameters=params.all(),
                         steps=[prepare, train, create_model, transform, evaluate, check], sagemaker_session=session)

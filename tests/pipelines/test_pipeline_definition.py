@@ -16,11 +16,16 @@ def definition():
 
 def _steps(definition):
     found = {}
-    for step in definition["Steps"]:
+
+    def add(step):
         found[step["Name"]] = step
-        for branch in ("IfSteps", "ElseSteps"):
-            for child in step.get("Arguments", {}).get(branch, []):
-                found[child["Name"]] = child
+        if step["Type"] == "Condition":
+            for branch in ("IfSteps", "ElseSteps"):
+                for child in step["Arguments"].get(branch, []):
+                    add(child)
+
+    for step in definition["Steps"]:
+        add(step)
     return found
 
 
@@ -41,6 +46,7 @@ def test_every_stage_present_with_its_type(definition):
     types = {name: step["Type"] for name, step in _steps(definition).items()}
     assert types == {"PrepareData": "Processing", "TrainModel": "Training", "CreateModel": "Model",
                      "BatchTransformTest": "Transform", "EvaluateModel": "Processing", "CheckAccuracy": "Condition",
+                     "FindRegisteredModel": "Lambda", "CheckNewModel": "Condition",
                      "RegisterModel": "RegisterModel", "DeployModel": "Lambda", "AccuracyBelowThreshold": "Fail"}
 
 
@@ -115,7 +121,7 @@ def test_condition_reads_evaluation_property_file(definition):
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "metrics.accuracy.value"
     assert condition["LeftValue"]["Std:JsonGet"]["PropertyFile"] == {"Get": "Steps.EvaluateModel.PropertyFiles.EvaluationReport"}
     assert condition["RightValue"] == {"Get": "Parameters.AccuracyThreshold"}
-    assert [s["Name"] for s in steps["CheckAccuracy"]["Arguments"]["IfSteps"]] == ["RegisterModel", "DeployModel"]
+    assert [s["Name"] for s in steps["CheckAccuracy"]["Arguments"]["IfSteps"]] == ["FindRegisteredModel", "CheckNewModel"]
     message = steps["AccuracyBelowThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
     assert {"Get": "Parameters.AccuracyThreshold"} in message and any("Std:JsonGet" in str(v) for v in message)
     files = {f["PropertyFileName"]: f for f in steps["EvaluateModel"]["PropertyFiles"]}
@@ -128,6 +134,18 @@ def test_transform_scores_the_test_split_only(definition):
     values = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]["Std:Join"]["Values"]
     assert values[-1] == "test/"
     assert transform["ModelName"] == {"Get": "Steps.CreateModel.ModelName"}
+
+
+def test_an_artifact_already_registered_is_not_registered_again(definition):
+    steps = _steps(definition)
+    find = steps["FindRegisteredModel"]
+    assert find["Arguments"] == {"model_package_group": "scones-vehicle-classifier",
+                                 "model_data_url": {"Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}}
+    assert find["FunctionArn"].endswith(":function:scones-vehicle-classifier-find-registered-model")
+    check = steps["CheckNewModel"]["Arguments"]
+    assert check["Conditions"] == [{"Type": "Equals", "RightValue": "false",
+                                    "LeftValue": {"Get": "Steps.FindRegisteredModel.OutputParameters['registered']"}}]
+    assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel", "DeployModel"] and check["ElseSteps"] == []
 
 
 def test_register_and_deploy(definition):

@@ -24,6 +24,7 @@ setup(
             "onnxscript>=0.2",
             "onnxruntime>=1.20",
             "moto[server]>=5.1,<5.3",
+            "regex>=2024.4",          # botocore's Java patterns (\p{L}…) for the local request validation
             "scikit-learn>=1.4",
         ],
         "dev": [

@@ -13,8 +13,6 @@ from pathlib import Path
 from local_runtime.run_dir import check_run_dir
 from scones_common.config import load_config
 from scones_common.errors import cli_entry
-from scones_common.names import staged_uri
-from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime")
 
@@ -35,6 +33,8 @@ def format_summary(summary, run_dir: Path) -> str:
                      + "  ".join(f"{c}: P {m['precision']:.3f} R {m['recall']:.3f}" for c, m in per_class.items()))
     if summary.model_package_arn:
         lines.append(f"Registered {summary.model_package_arn}")
+    elif summary.already_registered:
+        lines.append(f"Not registered again: this model artifact is already {summary.already_registered}")
     if not summary.succeeded:
         lines.append("Endpoint unchanged: the pipeline failed before deploying")
     elif summary.endpoint:
@@ -82,12 +82,12 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     def ready(stack, env_file: Path) -> None:
-        staged_test = parse_s3_uri(staged_uri(stack.config, "test"))
         print(f"Local AWS APIs at {stack.aws.url}, SageMaker runtime at {stack.server.url}.\n"
               f"In another shell:  source {env_file}\n"
               f"  scones-registry list | approve N | reject N --reason ... | live\n"
               f"  scones-workflow-test --state-machine-arn {stack.resources.state_machine_arn} "
-              f"--bucket {staged_test.bucket} --prefix {staged_test.key} -n 10\n"
+              f"--bucket {stack.config.storage.bucket} --prefix {stack.config.storage.prefix}/staged/<execution>/test/ "
+              "-n 10\n"
               f"Ctrl-C saves the state to {args.run_dir}/state and stops.", flush=True)
 
     try:

@@ -1,6 +1,7 @@
 """Creates on the local AWS APIs what the SAM template creates on AWS: the same code, the same ASL.
 
-Bucket, IAM role, the three inference Lambdas and the deploy Lambda (zipped from their folders),
+Bucket, IAM role, the three inference Lambdas, the deploy Lambda and the pipeline's
+find-registered-model Lambda (zipped from their folders),
 the state machine (with the template's DefinitionSubstitutions), and the EventBridge rules for
 approvals and scheduled retraining.
 """
@@ -16,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from local_runtime.moto_ext.lambda_invoker import allow_package
 from scones_common.config import SconesConfig
-from scones_common.names import capture_uri, deploy_function_name
+from scones_common.names import capture_uri, deploy_function_name, find_registered_function_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_DIR = REPO_ROOT / "inference_workflow"
@@ -115,6 +116,8 @@ def provision(clients, config: SconesConfig) -> Provisioned:
          "ENDPOINT_INSTANCE_TYPE": config.endpoint.instance_type,
          "INITIAL_INSTANCE_COUNT": str(config.endpoint.initial_instance_count),
          "CAPTURE_SAMPLING_PERCENTAGE": str(config.endpoint.capture_sampling_percentage)}, timeout=300)
+    upsert_function(lam, find_registered_function_name(config), role_arn,
+                    zip_folder(WORKFLOW_DIR / "find_registered_model"), "lambda_function.lambda_handler", {}, timeout=60)
     machine_arn = upsert_state_machine(sfn, config.inference.state_machine_name, render_definition(functions), role_arn)
     events.put_rule(Name=f"{prefix}-model-approved", State="ENABLED", EventPattern=json.dumps({
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from local_runtime import state
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
+from local_runtime.pipeline.runners.training import local_trainer_environment
 from local_runtime.run_dir import check_run_dir, clear_run_dir, hold_run_dir
 from local_runtime.stack import local_stack
 from pipelines.deploy.deployer import live_package_arn
 from scones_common.atomic import write_atomic
 from scones_common.config import SconesConfig
 from scones_common.contracts.container import EVALUATION_REPORT
-from scones_common.names import capture_uri, raw_data_uri, staged_uri
+from scones_common.names import capture_uri, raw_data_uri
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime")
@@ -32,6 +33,7 @@ class RunSummary:
     accuracy: float | None = None
     evaluation: dict | None = None
     model_package_arn: str | None = None
+    already_registered: str | None = None     # the package that already holds this run's model artifact
     endpoint: str | None = None
     endpoint_answers: bool = False
     workflow: list[dict] = field(default_factory=list)
@@ -59,8 +61,11 @@ def _progress(stream=sys.stderr):
 
 
 def _pipeline_parameters(config: SconesConfig, source) -> dict:
+    from pipelines.scones.pipeline import registry_metadata_value
+
     hp = config.training.hyperparameters
-    return {"InputDataUri": source.uri, "DataSource": source.provenance, "GitCommit": config.project.git_commit,
+    return {"InputDataUri": source.uri, "DataSource": registry_metadata_value(source.provenance),
+            "GitCommit": registry_metadata_value(config.project.git_commit),
             "Epochs": hp.epochs, "LearningRate": hp.learning_rate, "MiniBatchSize": hp.mini_batch_size,
             "AccuracyThreshold": config.evaluation.accuracy_threshold,
             "ModelApprovalStatus": config.registry.approval_status,
@@ -122,7 +127,8 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
         clock = time.perf_counter()
         sys.stderr.write(f"pipeline {config.pipeline.name} ({len(json.loads(definition)['Steps'])} top-level steps)\n")
         executor = PipelineExecutor(definition, aws, run_dir, on_step=_progress(),
-                                    persist=lambda: state.save(aws, config.storage.bucket, run_dir / "state"))
+                                    persist=lambda: state.save(aws, config.storage.bucket, run_dir / "state"),
+                                    image_environment=local_trainer_environment(config.local_trainer))
         record: ExecutionRecord = executor.start(config.pipeline.name, _pipeline_parameters(config, source))
         timings["pipeline"] = time.perf_counter() - clock
         summary = RunSummary(execution=asdict(record), seconds=timings)
@@ -137,6 +143,10 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
         summary.accuracy = summary.evaluation["metrics"]["accuracy"]["value"]
         register = executor_properties(executor, "RegisterModel")
         summary.model_package_arn = register.get("ModelPackageArn") if register else None
+        found = executor_properties(executor, "FindRegisteredModel") or {}
+        outputs = {o["Name"]: o["Value"] for o in found.get("OutputParameters", [])}
+        if outputs.get("registered") == "true":
+            summary.already_registered = outputs["model_package_arn"]
         live = live_package_arn(sm, config.endpoint.name)
         if live:
             status = sm.describe_endpoint(EndpointName=config.endpoint.name)["EndpointStatus"]
@@ -144,7 +154,8 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
 
         if summary.endpoint:
             clock = time.perf_counter()
-            location = parse_s3_uri(staged_uri(config, "test"))
+            staged_test = f"{_output_uri(executor, 'PrepareData', 'staged')}/test/"
+            location = parse_s3_uri(staged_test)
             events = generate_test_cases(s3, location.bucket, location.key, executions)
             results = run_executions(aws.client("stepfunctions"), resources.state_machine_arn, events, concurrency)
             summary.workflow = [asdict(r) for r in results]
@@ -170,6 +181,11 @@ def executor_properties(executor: PipelineExecutor, step: str) -> dict | None:
     return executor.last_properties.get(step)
 
 
+def _output_uri(executor: PipelineExecutor, step: str, output: str) -> str:
+    """Where a processing step of the last execution wrote an output (per execution; cached: an earlier one's)."""
+    outputs = executor.last_properties[step]["ProcessingOutputConfig"]["Outputs"]
+    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == output).rstrip("/")
+
+
 def _evaluation_uri(executor: PipelineExecutor, record: ExecutionRecord) -> str:
-    outputs = executor.last_properties["EvaluateModel"]["ProcessingOutputConfig"]["Outputs"]
-    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "evaluation").rstrip("/") + f"/{EVALUATION_REPORT}"
+    return _output_uri(executor, "EvaluateModel", "evaluation") + f"/{EVALUATION_REPORT}"

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from scones_common import algorithm_contract
 from scones_common.errors import SconesError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -30,8 +31,8 @@ ENV_PREFIX = "SCONES__"
 ENVIRONMENT_VARIABLE = f"{ENV_PREFIX}ENVIRONMENT"     # picks the environment when no flag does
 ENVIRONMENTS = ("local", "dev", "prod")
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
-AUGMENTATION_TYPES = ("none", "crop", "crop_color", "crop_color_transform")
-OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop")
+NO_AUGMENTATION = "none"          # config only: augmentation_type is then left out of the request
+LOCAL_TRAINER_ENV = "SCONES_LOCAL_TRAINER"
 OFFICIAL_SOURCE = "cifar-100"
 
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.(\d*xlarge|large|medium|small|metal)$")
@@ -67,6 +68,19 @@ def _matches(pattern: re.Pattern, example: str) -> dict:
     return _check(lambda v: bool(pattern.match(v)), f"a value like {example}")
 
 
+def _algorithm(name: str, narrower: tuple[Callable[[Any], bool], str] | None = None) -> dict:
+    """The built-in algorithm's documented rule for hyperparameter ``name`` (plus an optional narrower one)."""
+    rule = algorithm_contract.HYPERPARAMETERS[name].rule
+
+    def accepts(value: Any) -> bool:
+        return algorithm_contract.value_error(name, algorithm_contract.to_text(value)) is None
+
+    if narrower is None:
+        return _check(accepts, rule.expects)
+    predicate, expected = narrower
+    return _check(lambda v: accepts(v) and predicate(v), expected)
+
+
 _POSITIVE = _check(lambda v: v > 0, "a number > 0")
 _INSTANCE = _matches(_INSTANCE_TYPE, "ml.m5.xlarge (ml.<family>.<size>)")
 
@@ -94,18 +108,33 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    epochs: int = field(default=40, metadata=_in_range(1, 1000))
-    learning_rate: float = field(default=0.1, metadata=_check(lambda v: 0 < v <= 10, "a number in (0, 10]"))
-    mini_batch_size: int = field(default=64, metadata=_in_range(1, 4096))
-    optimizer: str = field(default="nag", metadata=_one_of(*OPTIMIZERS))
-    momentum: float = field(default=0.9, metadata=_in_range(0, 1))
-    weight_decay: float = field(default=0.0005, metadata=_in_range(0, 1))
-    use_pretrained_model: int = field(default=0, metadata=_one_of(0, 1))
-    num_layers: int = field(default=18, metadata=_one_of(18, 34, 50, 101, 152, 200))
-    augmentation_type: str = field(default="crop_color_transform", metadata=_one_of(*AUGMENTATION_TYPES))
-    label_smoothing: float = field(default=0.1, metadata=_in_range(0, 0.5))
+    """Hyperparameters sent to the built-in algorithm: documented names, documented ranges only."""
+    epochs: int = field(default=40, metadata=_algorithm("epochs"))
+    learning_rate: float = field(default=0.1, metadata=_algorithm(
+        "learning_rate", (lambda v: v > 0, "a float in (0, 1] (the algorithm accepts [0, 1]; 0 would not train)")))
+    mini_batch_size: int = field(default=64, metadata=_algorithm("mini_batch_size"))
+    optimizer: str = field(default="nag", metadata=_algorithm("optimizer"))
+    momentum: float = field(default=0.9, metadata=_algorithm("momentum"))
+    weight_decay: float = field(default=0.0005, metadata=_algorithm("weight_decay"))
+    use_pretrained_model: int = field(default=0, metadata=_algorithm("use_pretrained_model"))
+    num_layers: int = field(default=18, metadata=_algorithm("num_layers"))
+    augmentation_type: str = field(default="crop_color_transform", metadata=_check(
+        lambda v: v == NO_AUGMENTATION or algorithm_contract.value_error("augmentation_type", v) is None,
+        f"'{NO_AUGMENTATION}' (not sent: no augmentation) or "
+        + algorithm_contract.HYPERPARAMETERS["augmentation_type"].rule.expects))
     early_stopping: bool = False
-    early_stopping_patience: int = field(default=10, metadata=_in_range(1, 1000))
+    early_stopping_patience: int = field(default=10, metadata=_algorithm("early_stopping_patience"))
+
+
+@dataclass(frozen=True)
+class LocalTrainerConfig:
+    """Knobs of the local stand-in trainer only; never in the cloud request.
+
+    The local training runner hands them to the trainer as the JSON object in the environment
+    variable ``SCONES_LOCAL_TRAINER``, the way a container image gets its environment.
+    """
+    label_smoothing: float = field(default=0.1, metadata=_check(lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"))
+    seed: int = field(default=0, metadata=_check(lambda v: v >= 0, "a whole number >= 0"))
 
 
 @dataclass(frozen=True)
@@ -172,6 +201,7 @@ class SconesConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    local_trainer: LocalTrainerConfig = field(default_factory=LocalTrainerConfig)
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
@@ -246,6 +276,11 @@ def _build(cls: type, raw: Mapping[str, Any], path: str) -> Any:
                 raise ConfigError(key, value, expected)
         values[f.name] = value
     return cls(**values)
+
+
+def parse_section(cls: type, raw: Mapping[str, Any], path: str) -> Any:
+    """Parses and checks one config section (a dataclass above) from a mapping, e.g. one read from JSON."""
+    return _build(cls, raw, path)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:

@@ -18,11 +18,6 @@ def raw_data_uri(config: SconesConfig) -> str:
     return f"{config.s3_root}/raw/{name if name.endswith('.tar.gz') else OFFICIAL_ARCHIVE_NAME}"
 
 
-def staged_uri(config: SconesConfig, split: str = "") -> str:
-    """PrepareData's output (the splits, their .lst files, the staging report), or one split's folder."""
-    return f"{config.s3_root}/staged/{split}/" if split else f"{config.s3_root}/staged"
-
-
 def capture_uri(config: SconesConfig) -> str:
     """The endpoint's data-capture destination; files go under ``<endpoint>/<variant>/…`` below it."""
     return f"{config.s3_root}/{config.endpoint.capture_prefix}"
@@ -30,3 +25,8 @@ def capture_uri(config: SconesConfig) -> str:
 
 def deploy_function_name(config: SconesConfig) -> str:
     return f"{config.project.name}-{DEPLOY_FUNCTION_SUFFIX}"
+
+
+def find_registered_function_name(config: SconesConfig) -> str:
+    """The Lambda the pipeline asks whether a model artifact is already registered."""
+    return f"{config.project.name}-find-registered-model"

@@ -22,11 +22,23 @@ from scones_common.s3uri import parse_s3_uri
 log = logging.getLogger("local_runtime.pipeline")
 
 
+# The arguments whose change makes SageMaker rerun a cached step ("Default cache key attributes by
+# pipeline step type"); outputs, resources and stopping conditions are not among them.
+CACHE_KEY_ATTRIBUTES = {
+    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "Training": ("AlgorithmSpecification", "CheckpointConfig", "DebugHookConfig", "DebugRuleConfigurations",
+                 "Environment", "HyperParameters", "InputDataConfig"),
+    "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput"),
+}
+
+
 def cache_key(node: StepNode, arguments: Any) -> str | None:
     config = node.spec.get("CacheConfig") or {}
-    if not config.get("Enabled"):
+    attributes = CACHE_KEY_ATTRIBUTES.get(node.type)
+    if not config.get("Enabled") or attributes is None:
         return None
-    payload = json.dumps({"type": node.type, "name": node.name, "arguments": arguments,
+    payload = json.dumps({"type": node.type, "name": node.name,
+                          "arguments": {k: arguments.get(k) for k in attributes},
                           "property_files": node.spec.get("PropertyFiles")}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 

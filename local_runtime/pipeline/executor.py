@@ -15,6 +15,7 @@ from local_runtime.errors import LocalRuntimeError
 from local_runtime.pipeline.cache import StepCache, cache_key
 from local_runtime.pipeline.expressions import Context, resolve
 from local_runtime.pipeline.graph import StepNode, collect_steps, execution_order
+from local_runtime.pipeline.request_validation import ValidationException, step_request, validate_request
 from local_runtime.pipeline.runners import control, models, processing, training, transform
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
 from scones_common.atomic import write_atomic
@@ -82,10 +83,13 @@ class PipelineExecutor:
 
     ``persist`` makes what the steps wrote to S3 durable (the run saves its state); it is called
     before a step's cache entry is recorded, so an entry never outlives its outputs.
+    ``image_environment`` is the environment of the local built-in algorithm image (the stand-in
+    trainer), e.g. ``SCONES_LOCAL_TRAINER``: local-only settings that never enter a request.
     """
 
     def __init__(self, definition: dict | str, clients, run_dir: Path,
-                 on_step: Callable[[StepRecord], None] | None = None, persist: Callable[[], None] | None = None):
+                 on_step: Callable[[StepRecord], None] | None = None,
+                 image_environment: dict[str, str] | None = None, persist: Callable[[], None] | None = None):
         self.definition = json.loads(definition) if isinstance(definition, str) else definition
         self.nodes = collect_steps(self.definition)
         self.order = execution_order(self.nodes)
@@ -94,6 +98,7 @@ class PipelineExecutor:
         self.cache = StepCache(self.run_dir / "cache", clients.client("s3"))
         self.persist = persist or (lambda: None)
         self.on_step = on_step or (lambda record: None)
+        self.image_environment = dict(image_environment or {})
         self.last_properties: dict[str, dict] = {}
 
     def start(self, pipeline_name: str, parameters: dict[str, Any] | None = None) -> ExecutionRecord:
@@ -166,6 +171,20 @@ class PipelineExecutor:
         if runner is None:
             raise StepFailedError(node.name, f"step type {node.type!r} is not supported by the local runtime")
         arguments = resolve(node.spec.get("Arguments", {}), ctx)
+        work_dir = self.run_dir / "jobs" / record.execution_id / node.name
+
+        def report(message: str) -> None:
+            step.progress = message
+            self.on_step(step)
+
+        step_ctx = StepContext(node.name, node.type, record.pipeline_name, record.execution_id, work_dir,
+                               self.clients, node.spec, report, self.image_environment)
+        request = step_request(node.type, arguments, step_ctx.job_name)
+        if request:
+            try:
+                validate_request(*request)
+            except ValidationException as exc:
+                raise StepFailedError(node.name, exc.failure_reason) from exc
         key = cache_key(node, arguments)
         entry = self.cache.lookup(key, node.name) if key else None
         if entry:
@@ -173,16 +192,8 @@ class PipelineExecutor:
             ctx.property_files[node.name] = entry.property_files
             step.status = "Cached"
             return
-        work_dir = self.run_dir / "jobs" / record.execution_id / node.name
         work_dir.mkdir(parents=True, exist_ok=True)
         step.log_path = str(work_dir / "job.log")
-
-        def report(message: str) -> None:
-            step.progress = message
-            self.on_step(step)
-
-        step_ctx = StepContext(node.name, node.type, record.pipeline_name, record.execution_id, work_dir,
-                               self.clients, node.spec, report)
         properties, property_files = runner(arguments, step_ctx)
         ctx.step_properties[node.name] = properties
         ctx.property_files[node.name] = property_files

@@ -73,9 +73,12 @@ def _get(reference: str, ctx: Context) -> Any:
         step, _, path = rest.partition(".")
         if step not in ctx.step_properties:
             raise ExpressionError(f"step {step!r} has not run, so {reference} is not available")
-        node = ctx.step_properties[step]
+        node, previous = ctx.step_properties[step], None
         for key in split_path(path):
             node = _lookup(node, key, reference)
+            if previous == "OutputParameters" and isinstance(key, str):
+                node = node["Value"]    # a Lambda step's OutputParameters['name'] is that output's value
+            previous = key
         return node
     raise ExpressionError(f"cannot resolve Get {reference!r}")
 

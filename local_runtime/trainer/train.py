@@ -2,16 +2,21 @@
 
 Honours the same container contract: channels ``train``, ``validation``, ``train_lst``,
 ``validation_lst`` under /opt/ml/input/data, hyperparameters from
-/opt/ml/input/config/hyperparameters.json, the model in /opt/ml/model, a one-line reason in
-/opt/ml/output/failure. The model is selected on the validation channel only.
+/opt/ml/input/config/hyperparameters.json (validated against the algorithm's documented
+hyperparameters, scones_common/algorithm_contract.py), the model in /opt/ml/model, a one-line
+reason in /opt/ml/output/failure. Knobs that exist only for this stand-in (label smoothing, seed)
+come from the ``SCONES_LOCAL_TRAINER`` environment variable, never from the hyperparameters.
+The model is selected on the validation channel only.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,15 +27,25 @@ from torch import nn
 from local_runtime.errors import LocalRuntimeError
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.network import SmallVgg, WithSoftmax
+from scones_common import algorithm_contract
+from scones_common.algorithm_contract import HyperparameterValidationError
+from scones_common.config import LOCAL_TRAINER_ENV, ConfigError, LocalTrainerConfig, parse_section
 from scones_common.contracts.classes import CLASS_NAMES
 from scones_common.contracts.container import OPT_ML, TrainingContainer
 from scones_common.contracts.staged_data import LstFormatError
 
 log = logging.getLogger("trainer")
+IGNORED_BY_STAND_IN = frozenset({"beta_1", "beta_2", "checkpoint_frequency", "early_stopping_tolerance", "eps", "gamma",
+                                 "kv_store", "lr_scheduler_factor", "lr_scheduler_step", "multi_label", "num_layers",
+                                 "precision_dtype", "resize", "top_k", "use_weighted_loss"})
 
 
 class HyperparameterError(LocalRuntimeError, ValueError):
-    """A hyperparameter is missing or outside what the algorithm accepts."""
+    """Hyperparameters the algorithm accepts but the local stand-in cannot honour, or that contradict the data."""
+
+
+class LocalTrainerEnvError(LocalRuntimeError, ValueError):
+    """``SCONES_LOCAL_TRAINER`` is not a JSON object of known local-trainer settings."""
 
 
 @dataclass(frozen=True)
@@ -53,44 +68,51 @@ class TrainSettings:
     seed: int = 0
 
 
-def parse_hyperparameters(raw: dict[str, str]) -> TrainSettings:
-    def number(name, cast, default=None, lo=None, hi=None):
-        if name not in raw:
-            if default is None:
-                raise HyperparameterError(f"hyperparameter {name} is required")
-            return default
-        try:
-            value = cast(float(raw[name])) if cast is int else cast(raw[name])
-        except ValueError:
-            raise HyperparameterError(f"hyperparameter {name}={raw[name]!r} is not a {cast.__name__}") from None
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise HyperparameterError(f"hyperparameter {name}={value} is outside [{lo}, {hi}]")
-        return value
-
+def local_trainer_settings(environ: Mapping[str, str]) -> LocalTrainerConfig:
+    """The local-only knobs from the environment (absent: the defaults)."""
+    text = environ.get(LOCAL_TRAINER_ENV, "")
+    if not text:
+        return LocalTrainerConfig()
     try:
-        shape = tuple(int(v) for v in raw.get("image_shape", "3,32,32").split(","))
-    except ValueError:
-        raise HyperparameterError(f"image_shape={raw.get('image_shape')!r} is not 'channels,height,width'") from None
-    if len(shape) != 3 or shape[0] != 3:
-        raise HyperparameterError(f"image_shape={shape} must be 3,<height>,<width>")
-    optimizer = raw.get("optimizer", "nag")
-    if optimizer not in ("sgd", "nag", "adam", "rmsprop"):
-        raise HyperparameterError(f"optimizer={optimizer!r} must be sgd, nag, adam or rmsprop")
-    augmentation = raw.get("augmentation_type", "crop_color_transform")
-    if augmentation not in ("none", "crop", "crop_color", "crop_color_transform"):
-        raise HyperparameterError(f"augmentation_type={augmentation!r} is not supported")
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LocalTrainerEnvError(f"{LOCAL_TRAINER_ENV} is not JSON ({exc}): {text[:200]!r}") from None
+    if not isinstance(raw, dict):
+        raise LocalTrainerEnvError(f"{LOCAL_TRAINER_ENV} must be a JSON object, got {type(raw).__name__}")
+    try:
+        return parse_section(LocalTrainerConfig, raw, "local_trainer")
+    except ConfigError as exc:
+        raise LocalTrainerEnvError(f"{LOCAL_TRAINER_ENV}: {exc}") from None
+
+
+def parse_hyperparameters(raw: dict[str, str], local: LocalTrainerConfig | None = None,
+                          content_types: Mapping[str, str] | None = None) -> TrainSettings:
+    """Validates like the built-in algorithm (names, values, defaults), then the stand-in's own limits."""
+    values = algorithm_contract.validate(raw, content_types)
+    local = local or LocalTrainerConfig()
+    shape = values["image_shape"]
+    if shape[0] != 3:
+        raise HyperparameterError(f"image_shape={raw.get('image_shape')} must be 3,<height>,<width>: "
+                                  "the local stand-in trains on RGB images")
+    if values["num_classes"] != len(CLASS_NAMES):
+        raise HyperparameterError(f"num_classes={values['num_classes']}: the local stand-in exports "
+                                  f"{len(CLASS_NAMES)} classes ({', '.join(CLASS_NAMES)})")
     return TrainSettings(
-        num_classes=number("num_classes", int, lo=2, hi=2), image_shape=shape,
-        epochs=number("epochs", int, lo=1, hi=1000), learning_rate=number("learning_rate", float, 0.1, 1e-6, 10),
-        mini_batch_size=number("mini_batch_size", int, 64, 1, 4096), optimizer=optimizer,
-        momentum=number("momentum", float, 0.9, 0, 1), weight_decay=number("weight_decay", float, 5e-4, 0, 1),
-        label_smoothing=number("label_smoothing", float, 0.1, 0, 0.5), augmentation_type=augmentation,
-        early_stopping=raw.get("early_stopping", "false").lower() == "true",
-        early_stopping_patience=number("early_stopping_patience", int, 10, 1),
-        early_stopping_min_epochs=number("early_stopping_min_epochs", int, 10, 1),
-        num_training_samples=number("num_training_samples", int, -1) if "num_training_samples" in raw else None,
-        use_pretrained_model=number("use_pretrained_model", int, 0, 0, 1),
+        num_classes=values["num_classes"], image_shape=shape, epochs=values["epochs"],
+        learning_rate=values["learning_rate"], mini_batch_size=values["mini_batch_size"],
+        optimizer=values["optimizer"], momentum=values["momentum"], weight_decay=values["weight_decay"],
+        label_smoothing=local.label_smoothing, augmentation_type=values["augmentation_type"] or "none",
+        early_stopping=values["early_stopping"] == "True",
+        early_stopping_patience=values["early_stopping_patience"],
+        early_stopping_min_epochs=values["early_stopping_min_epochs"],
+        num_training_samples=values["num_training_samples"],
+        use_pretrained_model=int(values["use_pretrained_model"]), seed=local.seed,
     )
+
+
+def ignored_by_stand_in(raw: Mapping[str, str]) -> list[str]:
+    """Documented hyperparameters the job set that the local stand-in accepts but does not act on."""
+    return sorted(set(raw) & IGNORED_BY_STAND_IN)
 
 
 def augment(batch: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
@@ -195,6 +217,14 @@ def export_model(model: nn.Module, settings: TrainSettings, normalisation, model
         "framework": f"torch {torch.__version__} -> onnx", "algorithm": "image-classification (local stand-in)"}))
 
 
+def _content_types(opt_ml: Path) -> dict[str, str]:
+    """Channel content types from input/config/inputdataconfig.json, which SageMaker writes for every job."""
+    path = opt_ml / "input" / "config" / "inputdataconfig.json"
+    if not path.exists():
+        return {}
+    return {name: channel.get("ContentType", "") for name, channel in json.loads(path.read_text()).items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     parser = argparse.ArgumentParser()
@@ -206,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         raw = json.loads(container.hyperparameters.read_text())
-        settings = parse_hyperparameters(raw)
+        settings = parse_hyperparameters(raw, local_trainer_settings(os.environ), _content_types(container.root))
+        if ignored_by_stand_in(raw):
+            log.info("accepted, not acted on by the local stand-in: %s", ", ".join(ignored_by_stand_in(raw)))
         if settings.use_pretrained_model:
             log.warning("use_pretrained_model=1: no pretrained weights offline; training from scratch")
         train_x, train_y = load_channel(container.channel("train"), container.channel("train_lst"), settings.image_shape)
@@ -217,9 +249,11 @@ def main(argv: list[str] | None = None) -> int:
                                       f"{len(train_x)} images")
         model, metrics, normalisation = train(settings, train_x, train_y, val_x, val_y)
         export_model(model, settings, normalisation, container.model_dir)
-    except (HyperparameterError, ChannelError, LstFormatError, OSError, json.JSONDecodeError) as exc:
-        failure.write_text(f"{type(exc).__name__}: {exc}")
-        log.error("%s: %s", type(exc).__name__, exc)
+    except (HyperparameterValidationError, HyperparameterError, LocalTrainerEnvError, ChannelError, LstFormatError, OSError,
+            json.JSONDecodeError) as exc:
+        reason = exc.failure_reason if isinstance(exc, HyperparameterValidationError) else f"{type(exc).__name__}: {exc}"
+        failure.write_text(reason)
+        log.error("%s", reason)
         return 1
     metrics["seconds"] = round(time.perf_counter() - started, 2)
     container.metrics.write_text(json.dumps(metrics))

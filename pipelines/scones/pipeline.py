@@ -7,8 +7,14 @@
          └──── train / validation / test images + .lst ─────────────────────► CheckAccuracy
                                                                     accuracy ≥ AccuracyThreshold?
                                                                  yes │                  │ no
-                                                            RegisterModel     AccuracyBelowThreshold
-                                                                     │                (FailStep)
+                                                     FindRegisteredModel   AccuracyBelowThreshold
+                                                  (artifact already in the          (FailStep)
+                                                   model package group?)
+                                                                     │
+                                                              CheckNewModel ── registered: nothing
+                                                                  no │          to register or deploy
+                                                              RegisterModel
+                                                                     │
                                                                DeployModel
                                                           (deploy Lambda: only
                                                            Approved packages)
@@ -18,11 +24,14 @@ The test split is touched only by BatchTransformTest/EvaluateModel: model select
 """
 from __future__ import annotations
 
+import os
+import unicodedata
 from dataclasses import dataclass, replace
 
 from pipelines.scones import sdk
 from pipelines.scones.code_bundle import CodeBundle, code_bundle
-from scones_common.config import SconesConfig
+from scones_common.algorithm_contract import to_text
+from scones_common.config import NO_AUGMENTATION, SconesConfig
 from scones_common.contracts.classes import CLASS_NAMES
 from scones_common.contracts.container import (
     CODE_LIB,
@@ -35,9 +44,13 @@ from scones_common.contracts.container import (
     TEST_LST_INPUT,
 )
 from scones_common.contracts.staged_data import STAGING_REPORT, lst_name
-from scones_common.names import ALGORITHM_IMAGE, deploy_function_name, raw_data_uri, staged_uri
+from scones_common.names import ALGORITHM_IMAGE, deploy_function_name, find_registered_function_name, raw_data_uri
 
 IMAGE_CONTENT_TYPE = "application/x-image"
+IMAGE_SIDE = 32                          # CIFAR images are staged as they are: 32×32 RGB PNGs
+PREDICTIONS_ACCEPT = "application/jsonlines"   # the algorithm's documented batch output: {"prediction": [...]}
+METADATA_VALUE_MAX = 256
+METADATA_PUNCTUATION = "_.:/=+-@"
 
 
 @dataclass(frozen=True)
@@ -68,12 +81,23 @@ def account_of(role_arn: str) -> str:
     return role_arn.split(":")[4]
 
 
+def registry_metadata_value(text: str) -> str:
+    """``text`` made valid as a CustomerMetadataProperties value, which CreateModelPackage checks.
+
+    The value pattern allows letters, numbers, spaces and ``_.:/=+-@`` (1–256 characters): a
+    leading ``~`` is expanded, any other character becomes ``_``, and the value is cut to 256.
+    """
+    text = os.path.expanduser(text) if text.startswith("~") else text
+    cleaned = "".join(c if unicodedata.category(c)[0] in "LNZ" or c in METADATA_PUNCTUATION else "_" for c in text)
+    return cleaned[:METADATA_VALUE_MAX] or "unknown"
+
+
 def _parameters(config: SconesConfig) -> Parameters:
     hp = config.training.hyperparameters
     return Parameters(
         input_data_uri=sdk.ParameterString("InputDataUri", default_value=raw_data_uri(config)),
-        data_source_label=sdk.ParameterString("DataSource", default_value=config.data.source),
-        git_commit=sdk.ParameterString("GitCommit", default_value=config.project.git_commit),
+        data_source_label=sdk.ParameterString("DataSource", default_value=registry_metadata_value(config.data.source)),
+        git_commit=sdk.ParameterString("GitCommit", default_value=registry_metadata_value(config.project.git_commit)),
         processing_instance_type=sdk.ParameterString("ProcessingInstanceType", default_value=config.processing.instance_type),
         training_instance_type=sdk.ParameterString("TrainingInstanceType", default_value=config.training.instance_type),
         transform_instance_type=sdk.ParameterString("TransformInstanceType",
@@ -110,7 +134,12 @@ def _channel(name: str, uri) -> object:
 
 
 def _execution_uri(config: SconesConfig, name: str) -> object:
-    """Per-execution location; only for uncached steps (an execution id in the arguments defeats caching)."""
+    """Per-execution output location: concurrent executions never write into each other's files.
+
+    Outputs are not among a step's cache key attributes (Processing: AppSpecification, Environment,
+    ProcessingInputs; Transform: DataProcessing, Environment, ModelName, TransformInput), so the
+    execution id here does not defeat caching: a cache hit hands on the earlier execution's URI.
+    """
     return sdk.Join(on="/", values=[config.s3_root, name, sdk.ExecutionVariables.PIPELINE_EXECUTION_ID])
 
 
@@ -145,7 +174,7 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
         step_args=processor("prepare-data").run(
             code=bundle.uri(config.s3_root, "processing/prepare_data.py"),
             inputs=[_s3_input("data", params.input_data_uri, STAGING_INPUT), code_lib],
-            outputs=[_s3_output("staged", STAGING_OUTPUT, staged_uri(config))],
+            outputs=[_s3_output("staged", STAGING_OUTPUT, _execution_uri(config, "staged"))],
             arguments=["--data-source", STAGING_INPUT, "--output-dir", STAGING_OUTPUT,
                        "--validation-fraction", _text(params.validation_fraction), "--seed", str(config.data.seed)]),
         property_files=[staging_report], cache_config=cache)
@@ -156,25 +185,26 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
 
     # 2. TrainModel
     hp = config.training.hyperparameters
-    hyperparameters = {
+    hyperparameters = {   # documented names only (scones_common/algorithm_contract.py); values are strings
         "num_classes": str(len(CLASS_NAMES)),
-        "image_shape": "3,32,32",
+        "image_shape": f"3,{IMAGE_SIDE},{IMAGE_SIDE}",
+        "resize": str(IMAGE_SIDE),        # required for image content types; the staged size, so a no-op
         "num_training_samples": _text(sdk.JsonGet(step_name=prepare.name, property_file=staging_report,
                                                   json_path="num_training_samples")),
         "epochs": _text(params.epochs),
         "learning_rate": _text(params.learning_rate),
         "mini_batch_size": _text(params.mini_batch_size),
         "optimizer": hp.optimizer,
-        "momentum": str(hp.momentum),
-        "weight_decay": str(hp.weight_decay),
-        "use_pretrained_model": str(hp.use_pretrained_model),
-        "num_layers": str(hp.num_layers),
-        "augmentation_type": hp.augmentation_type,
-        "label_smoothing": str(hp.label_smoothing),
-        "early_stopping": str(hp.early_stopping).lower(),
-        "early_stopping_patience": str(hp.early_stopping_patience),
-        "early_stopping_min_epochs": str(min(hp.epochs, hp.early_stopping_patience)),
+        "momentum": to_text(hp.momentum),
+        "weight_decay": to_text(hp.weight_decay),
+        "use_pretrained_model": to_text(hp.use_pretrained_model),
+        "num_layers": to_text(hp.num_layers),
+        "early_stopping": to_text(hp.early_stopping),
+        "early_stopping_patience": to_text(hp.early_stopping_patience),
+        "early_stopping_min_epochs": to_text(min(hp.epochs, hp.early_stopping_patience)),
     }
+    if hp.augmentation_type != NO_AUGMENTATION:
+        hyperparameters["augmentation_type"] = hp.augmentation_type
     trainer = sdk.ModelTrainer(
         training_image=algorithm_image, role=role_arn, sagemaker_session=session,
         base_job_name=f"{config.project.name}-train",
@@ -198,8 +228,8 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
                                      sagemaker_session=session)
     create_model = sdk.ModelStep(name="CreateModel", step_args=model_builder.build())
     transformer = sdk.Transformer(model_name=create_model.properties.ModelName, instance_count=1,
-                                  instance_type=params.transform_instance_type, accept="application/json",
-                                  output_path=f"{config.s3_root}/predictions",
+                                  instance_type=params.transform_instance_type, accept=PREDICTIONS_ACCEPT,
+                                  output_path=_execution_uri(config, "predictions"),
                                   base_transform_job_name=f"{config.project.name}-test", sagemaker_session=session)
     transform = sdk.TransformStep(
         name="BatchTransformTest",
@@ -234,22 +264,33 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
         customer_metadata_properties={"git_commit": params.git_commit, "data_source": params.data_source_label,
                                       "accuracy": _text(accuracy)},
         domain="COMPUTER_VISION", task="IMAGE_CLASSIFICATION"))
-    deploy_arn = (f"arn:aws:lambda:{region}:{account_of(role_arn)}:function:{deploy_function_name(config)}")
+    functions = f"arn:aws:lambda:{region}:{account_of(role_arn)}:function"
     deploy = sdk.LambdaStep(
-        name="DeployModel", lambda_func=sdk.Lambda(function_arn=deploy_arn, session=session),
+        name="DeployModel", lambda_func=sdk.Lambda(function_arn=f"{functions}:{deploy_function_name(config)}",
+                                                   session=session),
         inputs={"model_package_arn": register.properties.ModelPackageArn, "source": "pipeline"},
         outputs=[sdk.LambdaOutput(output_name="status", output_type=sdk.LambdaOutputTypeEnum.String),
                  sdk.LambdaOutput(output_name="endpoint_name", output_type=sdk.LambdaOutputTypeEnum.String)],
         depends_on=[register])
 
-    # 5. CheckAccuracy
+    # 5. CheckAccuracy, then FindRegisteredModel + CheckNewModel: a cached run's artifact is not registered twice
+    find_registered = sdk.LambdaStep(
+        name="FindRegisteredModel",
+        lambda_func=sdk.Lambda(function_arn=f"{functions}:{find_registered_function_name(config)}", session=session),
+        inputs={"model_package_group": config.registry.model_package_group, "model_data_url": model_data},
+        outputs=[sdk.LambdaOutput(output_name=name, output_type=sdk.LambdaOutputTypeEnum.String)
+                 for name in ("registered", "model_package_arn", "approval_status")])
+    new_model = sdk.ConditionStep(
+        name="CheckNewModel",
+        conditions=[sdk.ConditionEquals(left=find_registered.properties.Outputs["registered"], right="false")],
+        if_steps=[register, deploy], else_steps=[])
     below = sdk.FailStep(name="AccuracyBelowThreshold", error_message=sdk.Join(on=" ", values=[
         "Test accuracy", accuracy, "is below the AccuracyThreshold", params.accuracy_threshold,
         "- the model was not registered."]))
     check = sdk.ConditionStep(
         name="CheckAccuracy",
         conditions=[sdk.ConditionGreaterThanOrEqualTo(left=accuracy, right=params.accuracy_threshold)],
-        if_steps=[register, deploy], else_steps=[below])
+        if_steps=[find_registered, new_model], else_steps=[below])
 
     return sdk.Pipeline(name=config.pipeline.name, parameters=params.all(),
                         steps=[prepare, train, create_model, transform, evaluate, check], sagemaker_session=session)

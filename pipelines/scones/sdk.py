@@ -33,7 +33,7 @@ from sagemaker.core.shapes import (  # noqa: E402,F401
     StoppingCondition,
 )
 from sagemaker.core.transformer import Transformer  # noqa: E402,F401
-from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo  # noqa: E402,F401
+from sagemaker.core.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo  # noqa: E402,F401
 from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402,F401
 from sagemaker.core.workflow.functions import Join, JsonGet  # noqa: E402,F401
 from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString  # noqa: E402,F401

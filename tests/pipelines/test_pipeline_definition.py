@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from pipelines.scones.pipeline import pipeline_definition
+from pipelines.scones.pipeline import pipeline_definition, registry_metadata_value
 from processing import evaluate, prepare_data
+from scones_common.algorithm_contract import HYPERPARAMETERS, value_error
 from scones_common.config import ConfigError, load_config
 from scones_common.contracts import container
 
@@ -17,11 +18,16 @@ def definition():
 
 def _steps(definition):
     found = {}
-    for step in definition["Steps"]:
+
+    def add(step):
         found[step["Name"]] = step
-        for branch in ("IfSteps", "ElseSteps"):
-            for child in step.get("Arguments", {}).get(branch, []):
-                found[child["Name"]] = child
+        if step["Type"] == "Condition":
+            for branch in ("IfSteps", "ElseSteps"):
+                for child in step["Arguments"].get(branch, []):
+                    add(child)
+
+    for step in definition["Steps"]:
+        add(step)
     return found
 
 
@@ -42,6 +48,7 @@ def test_every_stage_present_with_its_type(definition):
     types = {name: step["Type"] for name, step in _steps(definition).items()}
     assert types == {"PrepareData": "Processing", "TrainModel": "Training", "CreateModel": "Model",
                      "BatchTransformTest": "Transform", "EvaluateModel": "Processing", "CheckAccuracy": "Condition",
+                     "FindRegisteredModel": "Lambda", "CheckNewModel": "Condition",
                      "RegisterModel": "RegisterModel", "DeployModel": "Lambda", "AccuracyBelowThreshold": "Fail"}
 
 
@@ -76,6 +83,39 @@ def test_training_uses_builtin_algorithm_and_string_hyperparameters(definition):
     assert all(isinstance(v, (str, dict)) for v in hp.values())
 
 
+def test_training_sends_only_documented_hyperparameters(definition):
+    hp = _steps(definition)["TrainModel"]["Arguments"]["HyperParameters"]
+    assert set(hp) <= set(HYPERPARAMETERS), set(hp) - set(HYPERPARAMETERS)
+    assert "label_smoothing" not in hp
+    assert hp["early_stopping"] in ("True", "False") and hp["resize"] == "32"
+    assert all(value_error(name, value) is None for name, value in hp.items() if isinstance(value, str))
+
+
+def test_outputs_are_per_execution(definition):
+    steps = _steps(definition)
+    staged = steps["PrepareData"]["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    predictions = steps["BatchTransformTest"]["Arguments"]["TransformOutput"]
+    for uri in (staged, predictions["S3OutputPath"]):
+        assert uri["Std:Join"]["Values"][-1] == {"Get": "Execution.PipelineExecutionId"}
+    assert predictions["Accept"] == "application/jsonlines"
+
+
+@pytest.mark.parametrize("text, label", [
+    ("s3://bucket/raw/cifar-100-python.tar.gz", "s3://bucket/raw/cifar-100-python.tar.gz"),
+    ("cifar-100", "cifar-100"),
+    ("file:///data/my%20archive (v2).tar.gz", "file:///data/my_20archive _v2_.tar.gz"),
+    ("", "unknown"),
+])
+def test_registry_metadata_values_satisfy_the_customer_metadata_pattern(text, label):
+    assert registry_metadata_value(text) == label
+
+
+def test_home_relative_data_source_is_expanded(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/ml")
+    assert registry_metadata_value("~/data/x.tar.gz") == "/home/ml/data/x.tar.gz"
+    assert len(registry_metadata_value("a" * 300)) == 256
+
+
 def test_condition_reads_evaluation_property_file(definition):
     steps = _steps(definition)
     condition = steps["CheckAccuracy"]["Arguments"]["Conditions"][0]
@@ -83,7 +123,7 @@ def test_condition_reads_evaluation_property_file(definition):
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "metrics.accuracy.value"
     assert condition["LeftValue"]["Std:JsonGet"]["PropertyFile"] == {"Get": "Steps.EvaluateModel.PropertyFiles.EvaluationReport"}
     assert condition["RightValue"] == {"Get": "Parameters.AccuracyThreshold"}
-    assert [s["Name"] for s in steps["CheckAccuracy"]["Arguments"]["IfSteps"]] == ["RegisterModel", "DeployModel"]
+    assert [s["Name"] for s in steps["CheckAccuracy"]["Arguments"]["IfSteps"]] == ["FindRegisteredModel", "CheckNewModel"]
     message = steps["AccuracyBelowThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
     assert {"Get": "Parameters.AccuracyThreshold"} in message and any("Std:JsonGet" in str(v) for v in message)
     files = {f["PropertyFileName"]: f for f in steps["EvaluateModel"]["PropertyFiles"]}
@@ -96,6 +136,18 @@ def test_transform_scores_the_test_split_only(definition):
     values = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]["Std:Join"]["Values"]
     assert values[-1] == "test/"
     assert transform["ModelName"] == {"Get": "Steps.CreateModel.ModelName"}
+
+
+def test_an_artifact_already_registered_is_not_registered_again(definition):
+    steps = _steps(definition)
+    find = steps["FindRegisteredModel"]
+    assert find["Arguments"] == {"model_package_group": "scones-vehicle-classifier",
+                                 "model_data_url": {"Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}}
+    assert find["FunctionArn"].endswith(":function:scones-vehicle-classifier-find-registered-model")
+    check = steps["CheckNewModel"]["Arguments"]
+    assert check["Conditions"] == [{"Type": "Equals", "RightValue": "false",
+                                    "LeftValue": {"Get": "Steps.FindRegisteredModel.OutputParameters['registered']"}}]
+    assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel", "DeployModel"] and check["ElseSteps"] == []
 
 
 def test_register_and_deploy(definition):

@@ -1,9 +1,10 @@
 import json
+import re
 
 import numpy as np
 import pytest
 
-from processing.evaluate import PredictionsMissingError, evaluate, main, score
+from processing.evaluate import PredictionFormatError, PredictionsMissingError, evaluate, main, parse_prediction, score
 
 
 def test_score_metrics():
@@ -39,3 +40,38 @@ def test_missing_prediction_is_named(tmp_path, capsys):
     with pytest.raises(PredictionsMissingError, match="1 of 2"):
         evaluate(tmp_path / "pred", lst, tmp_path / "out")
     assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(lst), "--output-dir", str(tmp_path / "o")]) == 2
+
+
+ROWS = [("bicycle/a.png", 0, [0.9, 0.1]), ("bicycle/c.png", 0, [0.3, 0.7]), ("motorcycle/b.png", 1, [0.2, 0.8])]
+
+
+def _write_outs(tmp_path, name, render):
+    lst = tmp_path / "test.lst"
+    lst.write_text("".join(f"{i}\t{c}\t{path}\n" for i, (path, c, _) in enumerate(ROWS)))
+    for path, _, probabilities in ROWS:
+        target = tmp_path / name / f"{path}.out"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(probabilities))
+    return lst
+
+
+def test_either_output_shape_scores_the_same(tmp_path):
+    from local_runtime.pipeline.runners.transform import prediction_record
+
+    shapes = {"bare": json.dumps, "documented": lambda p: json.dumps({"prediction": p}),
+              "jsonlines": prediction_record, "pretty": lambda p: json.dumps({"prediction": p}, indent=2)}
+    reports = {name: evaluate(tmp_path / name, _write_outs(tmp_path, name, render), tmp_path / f"out-{name}")
+               for name, render in shapes.items()}
+    assert reports["documented"]["metrics"]["accuracy"]["value"] == pytest.approx(2 / 3)
+    assert all(report == reports["documented"] for report in reports.values())
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('{"prediction": [0.1, 0.9]}\n{"prediction": [0.2, 0.8]}\n', "holds 2 JSON Lines records"),
+    ('{"predictions": [0.1, 0.9]}', "expected [p0, p1, ...]"),
+    ("[]", "expected [p0, p1, ...]"),
+    ("not json", "is not JSON"),
+])
+def test_unreadable_prediction_is_named(text, fragment):
+    with pytest.raises(PredictionFormatError, match=re.escape(fragment)):
+        parse_prediction(text, "bicycle/a.png.out")

@@ -37,6 +37,15 @@ def test_layers_file_overlay_env_cli(tmp_path):
     ("data.validation_fraction", 0.7, "(0, 0.5)"),
     ("storage.bucket", "My_Bucket", "bucket name"),
     ("training.hyperparameters.epoch", 3, "known keys"),
+    ("training.hyperparameters.learning_rate", 10, "(0, 1]"),
+    ("training.hyperparameters.learning_rate", 0, "(0, 1]"),
+    ("training.hyperparameters.momentum", 1.5, "a float between 0 and 1"),
+    ("training.hyperparameters.num_layers", 19, "'18'"),
+    ("training.hyperparameters.mini_batch_size", 0, "a positive integer"),
+    ("training.hyperparameters.augmentation_type", "flip", "crop_color_transform"),
+    ("training.hyperparameters.label_smoothing", 0.1, "known keys"),
+    ("local_trainer.label_smoothing", 0.5, "[0, 0.5)"),
+    ("local_trainer.width", 2, "known keys"),
 ])
 def test_bad_values_name_key_value_and_range(key, value, fragment):
     with pytest.raises(ConfigError) as info:
@@ -69,3 +78,10 @@ def test_broken_yaml_file_is_named(tmp_path):
     bad.write_text("training: [unclosed\n")
     with pytest.raises(ConfigError, match="valid YAML"):
         load_config(bad, environ={})
+
+
+def test_local_trainer_section_and_no_augmentation():
+    config = load_config(environ={"SCONES__LOCAL_TRAINER__LABEL_SMOOTHING": "0.05"},
+                         overrides={"training.hyperparameters.augmentation_type": "none"})
+    assert config.local_trainer.label_smoothing == 0.05 and config.local_trainer.seed == 0
+    assert config.training.hyperparameters.augmentation_type == "none"

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from scones_common.config import load_config
-from scones_common.names import DEPLOY_FUNCTION_SUFFIX, capture_uri, deploy_function_name, raw_data_uri, staged_uri
+from scones_common.names import DEPLOY_FUNCTION_SUFFIX, capture_uri, deploy_function_name, raw_data_uri
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "inference_workflow" / "template.yaml"
 
@@ -19,6 +19,4 @@ def test_s3_locations():
     config = _config(**{"data.source": "/data/cifar-100-python-dev.tar.gz"})
     assert raw_data_uri(config) == "s3://scones-local/scones-vehicle-classifier/raw/cifar-100-python-dev.tar.gz"
     assert raw_data_uri(_config()).endswith("/raw/cifar-100-python.tar.gz")
-    assert staged_uri(config) == "s3://scones-local/scones-vehicle-classifier/staged"
-    assert staged_uri(config, "test") == "s3://scones-local/scones-vehicle-classifier/staged/test/"
     assert capture_uri(config) == "s3://scones-local/scones-vehicle-classifier/data-capture"

@@ -1,10 +1,11 @@
 """What every step runner receives, and the one error type a failing step raises."""
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from local_runtime.aws import ACCOUNT_ID
@@ -33,10 +34,11 @@ class StepContext:
     clients: "object"       # LocalAws-like: .client(service)
     spec: dict              # the step's definition (unresolved)
     report: Callable[[str], None] = lambda message: None   # progress while the job runs
+    image_environment: dict[str, str] = field(default_factory=dict)   # the local algorithm image's environment
 
-    @property
+    @functools.cached_property
     def job_name(self) -> str:
-        """Unique, SageMaker-valid job name (≤ 63 chars)."""
+        """Unique, SageMaker-valid job name (≤ 63 chars); one per step run."""
         base = re.sub(r"[^a-zA-Z0-9-]", "-", f"{self.pipeline_name[:24]}-{self.step_name}")[:48]
         return f"{base}-{self.execution_id[:8]}-{int(time.time() * 1000) % 100000:05d}"
 

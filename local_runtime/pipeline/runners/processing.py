@@ -1,4 +1,8 @@
-"""Processing steps: the job's entry point in a subprocess, container paths mapped to a work dir."""
+"""Processing steps: the job's entry point in a subprocess, container paths mapped to a work dir.
+
+Every input and output ``LocalPath`` is a mount point while the job runs, as in the container
+(local_runtime/pipeline/container_mounts.py).
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from local_runtime.pipeline.container_mounts import with_mount_points
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
 from local_runtime.pipeline.runners.job_process import job_process
 from local_runtime.pipeline.s3io import download_prefix, upload_dir
@@ -31,11 +36,17 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     command = [sys.executable, *[ctx.map_container_paths(a) for a in entrypoint[1:]],
                *[ctx.map_container_paths(str(a)) for a in app.get("ContainerArguments", [])]]
     environment = {**os.environ, **{k: ctx.map_container_paths(str(v)) for k, v in args.get("Environment", {}).items()}}
+    mount_points = [ctx.container_path(i["S3Input"]["LocalPath"]) for i in args.get("ProcessingInputs", [])]
+    mount_points += [ctx.container_path(o["S3Output"]["LocalPath"]) for o in outputs]
+    command, note = with_mount_points(command, mount_points)
     log_path = ctx.work_dir / "job.log"
     started = time.perf_counter()
-    with open(log_path, "w") as log, job_process(command, stdout=log, stderr=subprocess.STDOUT, env=environment,
-                                                 cwd=ctx.work_dir) as process:
-        returncode = process.wait()
+    with open(log_path, "w") as log:
+        if note:
+            log.write(note + "\n")
+            log.flush()
+        with job_process(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ctx.work_dir) as process:
+            returncode = process.wait()
     if returncode != 0:
         tail = log_path.read_text().strip().splitlines()[-3:]
         raise StepFailedError(ctx.step_name, f"script exited with {returncode}: {' | '.join(tail)}", log_path)

@@ -1,11 +1,15 @@
 """Training steps: the built-in image-classification image runs on the local stand-in trainer.
 
 The trainer follows the SageMaker training container contract under a mapped /opt/ml:
-input/config/hyperparameters.json, input/data/<channel>/, model/, output/failure.
+input/config/hyperparameters.json, input/config/inputdataconfig.json, input/data/<channel>/,
+model/, output/failure. The stand-in's own knobs arrive in its environment
+(``StepContext.image_environment``: ``SCONES_LOCAL_TRAINER``), as a container image's would.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,6 +20,7 @@ import time
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
 from local_runtime.pipeline.runners.job_process import job_process, stop_group
 from local_runtime.pipeline.s3io import download_prefix
+from scones_common.config import LOCAL_TRAINER_ENV, LocalTrainerConfig
 from scones_common.contracts.container import OPT_ML, TrainingContainer
 from scones_common.names import ALGORITHM_IMAGE
 from scones_common.s3uri import parse_s3_uri
@@ -36,12 +41,25 @@ def milestone(line: str) -> str | None:
     return match.group(0) if epoch == epochs or epoch % max(1, epochs // 4) == 0 else None
 
 
-def _run_trainer(opt_ml, log_path, timeout: float | None, report) -> int | None:
+def local_trainer_environment(local_trainer: LocalTrainerConfig) -> dict[str, str]:
+    """The environment the local image-classification image runs with: the local-only knobs as JSON."""
+    return {LOCAL_TRAINER_ENV: json.dumps(dataclasses.asdict(local_trainer), sort_keys=True)}
+
+
+def input_data_config(channels: list[dict]) -> dict:
+    """``inputdataconfig.json`` as SageMaker writes it into every training container."""
+    return {c["ChannelName"]: {"ContentType": c.get("ContentType", ""), "TrainingInputMode": c.get("InputMode", "File"),
+                               "S3DistributionType": c["DataSource"]["S3DataSource"].get("S3DataDistributionType",
+                                                                                       "FullyReplicated"),
+                               "RecordWrapperType": c.get("RecordWrapperType", "None")} for c in channels}
+
+
+def _run_trainer(opt_ml, log_path, timeout: float | None, report, environment: dict[str, str]) -> int | None:
     """Runs the trainer, teeing its output to the job log; None when it ran out of time."""
     deadline = time.monotonic() + timeout if timeout else None
     command = [sys.executable, "-m", "local_runtime.trainer.train", "--opt-ml", str(opt_ml)]
     with open(log_path, "w") as log, job_process(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                 text=True) as process:
+                                                 text=True, env={**os.environ, **environment}) as process:
         timer = threading.Timer(timeout, stop_group, (process, 0)) if timeout else None
         if timer:
             timer.start()
@@ -71,10 +89,11 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     container.hyperparameters.parent.mkdir(parents=True, exist_ok=True)
     hyperparameters = {k: str(v) for k, v in args.get("HyperParameters", {}).items()}
     container.hyperparameters.write_text(json.dumps(hyperparameters))
+    (container.hyperparameters.parent / "inputdataconfig.json").write_text(json.dumps(input_data_config(args["InputDataConfig"])))
     log_path = ctx.work_dir / "job.log"
     started = time.perf_counter()
     timeout = args.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-    returncode = _run_trainer(container.root, log_path, timeout, ctx.report)
+    returncode = _run_trainer(container.root, log_path, timeout, ctx.report, ctx.image_environment)
     if returncode is None:
         raise StepFailedError(ctx.step_name, f"training exceeded MaxRuntimeInSeconds={timeout}", log_path)
     if returncode != 0:

@@ -1,4 +1,9 @@
-"""Transform steps: batch scoring with the same inference code as the endpoint."""
+"""Transform steps: batch scoring with the same inference code as the endpoint.
+
+Each input object gives one ``<relative path>.out`` holding what the built-in image-classification
+algorithm documents for batch transform: one JSON line ``{"prediction": [p0, p1, ...]}`` (for
+``Accept: application/jsonlines`` and ``application/json`` alike: one image, one record).
+"""
 from __future__ import annotations
 
 import json
@@ -11,9 +16,19 @@ from local_runtime.serving.resolve import model_artifact_uri
 from scones_common.s3uri import parse_s3_uri
 
 BATCH = 64
+ACCEPTED = ("application/jsonlines", "application/json")
+
+
+def prediction_record(probabilities) -> str:
+    """One image's output record, newline-terminated (JSON Lines; also a valid JSON document)."""
+    return json.dumps({"prediction": [float(p) for p in probabilities]}) + "\n"
 
 
 def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
+    accept = args.get("TransformOutput", {}).get("Accept") or "application/json"
+    if accept not in ACCEPTED:
+        raise StepFailedError(ctx.step_name, f"ClientError: the image-classification algorithm cannot answer "
+                                             f"Accept {accept!r}; it writes {' or '.join(ACCEPTED)}")
     s3, sm = ctx.clients.client("s3"), ctx.clients.client("sagemaker")
     artifact_uri = model_artifact_uri(sm, args["ModelName"])
     artifact = ctx.work_dir / "model.tar.gz"
@@ -34,7 +49,7 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
         for path, row in zip(chunk, probabilities):
             target = outputs / f"{path.relative_to(inputs)}.out"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(json.dumps([float(p) for p in row]))
+            target.write_text(prediction_record(row))
     upload_dir(s3, outputs, args["TransformOutput"]["S3OutputPath"])
     properties = {**args, "TransformJobName": ctx.job_name, "TransformJobStatus": "Completed",
                   "RecordsScored": len(files), "ScoringSeconds": round(time.perf_counter() - started, 3)}

@@ -2,14 +2,18 @@
 import json
 import textwrap
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
 from local_runtime.aws import local_aws
+from local_runtime.pipeline.container_mounts import namespace_prefix
 from local_runtime.pipeline.executor import ParameterError, PipelineExecutor, bind_parameters
 from tests.builders import png_bytes
 
 BUCKET = "exec-tests"
+ROLE = "arn:aws:iam::123456789012:role/sm"
+PROCESSING_RESOURCES = {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +31,9 @@ def _script(aws, name: str, body: str) -> str:
 
 def _processing(name, script_uri, outputs=("out",), inputs=(), arguments=(), cache=False, property_files=()):
     step = {"Name": name, "Type": "Processing", "Arguments": {
+        "RoleArn": ROLE, "ProcessingResources": PROCESSING_RESOURCES,
         "AppSpecification": {"ImageUri": "img", "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script_uri.rsplit('/', 1)[1]}"],
-                             "ContainerArguments": list(arguments)},
+                             **({"ContainerArguments": list(arguments)} if arguments else {})},
         "ProcessingInputs": [{"InputName": "code", "S3Input": {"S3Uri": script_uri, "LocalPath": "/opt/ml/processing/input/code",
                                                                "S3DataType": "S3Prefix"}}, *inputs],
         "ProcessingOutputConfig": {"Outputs": [{"OutputName": o, "S3Output": {
@@ -124,7 +129,7 @@ def test_parameters_are_bound_and_checked():
         bind_parameters(definition, {"Epochs": "many"})
 
 
-def test_training_past_max_runtime_is_stopped_and_named(aws, tmp_path):
+def _training_step(aws, hyperparameters: dict, max_runtime: int = 600) -> dict:
     s3 = aws.client("s3")
     for channel in ("train", "validation"):
         s3.put_object(Bucket=BUCKET, Key=f"staged/{channel}/bicycle/a.png", Body=png_bytes())
@@ -133,11 +138,92 @@ def test_training_past_max_runtime_is_stopped_and_named(aws, tmp_path):
         "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/staged/{path}"}}}
         for name, path in (("train", "train/"), ("validation", "validation/"), ("train_lst", "train.lst"),
                            ("validation_lst", "validation.lst"))]
-    definition = {"Steps": [{"Name": "Train", "Type": "Training", "Arguments": {
+    return {"Name": "Train", "Type": "Training", "Arguments": {
         "AlgorithmSpecification": {"TrainingImage": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
                                    "TrainingInputMode": "File"},
-        "HyperParameters": {"num_classes": "2", "epochs": "1000", "image_shape": "3,32,32"},
+        "HyperParameters": {"num_classes": "2", "num_training_samples": "1", "image_shape": "3,32,32", "resize": "32",
+                            **hyperparameters},
         "InputDataConfig": channels, "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 1}}}]}
+        "RoleArn": ROLE, "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime}}}
+
+
+def test_training_past_max_runtime_is_stopped_and_named(aws, tmp_path):
+    definition = {"Steps": [_training_step(aws, {"epochs": "1000"}, max_runtime=1)]}
     record = PipelineExecutor(definition, aws, tmp_path).start("p")
     assert record.status == "Failed" and "exceeded MaxRuntimeInSeconds=1" in record.step("Train").failure
+
+
+def test_undocumented_hyperparameter_fails_the_training_step_like_the_algorithm(aws, tmp_path):
+    definition = {"Steps": [_training_step(aws, {"epochs": "1", "label_smoothing": "0.1"})]}
+    record = PipelineExecutor(definition, aws, tmp_path).start("p")
+    assert record.status == "Failed"
+    assert record.step("Train").failure == ("ClientError: Additional hyperparameters are not allowed "
+                                            "('label_smoothing' was unexpected) (caused by ValidationError)")
+
+
+def test_local_trainer_knobs_reach_the_trainer_through_its_environment(aws, tmp_path):
+    definition = {"Steps": [_training_step(aws, {"epochs": "1"})]}
+    executor = PipelineExecutor(definition, aws, tmp_path, image_environment={
+        "SCONES_LOCAL_TRAINER": json.dumps({"label_smoothing": 0.1, "width": 2})})
+    record = executor.start("p")
+    assert record.status == "Failed"
+    failure = record.step("Train").failure
+    assert failure.startswith("LocalTrainerEnvError: SCONES_LOCAL_TRAINER: config local_trainer.width = 2 is invalid")
+    hyperparameters = json.loads(next(tmp_path.rglob("hyperparameters.json")).read_text())
+    assert "label_smoothing" not in hyperparameters and "width" not in hyperparameters
+
+
+def test_invalid_request_field_fails_the_step_naming_the_field(aws, tmp_path):
+    definition = {"Parameters": [{"Name": "DataSource", "Type": "String", "DefaultValue": "cifar-100"}],
+                  "Steps": [{"Name": "Register", "Type": "RegisterModel", "Arguments": {
+                      "ModelPackageGroupName": "exec-tests", "ModelApprovalStatus": "PendingManualApproval",
+                      "CustomerMetadataProperties": {"data_source": {"Get": "Parameters.DataSource"}},
+                      "InferenceSpecification": {"Containers": [{"Image": "img", "ModelDataUrl": f"s3://{BUCKET}/m.tar.gz"}],
+                                                 "SupportedContentTypes": ["image/png"],
+                                                 "SupportedResponseMIMETypes": ["application/json"]}}}]}
+    record = PipelineExecutor(definition, aws, tmp_path).start("p", {"DataSource": "~/data/x.tar.gz"})
+    assert record.status == "Failed"
+    failure = record.step("Register").failure
+    assert failure.startswith("ClientError: Failed to invoke sagemaker:CreateModelPackage. Error Details: 1 validation "
+                              "error detected: Value '~/data/x.tar.gz' at 'customerMetadataProperties.data_source' "
+                              "failed to satisfy constraint: Member must satisfy regular expression pattern: ")
+    assert not aws.client("sagemaker").list_model_package_groups(NameContains="exec-tests")["ModelPackageGroupSummaryList"]
+
+
+def test_job_cannot_remove_or_replace_its_mounted_output_dir(aws, tmp_path):
+    if namespace_prefix() is None:
+        pytest.skip("mount namespaces are unavailable on this machine")
+    remover = _script(aws, "remover.py", """
+        import os, shutil, sys
+        out = sys.argv[1]
+        open(os.path.join(out, "inside.txt"), "w").write("writing inside a mount point is fine")
+        try:
+            shutil.rmtree(out)
+        except OSError as exc:
+            print("rmtree:", exc)
+        os.makedirs(out + ".new", exist_ok=True)
+        os.rename(out + ".new", out)
+    """)
+    definition = {"Steps": [_processing("Replace", remover, arguments=["/opt/ml/processing/out"])]}
+    record = PipelineExecutor(definition, aws, tmp_path).start("p")
+    step = record.step("Replace")
+    assert record.status == "Failed" and "[Errno 16] Device or resource busy" in step.failure
+    assert "rmtree: [Errno 16] Device or resource busy" in Path(step.log_path).read_text()
+
+
+def test_per_execution_outputs_do_not_defeat_caching(aws, tmp_path):
+    script = _script(aws, "stage.py", """
+        import sys, pathlib
+        (pathlib.Path(sys.argv[1]) / "data.txt").write_text("staged")
+    """)
+    step = _processing("Stage", script, arguments=["/opt/ml/processing/out"], cache=True)
+    step["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] = {"Std:Join": {
+        "On": "/", "Values": [f"s3://{BUCKET}/staged", {"Get": "Execution.PipelineExecutionId"}]}}
+    executor = PipelineExecutor({"Steps": [step]}, aws, tmp_path)
+    first = executor.start("p")
+    uri = executor.last_properties["Stage"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    second = executor.start("p")
+    assert first.step("Stage").status == "Succeeded" and second.step("Stage").status == "Cached"
+    assert uri.endswith(first.execution_id)
+    assert executor.last_properties["Stage"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == uri

@@ -56,3 +56,9 @@ def test_referenced_steps():
     tree = {"a": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}, "b": [{"Get": "Parameters.X"}],
             "c": {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Eval.PropertyFiles.R"}, "Path": "x"}}}
     assert referenced_steps(tree) == {"Train", "Eval"}
+
+
+def test_lambda_output_parameters_resolve_to_their_values():
+    ctx = Context(parameters={}, execution={}, step_properties={"Find": {"OutputParameters": [
+        {"Name": "registered", "Value": "false"}, {"Name": "model_package_arn", "Value": ""}]}})
+    assert resolve({"Get": "Steps.Find.OutputParameters['registered']"}, ctx) == "false"

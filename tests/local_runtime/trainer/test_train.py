@@ -7,6 +7,8 @@ import pytest
 from local_runtime.serving.model import ImageClassifier
 from local_runtime.trainer import train as trainer
 from processing.prepare_data import stage
+from scones_common.algorithm_contract import HyperparameterValidationError
+from scones_common.config import LOCAL_TRAINER_ENV, LocalTrainerConfig
 from tests.builders import make_cifar_archive, png_bytes
 
 
@@ -50,16 +52,72 @@ def test_wrong_sample_count_fails_with_reason(opt_ml, tmp_path):
         hyperparameters.write_text(original)
 
 
+REQUIRED = {"num_classes": "2", "num_training_samples": "10"}
+
+
 @pytest.mark.parametrize("raw, message", [
-    ({"num_classes": "2", "image_shape": "3,32,32"}, "epochs is required"),
-    ({"num_classes": "3", "epochs": "1"}, "num_classes=3"),
-    ({"num_classes": "2", "epochs": "1", "optimizer": "lion"}, "optimizer"),
-    ({"num_classes": "2", "epochs": "1", "image_shape": "32,32"}, "image_shape"),
-    ({"num_classes": "2", "epochs": "ten"}, "not a int"),
+    ({"num_classes": "2"}, "No value(s) were specified for 'num_training_samples' which are required hyperparameter(s)"),
+    ({**REQUIRED, "label_smoothing": "0.1"}, "Additional hyperparameters are not allowed ('label_smoothing' was unexpected)"),
+    ({**REQUIRED, "early_stopping": "false"}, "The value 'false' is not valid for the 'early_stopping' hyperparameter "
+                                              "which accepts one of the following: 'True', 'False'"),
+    ({**REQUIRED, "learning_rate": "10"}, "The value '10' is not valid for the 'learning_rate' hyperparameter which "
+                                          "expects a float between 0 and 1"),
+    ({**REQUIRED, "optimizer": "lion"}, "'optimizer' hyperparameter which accepts one of the following"),
+    ({**REQUIRED, "epochs": "ten"}, "'epochs' hyperparameter which expects a positive integer"),
 ])
-def test_hyperparameter_errors(raw, message):
+def test_the_algorithm_contract_decides_what_is_accepted(raw, message):
+    with pytest.raises(HyperparameterValidationError) as caught:
+        trainer.parse_hyperparameters(raw)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({**REQUIRED, "num_classes": "3"}, "num_classes=3"),
+    ({**REQUIRED, "image_shape": "1,32,32"}, "image_shape"),
+])
+def test_stand_in_limits_are_named(raw, message):
     with pytest.raises(trainer.HyperparameterError, match=message):
         trainer.parse_hyperparameters(raw)
+
+
+def test_image_channels_require_resize():
+    with pytest.raises(HyperparameterValidationError, match="'resize'"):
+        trainer.parse_hyperparameters(REQUIRED, content_types={"train": "application/x-image"})
+    trainer.parse_hyperparameters({**REQUIRED, "resize": "32"}, content_types={"train": "application/x-image"})
+
+
+def test_documented_defaults_and_local_knobs_fill_the_settings():
+    settings = trainer.parse_hyperparameters({**REQUIRED, "early_stopping": "True"},
+                                             LocalTrainerConfig(label_smoothing=0.05, seed=7))
+    assert (settings.epochs, settings.optimizer, settings.mini_batch_size, settings.image_shape) == (30, "sgd", 32, (3, 224, 224))
+    assert settings.early_stopping and settings.early_stopping_patience == 5 and settings.augmentation_type == "none"
+    assert (settings.label_smoothing, settings.seed) == (0.05, 7)
+
+
+@pytest.mark.parametrize("value, message", [
+    ('{"label_smoothing": 0.2, "width": 2}', "local_trainer.width"),
+    ('[0.1]', "must be a JSON object"),
+    ('{"label_smoothing": ', "is not JSON"),
+    ('{"label_smoothing": 0.7}', "local_trainer.label_smoothing"),
+])
+def test_local_trainer_environment_is_checked(value, message):
+    with pytest.raises(trainer.LocalTrainerEnvError, match=message):
+        trainer.local_trainer_settings({LOCAL_TRAINER_ENV: value})
+    assert trainer.local_trainer_settings({LOCAL_TRAINER_ENV: '{"seed": 3}'}) == LocalTrainerConfig(seed=3)
+    assert trainer.local_trainer_settings({}) == LocalTrainerConfig()
+
+
+def test_unknown_hyperparameter_fails_the_job_with_the_algorithms_reason(opt_ml):
+    hyperparameters = opt_ml / "input" / "config" / "hyperparameters.json"
+    original = hyperparameters.read_text()
+    try:
+        hyperparameters.write_text(json.dumps({**json.loads(original), "label_smoothing": "0.1"}))
+        assert trainer.main(["--opt-ml", str(opt_ml)]) == 1
+        assert (opt_ml / "output" / "failure").read_text() == (
+            "ClientError: Additional hyperparameters are not allowed ('label_smoothing' was unexpected) "
+            "(caused by ValidationError)")
+    finally:
+        hyperparameters.write_text(original)
 
 
 def test_augment_keeps_shape():

@@ -17,7 +17,7 @@ from local_runtime import provision as provisioning
 from local_runtime import state
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
 from local_runtime.stack import local_stack
-from pipelines.deploy.deployer import live_package_arn
+from inference_workflow.deploy_model.lambda_function import live_package_arn
 from scones_common.config import SconesConfig
 from scones_common.s3uri import parse_s3_uri
 

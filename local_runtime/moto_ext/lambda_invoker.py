@@ -8,6 +8,7 @@ tests/local_runtime/moto_ext/test_lambda_invoker.py fails loudly if a moto upgra
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import json
@@ -135,6 +136,18 @@ def _save_logs(function, output: str) -> None:
     function.save_logs(output)
 
 
+def _reporting_unhandled(invoke):
+    """An exception raised by a handler is an ``Unhandled`` FunctionError on Lambda (moto says ``Handled``)."""
+    @functools.wraps(invoke)
+    def reported(self, body, request_headers, response_headers):
+        result = invoke(self, body, request_headers, response_headers)
+        if response_headers.get("x-amz-function-error"):
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return result
+    reported.__scones_unhandled__ = True
+    return reported
+
+
 def install() -> None:
     """Hooks moto and starts every function cold: handler modules build their boto3 clients at import,
     bound to the endpoints of the server that was running then."""
@@ -144,4 +157,6 @@ def install() -> None:
 
     if getattr(LambdaFunction._invoke_lambda, "__name__", "") != "invoke_in_process":
         LambdaFunction._invoke_lambda = invoke_in_process
+    if not getattr(LambdaFunction.invoke, "__scones_unhandled__", False):
+        LambdaFunction.invoke = _reporting_unhandled(LambdaFunction.invoke)
     keep_lambda_logs_off_console()

@@ -13,11 +13,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from inference_workflow.deploy_model.lambda_function import live_package_arn
 from local_runtime import provision as provisioning
 from local_runtime import state
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
-from local_runtime.stack import local_stack
-from inference_workflow.deploy_model.lambda_function import live_package_arn
+from local_runtime.stack import local_stack, wait_until_settled
 from scones_common.config import SconesConfig
 from scones_common.s3uri import parse_s3_uri
 
@@ -117,12 +117,12 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
         summary.accuracy = summary.evaluation["metrics"]["accuracy"]["value"]
         register = executor_properties(executor, "RegisterModel")
         summary.model_package_arn = register.get("ModelPackageArn") if register else None
-        live = live_package_arn(sm, config.endpoint.name)
+        endpoint = wait_until_settled(sm, config.endpoint.name, timeout=60 + 5 * config.endpoint.local_transition_seconds)
+        live = live_package_arn(sm, config.endpoint.name) if endpoint else None
         if live:
-            status = sm.describe_endpoint(EndpointName=config.endpoint.name)["EndpointStatus"]
-            summary.endpoint = f"{config.endpoint.name} ({status}), serving package v{live.rsplit('/', 1)[1]}"
+            summary.endpoint = f"{config.endpoint.name} ({endpoint['EndpointStatus']}), serving package v{live.rsplit('/', 1)[1]}"
 
-        if summary.endpoint:
+        if summary.endpoint and endpoint["EndpointStatus"] == "InService":
             clock = time.perf_counter()
             staged_test = f"{config.s3_root}/staged/test/"
             location = parse_s3_uri(staged_test)

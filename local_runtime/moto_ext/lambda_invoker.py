@@ -29,6 +29,7 @@ _CURRENT = threading.local()
 _MODULES: dict[tuple[str, str], object] = {}
 _ROOT_LEVELS: dict[str, int] = {}     # per function: what its code set the root logger to (Lambda default WARNING)
 _CODE_DIR = Path(tempfile.gettempdir()) / "scones-local-lambda"
+_EMPTY_PAYLOAD = "{}"     # what moto's LambdaFunction.invoke hands on, undecoded, when Invoke has no payload
 
 
 class LambdaContext:
@@ -98,8 +99,8 @@ def error_document(exc: BaseException) -> dict:
 
 def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
     """The replacement for ``_invoke_lambda``: returns (payload, errored, logs)."""
-    if isinstance(event, (str, bytes)):
-        event = json.loads(event or "{}")
+    if event == _EMPTY_PAYLOAD:      # moto passes every other payload already decoded: null, a string, a list…
+        event = {}
     logs = io.StringIO()
     handler_log = logging.StreamHandler(logs)
     handler_log.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
@@ -111,7 +112,7 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
         _CURRENT.function = function.function_name
         try:
             handler = _load_handler(function)
-            result = handler(event if event is not None else {}, LambdaContext(function, time.monotonic() + function.timeout))
+            result = handler(event, LambdaContext(function, time.monotonic() + function.timeout))
             payload, errored = json.dumps(result), False
         except Exception as exc:   # any handler error becomes the Lambda error document
             logging.getLogger().error("%s: %s", type(exc).__name__, exc)

@@ -17,8 +17,17 @@ import sys
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipelines.registry.packages import (PackageNotFoundError, PackageRow, delete_endpoint, list_packages,
-                                         live_package_arn, rejection_outcome, resolve_package, set_status, version_of)
+from pipelines.registry.packages import (
+    PackageNotFoundError,
+    PackageRow,
+    delete_endpoint,
+    list_packages,
+    live_package_arn,
+    rejection_outcome,
+    resolve_package,
+    set_status,
+    version_of,
+)
 from scones_common.config import load_config
 from scones_common.logs import setup_logging
 

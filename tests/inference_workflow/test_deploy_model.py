@@ -6,14 +6,23 @@ from contextlib import ExitStack
 import pytest
 
 from inference_workflow.deploy_model import lambda_function as deployer
-from inference_workflow.deploy_model.lambda_function import (Deadline, DeploymentConfigError, DeployRequest,
-                                                             DeploySettings, EndpointBusyError, InvalidEventError,
-                                                             converge_endpoint, create_or_join, handle, live_package_arn)
+from inference_workflow.deploy_model.lambda_function import (
+    Deadline,
+    DeploymentConfigError,
+    DeployRequest,
+    DeploySettings,
+    EndpointBusyError,
+    InvalidEventError,
+    converge_endpoint,
+    create_or_join,
+    handle,
+    live_package_arn,
+)
 from local_runtime.moto_ext import model_package_updates
 from local_runtime.stack import wait_until_settled
 from pipelines.registry import cli as registry_cli
-from tests.contracts import load_document
 from tests.builders import write_tiny_model_artifact
+from tests.contracts import load_document
 from tests.local_stack import deploy_tiny_model, start_local_stack
 
 TRANSITION_SECONDS = 1.0     # long enough that "still in progress" is certain within a test step

@@ -72,6 +72,20 @@ def _begin(endpoint, status: str, config_name: str) -> None:
     _phases[id(endpoint)] = (endpoint, _Phase(status, config_name, ends_at))
 
 
+def capture_summary(capture: dict | None) -> dict | None:
+    """DescribeEndpoint's DataCaptureConfig is a DataCaptureConfigSummary, absent without capture (moto
+    returns the endpoint config's request shape, or ``{}``)."""
+    if not capture:
+        return None
+    summary = {"EnableCapture": bool(capture.get("EnableCapture")),
+               "CaptureStatus": "Started" if capture.get("EnableCapture") else "Stopped",
+               "CurrentSamplingPercentage": int(capture.get("InitialSamplingPercentage", 0)),
+               "DestinationS3Uri": capture.get("DestinationS3Uri", "")}
+    if capture.get("KmsKeyId"):
+        summary["KmsKeyId"] = capture["KmsKeyId"]
+    return summary
+
+
 def model_data_failure(backend, config_name: str) -> str | None:
     """SageMaker's FailureReason when a variant's model data is not in S3, else None."""
     from moto.s3.models import s3_backends
@@ -116,7 +130,7 @@ def settle(backend, endpoint) -> None:
             config = backend.endpoint_configs[phase.config_name]
             endpoint.endpoint_config_name = phase.config_name
             endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
-            endpoint.data_capture_config = config.data_capture_config
+            endpoint.data_capture_config = capture_summary(config.data_capture_config)
         endpoint.endpoint_status = "Failed" if failure and phase.status == "Creating" else "InService"
         endpoint.failure_reason = failure
         endpoint.last_modified_time = phase.ends_at
@@ -175,6 +189,7 @@ def _create_endpoint(original):
     def create(self, endpoint_name: str, endpoint_config_name: str, tags):
         with _lock:
             endpoint = original(self, endpoint_name=endpoint_name, endpoint_config_name=endpoint_config_name, tags=tags)
+            endpoint.data_capture_config = capture_summary(self.endpoint_configs[endpoint_config_name].data_capture_config)
             _begin(endpoint, "Creating", endpoint_config_name)
             return endpoint
     setattr(create, _WRAPPED, original)

@@ -46,7 +46,10 @@ def serve(config: SconesConfig, run_dir: Path, stop: threading.Event, aws_port: 
                 on_ready(stack, env_file)
             stop.wait()
         finally:
-            wait_for_deliveries()       # approvals handed to the deploy Lambda finish before the state is saved
+            # approvals handed to the deploy Lambda, and the endpoint update they started, end before saving
+            wait_for_deliveries()
+            wait_until_settled(stack.client("sagemaker"), config.endpoint.name,
+                               timeout=30 + 3 * config.endpoint.local_transition_seconds)
             state.save(stack.aws, config.storage.bucket, run_dir / "state")
             env_file.unlink(missing_ok=True)
             log.info("state saved to %s", run_dir / "state")

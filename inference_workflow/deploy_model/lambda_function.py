@@ -91,10 +91,15 @@ class DeployRequest:
     group: str | None = None
 
 
+def _json_type(value) -> str:
+    """The JSON name of a decoded value's type, for messages about the event's shape."""
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
 def parse_event(event) -> DeployRequest:
     if not isinstance(event, dict):
-        raise InvalidEventError(f"the deploy function expects a JSON object, got {type(event).__name__}: "
-                                f"{str(event)[:100]}")
+        raise InvalidEventError(f"the deploy function expects a JSON object, got a JSON {_json_type(event)}")
     if event.get("detail-type") == STATE_CHANGE:
         detail = event.get("detail")
         if not isinstance(detail, dict) or not isinstance(detail.get("ModelPackageArn"), str) \
@@ -220,6 +225,12 @@ class Deadline:
         time.sleep(min(self.poll, left))
 
 
+def wait_while_in_progress(sm, endpoint_name: str, deadline: Deadline) -> dict | None:
+    while (endpoint := describe_endpoint(sm, endpoint_name)) is not None and endpoint["EndpointStatus"] in IN_PROGRESS:
+        deadline.wait(endpoint)
+    return endpoint
+
+
 def converge_endpoint(sm, settings: DeploySettings, config_name: str, deadline: Deadline) -> str:
     """Brings the endpoint to ``config_name``; returns created, creating, recreated, updating or unchanged."""
     recreating = False
@@ -282,6 +293,7 @@ def handle(sm, request: DeployRequest, settings: DeploySettings, deadline: Deadl
     result = deploy_newest_approved(sm, group, settings, deadline)
     if request.rejected:
         if result["status"] == "no approved package":
+            wait_while_in_progress(sm, settings.endpoint_name, deadline)   # it may be switching to the rejected one
             if live_package_arn(sm, settings.endpoint_name) == request.package_arn:
                 log.error("rejected package %s is live and no other approved package exists", request.package_arn)
                 return {"status": "rejected but live: no approved package to roll back to",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import WaiterError
 
-from inference_workflow.deploy_model.lambda_function import describe_endpoint, live_package_arn
+from inference_workflow.deploy_model.lambda_function import IN_PROGRESS, describe_endpoint, live_package_arn
 
 log = logging.getLogger("registry")
 WAIT_DELAY_SECONDS = 2
@@ -78,23 +78,33 @@ def set_status(sm, package_arn: str, status: str, reason: str | None) -> None:
 
 
 def rejection_outcome(sm, group: str, endpoint_name: str, package_arn: str) -> RejectionOutcome:
-    """Read before the rejection: is the package live, and which approved package would replace it."""
+    """Read before the rejection: is the package live, and which approved package would replace it.
+
+    An endpoint in the middle of an update may be switching to this very package: wait for it first.
+    """
+    settled_endpoint(sm, endpoint_name)
     others = [row for row in list_packages(sm, group) if row.status == "Approved" and row.arn != package_arn]
     fallback = max(others, key=lambda row: row.version or 0).arn if others else None
     return RejectionOutcome(live_package_arn(sm, endpoint_name) == package_arn, fallback)
 
 
-def delete_endpoint(sm, endpoint_name: str, timeout_seconds: float = 1800) -> bool:
-    """Deletes the endpoint once it is not Creating/Updating (SageMaker refuses that); False if there is none."""
+def settled_endpoint(sm, endpoint_name: str, timeout_seconds: float = 1800) -> dict | None:
+    """The endpoint once it is not Creating/Updating (waiting with the SDK waiter), or None if there is none."""
     endpoint = describe_endpoint(sm, endpoint_name)
-    if endpoint is None:
-        return False
-    if endpoint["EndpointStatus"] in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
-        log.info("endpoint %s is %s: waiting before deleting it", endpoint_name, endpoint["EndpointStatus"])
+    if endpoint is not None and endpoint["EndpointStatus"] in IN_PROGRESS:
+        log.info("endpoint %s is %s: waiting for it to finish", endpoint_name, endpoint["EndpointStatus"])
         try:
             sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint_name, WaiterConfig={
                 "Delay": WAIT_DELAY_SECONDS, "MaxAttempts": max(1, int(timeout_seconds / WAIT_DELAY_SECONDS))})
         except WaiterError:
-            pass    # Failed endpoints can be deleted; anything else is refused below with SageMaker's message
+            pass    # Failed, or still busy: the caller sees the status
+        endpoint = describe_endpoint(sm, endpoint_name)
+    return endpoint
+
+
+def delete_endpoint(sm, endpoint_name: str) -> bool:
+    """Deletes the endpoint once it is not in progress (SageMaker refuses that); False if there is none."""
+    if settled_endpoint(sm, endpoint_name) is None:
+        return False
     sm.delete_endpoint(EndpointName=endpoint_name)
     return True

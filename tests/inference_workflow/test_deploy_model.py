@@ -209,3 +209,18 @@ def test_rejecting_the_live_package_rolls_back_to_the_newest_other_approved(loca
     assert registry_cli.main(["--environment", "local", "reject", newer.rsplit("/", 1)[1], "--reason", "blurry"]) == 0
     _settle(local_stack)
     assert live_package_arn(sm, endpoint) == before
+
+
+def test_rejecting_a_package_while_the_endpoint_switches_to_it_rolls_back_after_the_switch(local_stack, tmp_path, capsys):
+    sm, endpoint = local_stack.client("sagemaker"), local_stack.config.endpoint.name
+    _settle(local_stack)
+    before = live_package_arn(sm, endpoint)
+    newer = _register(local_stack, tmp_path)
+    sm.update_model_package(ModelPackageArn=newer, ModelApprovalStatus="Approved")
+    model_package_updates.wait_for_deliveries()
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"     # switching to `newer`
+    assert registry_cli.main(["--environment", "local", "reject", newer.rsplit("/", 1)[1], "--reason", "oops"]) == 0
+    assert f"until the deploy function switches it to v{before.rsplit('/', 1)[1]}" in capsys.readouterr().out
+    final = _settle(local_stack)
+    assert final["EndpointStatus"] == "InService" and live_package_arn(sm, endpoint) == before
+    assert _failures(local_stack) == []

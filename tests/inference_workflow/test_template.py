@@ -151,6 +151,15 @@ def test_the_schedule_rule_honours_schedule_enabled():
     assert 'RetrainSchedule="cron(0 3 ? * MON *)"' in parameter_overrides(parameters)
 
 
+def test_template_parameters_command_prints_the_overrides(capsys):
+    from inference_workflow import template_parameters
+
+    assert template_parameters.main(["--environment", "prod"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("ProjectName=scones-vehicle-classifier ") and "DataBucket=scones-unlimited-ml-prod" in printed
+    assert template_parameters.main(["--config", "/no/such/file.yaml"]) == 2
+
+
 needs_sam = pytest.mark.skipif(_sam() is None, reason="the SAM CLI is not installed (the README's test command "
                                                         "installs it into .venv-sam)")
 

@@ -41,7 +41,7 @@ setup(
             "scones-evaluate=processing.evaluate:main",
             "get-pipeline-definition=pipelines.scones.cli:get_pipeline_definition",
             "run-pipeline=pipelines.scones.cli:run_pipeline",
-            "scones-registry=pipelines.deploy.registry_cli:main",
+            "scones-registry=pipelines.registry.cli:main",
             "scones-workflow-test=inference_workflow.executions:main",
             "scones-capture-report=inference_workflow.capture_report:main",
             "scones-local=local_runtime.cli:main",

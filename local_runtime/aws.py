@@ -86,11 +86,13 @@ def applied_environment(variables: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def local_aws(region: str, runtime_url: str | None = None, port: int | None = None) -> Iterator[LocalAws]:
+def local_aws(region: str, runtime_url: str | None = None, port: int | None = None,
+              endpoint_transition_seconds: float | None = None) -> Iterator[LocalAws]:
     """Starts an empty moto server and points this process's boto3 at it for the duration.
 
     moto keeps its state in process-wide backends: they are reset at start, so each local AWS
     begins empty (the run directory's saved state is restored on top by the caller).
+    ``endpoint_transition_seconds`` is how long an endpoint stays Creating or Updating.
     """
     from moto.server import ThreadedMotoServer
 
@@ -100,7 +102,7 @@ def local_aws(region: str, runtime_url: str | None = None, port: int | None = No
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     aws = LocalAws(url=f"http://{LOOPBACK}:{port}", region=region, runtime_url=runtime_url)
-    moto_ext.install()
+    moto_ext.install(endpoint_transition_seconds)
     logging.getLogger("moto").setLevel(logging.CRITICAL)   # failed executions are reported by us, not as moto tracebacks
     try:
         _moto_api(aws.url, "reset")

@@ -1,8 +1,9 @@
 """Creates on the local AWS APIs what the SAM template creates on AWS: the same code, the same ASL.
 
 Bucket, IAM role, the three inference Lambdas, the deploy Lambda and the pipeline's
-find-registered-model Lambda (zipped from their folders),
-the state machine (with the template's DefinitionSubstitutions), and the EventBridge rules for
+find-registered-model Lambda (zipped from their folders, exactly what SAM packages from each
+CodeUri), the deploy Lambda's asynchronous-invocation config with its on-failure SQS queue, the
+state machine (with the template's DefinitionSubstitutions), and the EventBridge rules for
 approvals and scheduled retraining.
 """
 from __future__ import annotations
@@ -23,6 +24,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_DIR = REPO_ROOT / "inference_workflow"
 ASL_PATH = WORKFLOW_DIR / "state_machine.asl.json"
 RUNTIME = "python3.12"
+DEPLOY_FOLDER = "deploy_model"
+DEPLOY_RETRY_ATTEMPTS = 2              # as the template's EventInvokeConfig
+DEPLOY_MAX_EVENT_AGE = 21600
+DEPLOY_FAILURE_RETENTION = 1209600     # 14 days, SQS's maximum
 INFERENCE_FUNCTIONS = {   # ASL substitution -> (folder, function suffix)
     "SerializeImageDataFunctionArn": ("serialize_image_data", "serialize-image-data"),
     "ClassifyImageFunctionArn": ("classify_image", "classify-image"),
@@ -38,6 +43,7 @@ class Provisioned:
     functions: dict[str, str]        # substitution name -> function ARN
     deploy_function_arn: str
     state_machine_arn: str
+    deploy_failures_queue_url: str
 
 
 def zip_folder(folder: Path, include: tuple[str, ...] = ("*.py",)) -> bytes:
@@ -92,6 +98,12 @@ def upsert_state_machine(sfn, name: str, definition: str, role_arn: str) -> str:
     return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
 
 
+def ensure_queue(sqs, name: str) -> tuple[str, str]:
+    """(url, arn) of a standard queue, created if missing."""
+    url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": str(DEPLOY_FAILURE_RETENTION)})["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
 def provision(clients, config: SconesConfig) -> Provisioned:
     s3, iam, lam, sfn, events = (clients.client(s) for s in ("s3", "iam", "lambda", "stepfunctions", "events"))
     try:
@@ -110,12 +122,17 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         functions[substitution] = upsert_function(lam, f"{prefix}-{suffix}", role_arn, zip_folder(WORKFLOW_DIR / folder),
                                                   "lambda_function.lambda_handler", environments.get(substitution, {}))
     deploy_arn = upsert_function(
-        lam, deploy_function_name(config), role_arn, zip_folder(REPO_ROOT / "pipelines" / "deploy", ("deployer.py",)),
-        "deployer.lambda_handler",
+        lam, deploy_function_name(config), role_arn, zip_folder(WORKFLOW_DIR / DEPLOY_FOLDER),
+        "lambda_function.lambda_handler",
         {"ENDPOINT_NAME": config.endpoint.name, "EXECUTION_ROLE_ARN": role_arn, "CAPTURE_S3_URI": capture_uri(config),
          "ENDPOINT_INSTANCE_TYPE": config.endpoint.instance_type,
          "INITIAL_INSTANCE_COUNT": str(config.endpoint.initial_instance_count),
-         "CAPTURE_SAMPLING_PERCENTAGE": str(config.endpoint.capture_sampling_percentage)}, timeout=300)
+         "CAPTURE_SAMPLING_PERCENTAGE": str(config.endpoint.capture_sampling_percentage),
+         "ENDPOINT_POLL_SECONDS": str(max(0.05, config.endpoint.local_transition_seconds / 10))}, timeout=300)
+    failures_url, failures_arn = ensure_queue(clients.client("sqs"), f"{prefix}-deploy-model-failures")
+    lam.put_function_event_invoke_config(
+        FunctionName=deploy_arn, MaximumRetryAttempts=DEPLOY_RETRY_ATTEMPTS, MaximumEventAgeInSeconds=DEPLOY_MAX_EVENT_AGE,
+        DestinationConfig={"OnFailure": {"Destination": failures_arn}})
     upsert_function(lam, find_registered_function_name(config), role_arn,
                     zip_folder(WORKFLOW_DIR / "find_registered_model"), "lambda_function.lambda_handler", {}, timeout=60)
     machine_arn = upsert_state_machine(sfn, config.inference.state_machine_name, render_definition(functions), role_arn)
@@ -126,4 +143,4 @@ def provision(clients, config: SconesConfig) -> Provisioned:
     events.put_targets(Rule=f"{prefix}-model-approved", Targets=[{"Id": "deploy", "Arn": deploy_arn}])
     events.put_rule(Name=f"{prefix}-retrain-schedule", ScheduleExpression=config.schedule.expression,
                     State="ENABLED" if config.schedule.enabled else "DISABLED")
-    return Provisioned(role_arn, functions, deploy_arn, machine_arn)
+    return Provisioned(role_arn, functions, deploy_arn, machine_arn, failures_url)

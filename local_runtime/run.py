@@ -12,12 +12,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from inference_workflow.deploy_model.lambda_function import live_package_arn
 from local_runtime import state
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
 from local_runtime.pipeline.runners.training import local_trainer_environment
 from local_runtime.run_dir import check_run_dir, clear_run_dir, hold_run_dir
-from local_runtime.stack import local_stack
-from pipelines.deploy.deployer import live_package_arn
+from local_runtime.stack import local_stack, wait_until_settled
 from scones_common.atomic import write_atomic
 from scones_common.config import SconesConfig
 from scones_common.contracts.container import EVALUATION_REPORT
@@ -147,12 +147,12 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
         outputs = {o["Name"]: o["Value"] for o in found.get("OutputParameters", [])}
         if outputs.get("registered") == "true":
             summary.already_registered = outputs["model_package_arn"]
-        live = live_package_arn(sm, config.endpoint.name)
+        endpoint = wait_until_settled(sm, config.endpoint.name, timeout=60 + 5 * config.endpoint.local_transition_seconds)
+        live = live_package_arn(sm, config.endpoint.name) if endpoint else None
         if live:
-            status = sm.describe_endpoint(EndpointName=config.endpoint.name)["EndpointStatus"]
-            summary.endpoint = f"{config.endpoint.name} ({status}), serving package v{live.rsplit('/', 1)[1]}"
+            summary.endpoint = f"{config.endpoint.name} ({endpoint['EndpointStatus']}), serving package v{live.rsplit('/', 1)[1]}"
 
-        if summary.endpoint:
+        if summary.endpoint and endpoint["EndpointStatus"] == "InService":
             clock = time.perf_counter()
             staged_test = f"{_output_uri(executor, 'PrepareData', 'staged')}/test/"
             location = parse_s3_uri(staged_test)

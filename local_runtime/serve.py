@@ -15,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from local_runtime import state
+from local_runtime.moto_ext.model_package_updates import wait_for_deliveries
 from local_runtime.run_dir import check_run_dir, hold_run_dir
-from local_runtime.stack import LocalStack, local_stack
+from local_runtime.stack import LocalStack, local_stack, wait_until_settled
 from scones_common.config import ENVIRONMENT_VARIABLE, SconesConfig
 
 log = logging.getLogger("local_runtime.serve")
@@ -38,6 +39,9 @@ def serve(config: SconesConfig, run_dir: Path, stop: threading.Event, aws_port: 
     with hold_run_dir(run_dir, "scones-local serve"), \
             local_stack(config, run_dir, aws_port=aws_port, runtime_port=runtime_port) as stack:
         restored = state.restore(stack.aws, config.storage.bucket, run_dir / "state")
+        if restored:    # a restored endpoint is created again: it is Creating for a moment, as on SageMaker
+            wait_until_settled(stack.client("sagemaker"), config.endpoint.name,
+                               timeout=30 + 3 * config.endpoint.local_transition_seconds)
         env_file = run_dir / ENV_FILE
         env_file.write_text(environment_script(stack))
         log.info("local AWS at %s, endpoint runtime at %s (%s)", stack.aws.url, stack.server.url,
@@ -47,6 +51,10 @@ def serve(config: SconesConfig, run_dir: Path, stop: threading.Event, aws_port: 
                 on_ready(stack, env_file)
             stop.wait()
         finally:
+            # approvals handed to the deploy Lambda, and the endpoint update they started, end before saving
+            wait_for_deliveries()
+            wait_until_settled(stack.client("sagemaker"), config.endpoint.name,
+                               timeout=30 + 3 * config.endpoint.local_transition_seconds)
             state.save(stack.aws, config.storage.bucket, run_dir / "state")
             env_file.unlink(missing_ok=True)
             log.info("state saved to %s", run_dir / "state")

@@ -5,16 +5,20 @@ One way to bring the serving side up, used by the main run, the tests and the be
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from botocore.exceptions import ClientError, WaiterError
 
 from local_runtime.aws import LocalAws, free_port, local_aws
 from local_runtime.provision import Provisioned, provision
 from local_runtime.serving.endpoint_server import READ_TIMEOUT_SECONDS, EndpointServer
 from scones_common.config import SconesConfig
 
+log = logging.getLogger("local_runtime")
 
 @dataclass
 class LocalStack:
@@ -33,7 +37,8 @@ def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: floa
                 read_timeout_seconds: float = READ_TIMEOUT_SECONDS) -> Iterator[LocalStack]:
     """Starts moto and the endpoint server, provisions bucket, Lambdas, state machine and rules."""
     port = free_port(runtime_port)
-    with local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}", port=aws_port) as aws:
+    with local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}", port=aws_port,
+                   endpoint_transition_seconds=config.endpoint.local_transition_seconds) as aws:
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
                                 capture_flush_seconds=capture_flush_seconds,
                                 read_timeout_seconds=read_timeout_seconds).start()
@@ -71,4 +76,23 @@ def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_stat
     result = json.loads(response["Payload"].read())
     if response.get("FunctionError"):
         raise RuntimeError(f"deploy Lambda failed: {result.get('errorType')}: {result.get('errorMessage')}")
+    if approval_status == "Approved":
+        wait_until_settled(sm, config.endpoint.name, timeout=60 + 3 * config.endpoint.local_transition_seconds)
     return package_arn
+
+
+def wait_until_settled(sm, endpoint_name: str, timeout: float = 120.0, poll: float = 0.1) -> dict | None:
+    """Waits with the SDK's ``endpoint_in_service`` waiter while the endpoint is Creating/Updating.
+
+    Returns the final DescribeEndpoint (InService, Failed, or still in progress after ``timeout``),
+    or None when there is no such endpoint.
+    """
+    try:
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=endpoint_name, WaiterConfig={"Delay": poll, "MaxAttempts": max(1, int(timeout / poll))})
+    except WaiterError as exc:
+        log.debug("endpoint %s did not reach InService: %s", endpoint_name, exc)
+    try:
+        return sm.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError:
+        return None

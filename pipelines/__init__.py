@@ -1,1 +1,1 @@
-"""The cloud path: the SageMaker pipeline definition, its CLIs and the deploy Lambda."""
+"""The cloud path: the SageMaker pipeline definition and its CLIs, and the Model Registry CLI."""

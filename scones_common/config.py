@@ -172,6 +172,7 @@ class EndpointConfig:
     initial_instance_count: int = field(default=1, metadata=_in_range(1, 100))
     capture_sampling_percentage: int = field(default=100, metadata=_in_range(0, 100))
     capture_prefix: str = "data-capture"
+    local_transition_seconds: float = field(default=2.0, metadata=_in_range(0, 600))
 
 
 @dataclass(frozen=True)

@@ -85,9 +85,11 @@ def png_bytes(fine_label: int = 8, seed: int = 0, size: int = 32) -> bytes:
     return buffer.getvalue()
 
 
-def write_tiny_model(model_dir: Path) -> Path:
+def write_tiny_model(model_dir: Path, inverted: bool = False) -> Path:
     """A real ONNX image classifier whose confidence follows brightness: bright → bicycle, dark → motorcycle,
-    mid-grey → 50/50. Written with onnx.helper so tests need no training."""
+    mid-grey → 50/50 (``inverted``: bright → motorcycle, so two deployed models are told apart).
+    Written with onnx.helper so tests need no training."""
+    sign = -1.0 if inverted else 1.0
     import json
 
     import onnx
@@ -104,8 +106,8 @@ def write_tiny_model(model_dir: Path) -> Path:
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2])],
         [helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
          helper.make_tensor("one", TensorProto.INT64, [1], [1]),
-         helper.make_tensor("weight", TensorProto.FLOAT, [1, 2], [20.0, -20.0]),
-         helper.make_tensor("bias", TensorProto.FLOAT, [2], [-10.0, 10.0])])
+         helper.make_tensor("weight", TensorProto.FLOAT, [1, 2], [20.0 * sign, -20.0 * sign]),
+         helper.make_tensor("bias", TensorProto.FLOAT, [2], [-10.0 * sign, 10.0 * sign])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     onnx.save(model, model_dir / "model.onnx")
@@ -114,9 +116,9 @@ def write_tiny_model(model_dir: Path) -> Path:
     return model_dir
 
 
-def write_tiny_model_artifact(path: Path) -> Path:
+def write_tiny_model_artifact(path: Path, inverted: bool = False) -> Path:
     """model.tar.gz as the local trainer writes it."""
-    model_dir = write_tiny_model(path.parent / "tiny-model")
+    model_dir = write_tiny_model(path.parent / "tiny-model", inverted)
     with tarfile.open(path, "w:gz") as tar:
         for item in sorted(model_dir.iterdir()):
             tar.add(item, arcname=item.name)

@@ -16,13 +16,18 @@ class DeployedStack(LocalStack):
     package_arn: str = ""
 
 
-def deploy_tiny_model(stack: LocalStack, work: Path, status: str = "Approved") -> str:
-    artifact = write_tiny_model_artifact(work / "model.tar.gz")
+def deploy_tiny_model(stack: LocalStack, work: Path, status: str = "Approved", inverted: bool = False) -> str:
+    artifact = write_tiny_model_artifact(work / "model.tar.gz", inverted)
     return deploy_artifact(stack, artifact, f"tiny/{work.name}", status)
 
 
-def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float = 0.2, **options) -> DeployedStack:
-    config = load_config(environment="local", environ={})
+TRANSITION_SECONDS = 0.3     # endpoint Creating/Updating in tests: long enough to observe, short enough to wait out
+
+
+def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float = 0.2,
+                      transition_seconds: float = TRANSITION_SECONDS, **options) -> DeployedStack:
+    config = load_config(environment="local",
+                         environ={"SCONES__ENDPOINT__LOCAL_TRANSITION_SECONDS": str(transition_seconds)})
     local = stack.enter_context(local_stack(config, work, capture_flush_seconds, **options))
     package_arn = deploy_tiny_model(local, work)
     return DeployedStack(local.aws, config, local.resources, local.server, package_arn)

@@ -20,7 +20,7 @@ _ERRORS = {}
 
 
 class InvalidEventError(ValueError):
-    """The event has no decodable base64 'image_data'."""
+    """The event is not a JSON object with decodable base64 'image_data'."""
 
 
 class EndpointNotConfiguredError(RuntimeError):
@@ -42,10 +42,18 @@ def aws_error(code: str) -> type:
     return _ERRORS[code]
 
 
+def _json_type(value) -> str:
+    """The JSON name of a decoded value's type, for messages about the event's shape."""
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
 def lambda_handler(event, context):
     endpoint = os.environ.get("ENDPOINT_NAME")
     if not endpoint:
         raise EndpointNotConfiguredError("set the ENDPOINT_NAME environment variable on the function")
+    if not isinstance(event, dict):
+        raise InvalidEventError(f"the event must be a JSON object with base64 'image_data'; got a JSON {_json_type(event)}")
     try:
         image = base64.b64decode(event["image_data"], validate=True)
     except (KeyError, TypeError, binascii.Error) as exc:

@@ -17,6 +17,10 @@ class ThresholdConfigError(ValueError):
     """THRESHOLD is not a number in [0, 1]."""
 
 
+class InvalidEventError(ValueError):
+    """The event is not a JSON object."""
+
+
 class InvalidInferencesError(ValueError):
     """The event's 'inferences' is not a non-empty list of probabilities."""
 
@@ -32,8 +36,16 @@ def confidence_threshold() -> float:
     return value
 
 
+def _json_type(value) -> str:
+    """The JSON name of a decoded value's type, for messages about the event's shape."""
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
 def lambda_handler(event, context):
     threshold = confidence_threshold()
+    if not isinstance(event, dict):
+        raise InvalidEventError(f"the event must be a JSON object with 'inferences'; got a JSON {_json_type(event)}")
     inferences = event.get("inferences")
     if not isinstance(inferences, list) or not inferences or not all(isinstance(p, (int, float)) for p in inferences):
         raise InvalidInferencesError(f"'inferences' must be a non-empty list of numbers, got {inferences!r}")

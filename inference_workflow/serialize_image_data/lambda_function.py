@@ -19,7 +19,7 @@ s3 = boto3.client("s3")
 
 
 class InvalidEventError(ValueError):
-    """The event lacks s3_bucket or s3_key, or they are empty."""
+    """The event is not a JSON object, or lacks s3_bucket or s3_key, or they are empty."""
 
 
 class ImageNotFoundError(LookupError):
@@ -34,10 +34,19 @@ class NotAnImageError(ValueError):
     """The object is not a PNG, JPEG, GIF or BMP image."""
 
 
+def _json_type(value) -> str:
+    """The JSON name of a decoded value's type, for messages about the event's shape."""
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
 def lambda_handler(event, context):
-    bucket, key = (event or {}).get("s3_bucket"), (event or {}).get("s3_key")
+    if not isinstance(event, dict):
+        raise InvalidEventError(f'the workflow input must be a JSON object like {{"s3_bucket": "…", "s3_key": "…"}}; '
+                                f"got a JSON {_json_type(event)}")
+    bucket, key = event.get("s3_bucket"), event.get("s3_key")
     if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
-        raise InvalidEventError(f"event needs non-empty 's3_bucket' and 's3_key'; got {sorted(event or {})}")
+        raise InvalidEventError(f"event needs non-empty 's3_bucket' and 's3_key' strings; got keys {sorted(event)[:10]}")
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:

@@ -1,17 +1,18 @@
 """The only places the local runtime reaches into moto's internals, each with a canary test.
 
 moto is the local AWS control plane; these fill the gaps that matter for this system:
-Lambda code runs in-process (moto needs Docker), UpdateEndpoint exists (moto has none),
-approving a package emits the EventBridge event the deploy Lambda's rule acts on (moto emits
-none), and the per-request work moto repeats is done once (see hot_paths).
+Lambda code runs in-process (moto needs Docker), endpoints go through Creating/Updating and
+refuse what SageMaker refuses (moto has no UpdateEndpoint and no phases), approving a package
+emits the EventBridge event the deploy Lambda's rule acts on (moto emits none), and the
+per-request work moto repeats is done once (see hot_paths).
 """
 from __future__ import annotations
 
 
-def install() -> None:
-    from local_runtime.moto_ext import hot_paths, lambda_invoker, model_package_updates, update_endpoint
+def install(endpoint_transition_seconds: float | None = None) -> None:
+    from local_runtime.moto_ext import endpoint_lifecycle, hot_paths, lambda_invoker, model_package_updates
 
     lambda_invoker.install()
-    update_endpoint.install()
+    endpoint_lifecycle.install(endpoint_transition_seconds)
     hot_paths.install()
     model_package_updates.install()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import functools
 import hashlib
 import importlib.util
 import io
@@ -94,6 +95,7 @@ def _forget_code_root() -> None:
     if _CODE_ROOT is not None:
         shutil.rmtree(_CODE_ROOT, ignore_errors=True)
         _CODE_ROOT = None
+_EMPTY_PAYLOAD = "{}"     # what moto's LambdaFunction.invoke hands on, undecoded, when Invoke has no payload
 
 
 class LambdaContext:
@@ -163,8 +165,8 @@ def error_document(exc: BaseException) -> dict:
 def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
     """The replacement for ``_invoke_lambda``: returns (payload, errored, logs)."""
     _refuse_unless_provisioned(function)
-    if isinstance(event, (str, bytes)):
-        event = json.loads(event or "{}")
+    if event == _EMPTY_PAYLOAD:      # moto passes every other payload already decoded: null, a string, a list…
+        event = {}
     logs = io.StringIO()
     handler_log = logging.StreamHandler(logs)
     handler_log.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
@@ -176,7 +178,7 @@ def invoke_in_process(function, event=None) -> tuple[str, bool, str]:
         _CURRENT.function = function.function_name
         try:
             handler = _load_handler(function)
-            result = handler(event if event is not None else {}, LambdaContext(function, time.monotonic() + function.timeout))
+            result = handler(event, LambdaContext(function, time.monotonic() + function.timeout))
             payload, errored = json.dumps(result), False
         except Exception as exc:   # any handler error becomes the Lambda error document
             logging.getLogger().error("%s: %s", type(exc).__name__, exc)
@@ -201,6 +203,18 @@ def _save_logs(function, output: str) -> None:
     function.save_logs(output)
 
 
+def _reporting_unhandled(invoke):
+    """An exception raised by a handler is an ``Unhandled`` FunctionError on Lambda (moto says ``Handled``)."""
+    @functools.wraps(invoke)
+    def reported(self, body, request_headers, response_headers):
+        result = invoke(self, body, request_headers, response_headers)
+        if response_headers.get("x-amz-function-error"):
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return result
+    reported.__scones_unhandled__ = True
+    return reported
+
+
 def install() -> None:
     """Hooks moto and starts every function cold: handler modules build their boto3 clients at import,
     bound to the endpoints of the server that was running then."""
@@ -211,4 +225,6 @@ def install() -> None:
 
     if getattr(LambdaFunction._invoke_lambda, "__name__", "") != "invoke_in_process":
         LambdaFunction._invoke_lambda = invoke_in_process
+    if not getattr(LambdaFunction.invoke, "__scones_unhandled__", False):
+        LambdaFunction.invoke = _reporting_unhandled(LambdaFunction.invoke)
     keep_lambda_logs_off_console()

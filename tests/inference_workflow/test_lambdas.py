@@ -34,7 +34,8 @@ def test_serialize_returns_base64_string(bucket):
     json.dumps(result)  # the state's output must be JSON-serializable
 
 
-@pytest.mark.parametrize("event", [{}, {"s3_bucket": "images"}, {"s3_bucket": "", "s3_key": "x.png"}, None])
+@pytest.mark.parametrize("event", [{}, {"s3_bucket": "images"}, {"s3_bucket": "", "s3_key": "x.png"}, None, [], 3, "x.png",
+                                   {"s3_bucket": ["images"], "s3_key": "x.png"}])
 def test_serialize_rejects_bad_events(bucket, event):
     with pytest.raises(serialize.InvalidEventError):
         serialize.lambda_handler(event, None)
@@ -160,3 +161,11 @@ def test_classify_names_an_unreachable_endpoint(monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "e")
     with pytest.raises(classify.EndpointUnreachableError, match="cannot reach the SageMaker runtime for e"):
         classify.lambda_handler(_event(), None)
+
+
+@pytest.mark.parametrize("event", [None, [], [{"image_data": "aGk="}], 7, "aGk=", True])
+def test_every_lambda_names_an_event_that_is_not_an_object(monkeypatch, event):
+    monkeypatch.setenv("ENDPOINT_NAME", "vehicles")
+    for module in (serialize, classify, filtering):
+        with pytest.raises(module.InvalidEventError, match="JSON object"):
+            module.lambda_handler(event, None)

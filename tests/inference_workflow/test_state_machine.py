@@ -3,6 +3,8 @@ import json
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,8 @@ def test_structure_is_jsonpath_lambda_invoke():
         assert task["Resource"] == "arn:aws:states:::lambda:invoke"
         assert task["OutputPath"] == "$.Payload" and task["Parameters"]["Payload.$"] == "$"
         assert any("Lambda.TooManyRequestsException" in r["ErrorEquals"] for r in task["Retry"])
+        assert task["Catch"][-1]["ErrorEquals"] == ["States.ALL"]              # no error leaves a task uncaught
+        assert all(c["ResultPath"] == "$" for c in task["Catch"])              # works for any input shape
     classify_retry = {e for r in asl["States"]["ClassifyImage"]["Retry"] for e in r["ErrorEquals"]}
     assert {"ThrottlingException", "ModelError"} <= classify_retry
     assert asl["States"]["LowConfidence"]["Error"] == "ThresholdConfidenceError"
@@ -80,3 +84,19 @@ def test_corrupt_image_is_a_model_error_after_retries(local_stack):
     result = run_execution(local_stack.client("stepfunctions"), local_stack.resources.state_machine_arn, event,
                            timeout=30)
     assert result.status == "FAILED" and result.error.startswith("ModelError")
+
+
+@pytest.mark.parametrize("workflow_input", ["[1, 2]", "3", "null", '"an image please"', "true", "{}"])
+def test_input_that_is_not_an_object_ends_in_bad_input(local_stack, workflow_input):
+    sfn = local_stack.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=local_stack.resources.state_machine_arn, name=uuid.uuid4().hex,
+                              input=workflow_input)["executionArn"]
+    deadline = time.monotonic() + 30
+    while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert description["status"] == "FAILED" and description["error"] == "InvalidEventError"
+    message = json.loads(description["cause"])["errorMessage"]
+    assert "must be a JSON object" in message or "needs non-empty 's3_bucket' and 's3_key'" in message
+    history = sfn.get_execution_history(executionArn=arn)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered == ["SerializeImageData", "BadInput"]

@@ -25,15 +25,139 @@ def test_cfn_lint_passes():
 
 def test_cfn_lint_catches_a_deliberate_error(tmp_path):
     broken = tmp_path / "template.yaml"
-    broken.write_text(TEMPLATE.read_text().replace("Handler: deployer.lambda_handler", "Handlr: deployer.lambda_handler"))
+    broken.write_text(TEMPLATE.read_text().replace("Handler: lambda_function", "Handlr: lambda_function", 1))
     result = subprocess.run([CFN_LINT, str(broken)], capture_output=True, text=True)
     assert result.returncode != 0 and "Handlr" in result.stdout
 
 
-def test_least_privilege_invoke_endpoint():
+def _template() -> dict:
+    from cfnlint.decode import cfn_yaml
+
+    return cfn_yaml.load(str(TEMPLATE))
+
+
+def _statements(template: dict):
+    """(resource name, statement) for every IAM statement: roles, policies, SAM function policies, bucket policy."""
+    for name, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = [p["PolicyDocument"] for p in properties.get("Policies", []) if "PolicyDocument" in p]
+        documents += [p for p in properties.get("Policies", []) if isinstance(p, dict) and "Statement" in p]
+        documents += [properties["PolicyDocument"]] if "PolicyDocument" in properties else []
+        for document in documents:
+            for statement in document["Statement"]:
+                yield name, statement
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+# IAM's service authorization reference: these two accept no resource but "*".
+NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+
+
+def test_least_privilege_everywhere():
+    template = _template()
+    statements = list(_statements(template))
+    assert len(statements) > 20
+    for name, statement in statements:
+        actions = set(_listed(statement["Action"]))
+        if statement["Effect"] == "Deny":
+            continue
+        assert not any(a == "*" or a.endswith(":*") for a in actions), (name, actions)
+        resources = _listed(statement.get("Resource", []))
+        if "*" in resources:
+            assert actions <= NO_RESOURCE_LEVEL, (name, actions)
+        text = str(resources).lower()
+        assert "*sagemaker*" not in text and "sagemaker-" not in text, (name, resources)   # no managed-policy naming
+
+
+def _policy_actions(template: dict, resource: str) -> set[str]:
+    return {a for name, statement in _statements(template) if name == resource for a in _listed(statement["Action"])}
+
+
+def test_roles_carry_what_their_callers_do():
+    template = _template()
+    codebuild = _policy_actions(template, "CodeBuildRole")
+    assert {"sagemaker:ListTags", "sagemaker:AddTags", "sagemaker:ListPipelineExecutionSteps",
+            "sagemaker:CreatePipeline", "sagemaker:UpdatePipeline", "sagemaker:StartPipelineExecution",
+            "sagemaker:DescribePipelineExecution", "iam:PassRole", "s3:ListBucket"} <= codebuild
+    execution = _policy_actions(template, "SageMakerExecutionRole") | _policy_actions(template, "SageMakerExecutionPassSelf")
+    assert {"sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:CreateTransformJob",
+            "sagemaker:CreateModel", "sagemaker:CreateModelPackage", "lambda:InvokeFunction", "iam:PassRole",
+            "s3:GetObject", "s3:PutObject", "s3:ListBucket", "ecr:BatchGetImage", "logs:PutLogEvents"} <= execution
+    assert {"s3:GetObject", "s3:ListBucket"} <= _policy_actions(template, "SerializeImageDataFunction")
+    assert {"sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"} <= \
+        _policy_actions(template, "DeployModelFunction")
+    bucket_policy = template["Resources"]["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in bucket_policy)
+
+
+def test_invoke_endpoint_is_scoped_to_the_endpoint():
     text = TEMPLATE.read_text()
     assert "sagemaker:InvokeEndpoint" in text and "endpoint/${EndpointName}" in text
-    assert '"*"' not in text and "Resource: '*'" not in text
+
+
+def test_deploy_function_has_an_on_failure_destination_like_the_local_one():
+    from local_runtime import provision
+
+    function = _template()["Resources"]["DeployModelFunction"]["Properties"]
+    invoke_config = function["EventInvokeConfig"]
+    assert invoke_config["DestinationConfig"]["OnFailure"] == {"Type": "SQS",
+                                                               "Destination": {"Fn::GetAtt": ["DeployModelFailureQueue", "Arn"]}}
+    assert invoke_config["MaximumRetryAttempts"] == provision.DEPLOY_RETRY_ATTEMPTS
+    assert invoke_config["MaximumEventAgeInSeconds"] == provision.DEPLOY_MAX_EVENT_AGE
+
+
+def test_every_function_is_packaged_from_the_folder_the_local_runtime_zips():
+    from local_runtime import provision
+
+    functions = {name: r["Properties"] for name, r in _template()["Resources"].items()
+                 if r["Type"] == "AWS::Serverless::Function"}
+    local = {folder for folder, _ in provision.INFERENCE_FUNCTIONS.values()} | {provision.DEPLOY_FOLDER}
+    assert {f["CodeUri"].rstrip("/") for f in functions.values()} == local
+    assert {f["Handler"] for f in functions.values()} == {"lambda_function.lambda_handler"}
+
+
+def test_lambdas_import_only_the_standard_library_boto3_and_their_own_folder():
+    import ast
+
+    from local_runtime import provision
+
+    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "__future__"}
+    for folder in {f for f, _ in provision.INFERENCE_FUNCTIONS.values()} | {provision.DEPLOY_FOLDER}:
+        own = {p.stem for p in (provision.WORKFLOW_DIR / folder).glob("*.py")}
+        for path in (provision.WORKFLOW_DIR / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+                for name in names:
+                    assert name.split(".")[0] in allowed | own, f"{path} imports {name}: Lambdas ship alone"
+
+
+def test_the_schedule_rule_honours_schedule_enabled():
+    from inference_workflow.template_parameters import parameter_overrides, template_parameters
+    from scones_common.config import load_config
+
+    template = _template()
+    rule = template["Resources"]["RetrainScheduleRule"]["Properties"]
+    assert rule["State"] == {"Fn::If": ["ScheduleEnabled", "ENABLED", "DISABLED"]}
+    assert template["Conditions"]["ScheduleEnabled"] == {"Fn::Equals": [{"Ref": "RetrainScheduleEnabled"}, "true"]}
+    for environment, enabled in (("dev", "false"), ("prod", "true")):
+        parameters = template_parameters(load_config(environment=environment, environ={}))
+        assert set(parameters) <= set(template["Parameters"])
+        assert parameters["RetrainScheduleEnabled"] == enabled
+        assert f"RetrainScheduleEnabled={enabled}" in parameter_overrides(parameters)
+    assert 'RetrainSchedule="cron(0 3 ? * MON *)"' in parameter_overrides(parameters)
+
+
+def test_template_parameters_command_prints_the_overrides(capsys):
+    from inference_workflow import template_parameters
+
+    assert template_parameters.main(["--environment", "prod"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("ProjectName=scones-vehicle-classifier ") and "DataBucket=scones-unlimited-ml-prod" in printed
+    assert template_parameters.main(["--config", "/no/such/file.yaml"]) == 2
 
 
 needs_sam = pytest.mark.skipif(_sam() is None, reason="the SAM CLI is not installed (the README's test command "
@@ -54,6 +178,27 @@ def test_sam_validate_lint_passes():
 @needs_sam
 def test_sam_validate_lint_catches_a_deliberate_error(tmp_path):
     broken = tmp_path / "template.yaml"
-    broken.write_text(TEMPLATE.read_text().replace("Timeout: 300", "Timeout: 9000"))
+    broken.write_text(TEMPLATE.read_text().replace("Timeout: 900\n", "Timeout: 9000\n"))
     result = _sam_validate(broken)
     assert result.returncode != 0 and "9000" in result.stdout + result.stderr
+
+
+@needs_sam
+def test_sam_packages_each_function_exactly_as_the_local_runtime_does(tmp_path):
+    """``sam build`` copies each CodeUri folder; the local runtime zips the same files with the same bytes."""
+    import io
+    import zipfile
+
+    from local_runtime import provision
+
+    result = subprocess.run([_sam(), "build", "--template", str(TEMPLATE), "--build-dir", str(tmp_path / "build")],
+                            capture_output=True, text=True, cwd=TEMPLATE.parent, env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    functions = {name: r["Properties"]["CodeUri"].rstrip("/") for name, r in _template()["Resources"].items()
+                 if r["Type"] == "AWS::Serverless::Function"}
+    for name, folder in functions.items():
+        built = {p.relative_to(tmp_path / "build" / name).as_posix(): p.read_bytes()
+                 for p in (tmp_path / "build" / name).rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+        with zipfile.ZipFile(io.BytesIO(provision.zip_folder(provision.WORKFLOW_DIR / folder))) as archive:
+            zipped = {entry: archive.read(entry) for entry in archive.namelist()}
+        assert built == zipped, name

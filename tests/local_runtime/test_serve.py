@@ -3,7 +3,7 @@ import json
 import threading
 
 from local_runtime.serve import ENV_FILE, serve
-from pipelines.deploy import registry_cli
+from pipelines.registry import cli as registry_cli
 from scones_common.config import ENVIRONMENT_VARIABLE, load_config
 from tests.local_stack import deploy_tiny_model
 

@@ -17,7 +17,7 @@ PACKAGE_ROOTS = {"scones_common": "scones_common.errors.SconesError", "processin
 
 def _ships_alone(module: str) -> bool:
     """The Lambdas' code is zipped on its own, without scones_common."""
-    return module.endswith(".lambda_function") or module == "pipelines.deploy.deployer"
+    return module.endswith(".lambda_function") or module == "inference_workflow.deploy_model.lambda_function"
 
 
 def _load(dotted: str):

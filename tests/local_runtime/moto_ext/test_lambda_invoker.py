@@ -15,6 +15,10 @@ def test_moto_hook_still_has_the_expected_signature():
     source = inspect.getsource(models.LambdaFunction.invoke)
     assert "self._invoke_lambda(event=body)" in source, "moto's LambdaFunction.invoke no longer calls _invoke_lambda(event=...)"
     assert "res, errored, logs" in source, "moto expects a different return shape from _invoke_lambda"
+    assert 'body = "{}"' in source and "json.loads(body)" in source, \
+        "moto no longer decodes payloads and passes an empty one as the string '{}': see lambda_invoker._EMPTY_PAYLOAD"
+    assert '"Handled"' in source, "moto reports function errors differently now: see lambda_invoker._reporting_unhandled"
+    assert getattr(LambdaFunction.invoke, "__scones_unhandled__", False)
 
 
 def test_error_document_names_the_exception():

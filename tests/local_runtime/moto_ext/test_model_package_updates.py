@@ -1,10 +1,20 @@
 """Approving or rejecting in the registry reaches the deploy Lambda, as the EventBridge rule does on AWS."""
 import inspect
 
+from inference_workflow.deploy_model.lambda_function import live_package_arn
 from local_runtime.moto_ext import model_package_updates
-from pipelines.deploy import registry_cli
-from pipelines.deploy.deployer import live_package_arn
+from local_runtime.stack import wait_until_settled
+from pipelines.registry import cli as registry_cli
+from tests.contracts import load_document
 from tests.local_stack import deploy_tiny_model
+
+
+def _deployed(stack) -> str | None:
+    """Waits for the asynchronous deliveries and the endpoint phase they started; returns the live package."""
+    model_package_updates.wait_for_deliveries()
+    sm = stack.client("sagemaker")
+    wait_until_settled(sm, stack.config.endpoint.name, timeout=30)
+    return live_package_arn(sm, stack.config.endpoint.name)
 
 
 def test_moto_still_has_what_the_events_use():
@@ -44,18 +54,19 @@ def test_registry_approve_deploys_and_reject_rolls_back(local_stack, tmp_path, c
     assert live_package_arn(sm, endpoint) == first
 
     assert registry_cli.main(["--environment", "local", "approve", version]) == 0
-    assert live_package_arn(sm, endpoint) == second
+    assert _deployed(local_stack) == second
     assert registry_cli.main(["--environment", "local", "list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{version:>4}  "))
     assert "Approved" in row and row.rstrip().endswith("*")
 
     assert registry_cli.main(["--environment", "local", "reject", version, "--reason", "blurry at night"]) == 0
-    assert live_package_arn(sm, endpoint) == first
+    assert _deployed(local_stack) == first
 
 
 def test_events_only_reach_matching_enabled_rules(local_stack):
-    package = type("Package", (), {"arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/other-group/1",
-                                    "model_package_group_name": "other-group", "model_package_version": 1,
-                                    "model_approval_status": "Approved"})()
-    event = model_package_updates.state_change_event(package, "123456789012", local_stack.config.project.region)
-    assert model_package_updates.lambda_targets("123456789012", local_stack.config.project.region, event) == []
+    event = load_document("model_package_state_change")
+    region = local_stack.config.project.region
+    assert model_package_updates.lambda_targets("123456789012", region, event) == []     # another group
+    ours = {**event, "detail": {**event["detail"], "ModelPackageGroupName": local_stack.config.registry.model_package_group,
+                                "ModelApprovalStatus": "Approved"}}
+    assert model_package_updates.lambda_targets("123456789012", region, ours) == [local_stack.resources.deploy_function_arn]

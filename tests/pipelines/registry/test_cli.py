@@ -2,7 +2,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipelines.deploy import registry_cli
+from pipelines.registry import cli as registry_cli
+from pipelines.registry import packages
 
 
 @pytest.fixture
@@ -28,9 +29,9 @@ def test_list_approve_reject(sm, capsys):
     assert "0.9100" in table and "0.9300" in table and "PendingManualApproval" in table
     assert registry_cli.main(["approve", "2"]) == 0
     assert registry_cli.main(["reject", "1", "--reason", "fails on night photos"]) == 0
-    statuses = {r["version"]: r["status"] for r in registry_cli.list_packages(sm, "scones-vehicle-classifier")}
+    statuses = {r.version: r.status for r in packages.list_packages(sm, "scones-vehicle-classifier")}
     assert statuses == {2: "Approved", 1: "Rejected"}
-    detail = sm.describe_model_package(ModelPackageName=registry_cli.resolve_package(sm, "scones-vehicle-classifier", "1"))
+    detail = sm.describe_model_package(ModelPackageName=packages.resolve_package(sm, "scones-vehicle-classifier", "1"))
     assert detail["ApprovalDescription"] == "fails on night photos"
 
 

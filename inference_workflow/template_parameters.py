@@ -1,0 +1,53 @@
+"""The SAM template's parameters from the project configuration, so the stack matches ``configs/``.
+
+    sam deploy --guided --parameter-overrides "$(python -m inference_workflow.template_parameters --environment prod)"
+
+In particular ``schedule.enabled`` becomes ``RetrainScheduleEnabled``: the retraining rule is
+created DISABLED where the environment turns the schedule off.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scones_common.config import ConfigError, SconesConfig, load_config
+from scones_common.logs import setup_logging
+
+
+def template_parameters(config: SconesConfig) -> dict[str, str]:
+    return {
+        "ProjectName": config.project.name,
+        "DataBucket": config.storage.bucket,
+        "DataPrefix": config.storage.prefix,
+        "EndpointName": config.endpoint.name,
+        "EndpointInstanceType": config.endpoint.instance_type,
+        "ConfidenceThreshold": str(config.inference.confidence_threshold),
+        "ModelPackageGroupName": config.registry.model_package_group,
+        "PipelineName": config.pipeline.name,
+        "RetrainSchedule": config.schedule.expression,
+        "RetrainScheduleEnabled": "true" if config.schedule.enabled else "false",
+    }
+
+
+def parameter_overrides(parameters: dict[str, str]) -> str:
+    """``Key=Value`` pairs as ``sam deploy --parameter-overrides`` reads them (values with spaces quoted)."""
+    return " ".join(f'{key}="{value}"' if " " in value else f"{key}={value}" for key, value in parameters.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup_logging()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config")
+    parser.add_argument("--environment", choices=("local", "dev", "prod"))
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.environment)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(parameter_overrides(template_parameters(config)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,0 @@
-"""The deploy Lambda (deployer.py, zipped alone for AWS Lambda) and the registry CLI."""

@@ -1,0 +1,1 @@
+"""The Model Registry as ML engineers use it: the ``scones-registry`` CLI and what it reads and changes."""

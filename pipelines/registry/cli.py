@@ -1,0 +1,102 @@
+"""``scones-registry``: what ML engineers do in the Model Registry.
+
+    scones-registry list                 packages with status, accuracy, commit, live marker
+    scones-registry approve ARN|VERSION  approve (the EventBridge rule then deploys it)
+    scones-registry reject ARN|VERSION --reason "…" [--delete-endpoint]
+    scones-registry live                 the package behind the endpoint
+
+Rejecting the package the endpoint serves when no other package is approved leaves the endpoint
+serving it: the command says so and exits with 3, unless ``--delete-endpoint`` stops the endpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import boto3
+
+from pipelines.registry.packages import (
+    PackageRow,
+    delete_endpoint,
+    list_packages,
+    live_package_arn,
+    rejection_outcome,
+    resolve_package,
+    set_status,
+    version_of,
+)
+from scones_common.config import ENVIRONMENTS, load_config
+from scones_common.errors import cli_entry
+
+log = logging.getLogger("registry")
+EXIT_STILL_LIVE = 3
+
+
+def format_table(rows: list[PackageRow], live_arn: str | None) -> str:
+    header = f"{'ver':>4}  {'status':<22} {'accuracy':>8}  {'commit':<10} {'created':<19}  live"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        accuracy = f"{float(r.accuracy):.4f}" if r.accuracy else "-"
+        lines.append(f"{r.version!s:>4}  {r.status:<22} {accuracy:>8}  {r.git_commit[:10]:<10} "
+                     f"{r.created:<19}  {'*' if r.arn == live_arn else ''}")
+    return "\n".join(lines)
+
+
+def reject(sm, group: str, endpoint_name: str, arn: str, reason: str, stop_endpoint: bool) -> int:
+    outcome = rejection_outcome(sm, group, endpoint_name, arn)
+    set_status(sm, arn, "Rejected", reason)
+    print(f"{arn} -> Rejected")
+    if not outcome.was_live:
+        return 0
+    if outcome.fallback_arn:
+        print(f"endpoint {endpoint_name} serves v{version_of(arn)} until the deploy function switches it to "
+              f"v{version_of(outcome.fallback_arn)}, the newest other approved package")
+        return 0
+    if stop_endpoint:
+        delete_endpoint(sm, endpoint_name)
+        print(f"endpoint {endpoint_name} deleted: nothing serves v{version_of(arn)} any more")
+        return 0
+    print(f"endpoint {endpoint_name} STILL SERVES the rejected v{version_of(arn)}: no other package is approved to "
+          f"replace it. Approve another version (scones-registry approve VERSION), or stop the endpoint with "
+          f"'scones-registry reject {version_of(arn)} --reason ... --delete-endpoint' "
+          f"(or 'aws sagemaker delete-endpoint --endpoint-name {endpoint_name}').", file=sys.stderr)
+    return EXIT_STILL_LIVE
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config")
+    parser.add_argument("--environment", choices=ENVIRONMENTS)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list")
+    sub.add_parser("live")
+    approve = sub.add_parser("approve")
+    approve.add_argument("package")
+    approve.add_argument("--reason")
+    rejection = sub.add_parser("reject")
+    rejection.add_argument("package")
+    rejection.add_argument("--reason", required=True, help="why; stored as the ApprovalDescription")
+    rejection.add_argument("--delete-endpoint", action="store_true",
+                           help="if the endpoint serves this package and no other is approved, delete the endpoint")
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.environment)
+    sm = boto3.client("sagemaker", region_name=config.project.region)
+    group, endpoint = config.registry.model_package_group, config.endpoint.name
+    if args.command == "list":
+        print(format_table(list_packages(sm, group), live_package_arn(sm, endpoint)))
+    elif args.command == "live":
+        print(live_package_arn(sm, endpoint) or f"endpoint {endpoint} does not exist")
+    elif args.command == "approve":
+        arn = resolve_package(sm, group, args.package)
+        set_status(sm, arn, "Approved", args.reason)
+        print(f"{arn} -> Approved")
+    else:
+        arn = resolve_package(sm, group, args.package)
+        return reject(sm, group, endpoint, arn, args.reason, args.delete_endpoint)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

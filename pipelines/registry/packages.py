@@ -1,0 +1,109 @@
+"""Reading and changing model packages of the group, and what approving or rejecting one means for the endpoint.
+
+Which package the endpoint serves, and which one it should serve, are the deploy Lambda's rules
+(``inference_workflow/deploy_model/lambda_function.py``); this module asks the Lambda module
+rather than restating them.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from botocore.exceptions import WaiterError
+
+from inference_workflow.deploy_model.lambda_function import IN_PROGRESS, describe_endpoint, live_package_arn
+from pipelines.errors import PackageNotFoundError
+
+log = logging.getLogger("registry")
+WAIT_DELAY_SECONDS = 2
+
+
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    version: int | None
+    arn: str
+    status: str
+    accuracy: str
+    git_commit: str
+    created: str
+
+
+@dataclass(frozen=True)
+class RejectionOutcome:
+    """What rejecting a package means for the endpoint, decided before the deploy Lambda reacts."""
+    was_live: bool
+    fallback_arn: str | None     # the newest other approved package the deploy Lambda switches to
+
+    @property
+    def stays_live(self) -> bool:
+        return self.was_live and self.fallback_arn is None
+
+
+def version_of(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def list_packages(sm, group: str) -> list[PackageRow]:
+    rows = []
+    pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group, SortBy="CreationTime",
+                                                             SortOrder="Descending")
+    for page in pages:
+        for summary in page["ModelPackageSummaryList"]:
+            detail = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            metadata = detail.get("CustomerMetadataProperties", {})
+            rows.append(PackageRow(detail.get("ModelPackageVersion"), summary["ModelPackageArn"],
+                                   detail["ModelApprovalStatus"], metadata.get("accuracy", ""),
+                                   metadata.get("git_commit", ""), str(detail.get("CreationTime", ""))[:19]))
+    return rows
+
+
+def resolve_package(sm, group: str, ref: str) -> str:
+    """Accepts a full ARN or a version number of the group."""
+    if ref.startswith("arn:"):
+        return ref
+    for row in list_packages(sm, group):
+        if str(row.version) == ref:
+            return row.arn
+    raise PackageNotFoundError(f"no model package version {ref} in group {group}; see 'scones-registry list'")
+
+
+def set_status(sm, package_arn: str, status: str, reason: str | None) -> None:
+    kwargs = {"ModelPackageArn": package_arn, "ModelApprovalStatus": status}
+    if reason:
+        kwargs["ApprovalDescription"] = reason
+    sm.update_model_package(**kwargs)
+
+
+def rejection_outcome(sm, group: str, endpoint_name: str, package_arn: str) -> RejectionOutcome:
+    """Read before the rejection: is the package live, and which approved package would replace it.
+
+    An endpoint in the middle of an update may be switching to this very package: wait for it first.
+    """
+    settled_endpoint(sm, endpoint_name)
+    others = [row for row in list_packages(sm, group) if row.status == "Approved" and row.arn != package_arn]
+    fallback = max(others, key=lambda row: row.version or 0).arn if others else None
+    return RejectionOutcome(live_package_arn(sm, endpoint_name) == package_arn, fallback)
+
+
+def settled_endpoint(sm, endpoint_name: str, timeout_seconds: float = 1800) -> dict | None:
+    """The endpoint once it is not Creating/Updating (waiting with the SDK waiter), or None if there is none."""
+    endpoint = describe_endpoint(sm, endpoint_name)
+    if endpoint is not None and endpoint["EndpointStatus"] in IN_PROGRESS:
+        log.info("endpoint %s is %s: waiting for it to finish", endpoint_name, endpoint["EndpointStatus"])
+        try:
+            sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint_name, WaiterConfig={
+                "Delay": WAIT_DELAY_SECONDS, "MaxAttempts": max(1, int(timeout_seconds / WAIT_DELAY_SECONDS))})
+        except WaiterError:
+            pass    # Failed, or still busy: the caller sees the status
+        endpoint = describe_endpoint(sm, endpoint_name)
+    return endpoint
+
+
+def delete_endpoint(sm, endpoint_name: str) -> bool:
+    """Deletes the endpoint once it is not in progress (SageMaker refuses that); False if there is none."""
+    if settled_endpoint(sm, endpoint_name) is None:
+        return False
+    sm.delete_endpoint(EndpointName=endpoint_name)
+    return True

@@ -2,7 +2,9 @@
 
 The transform job writes one ``<relative path>.out`` per test image holding the class
 probabilities as a JSON list; ``test.lst`` holds the true class of each relative path.
-``metrics.accuracy.value`` is what the pipeline's CheckAccuracy condition reads.
+``metrics.accuracy.value`` is what the pipeline's CheckAccuracy condition reads. Besides
+accuracy, ROC AUC and per-class figures, the report says what the confidence threshold does:
+coverage, precision of the confident, a coverage/precision curve and calibration bins with ECE.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
+from processing.confidence import confidence_report
 from processing.staging import CLASS_NAMES
 from scones_common.logs import setup_logging
 
@@ -43,8 +46,15 @@ def read_predictions(predictions_dir: Path, relatives: list[str]) -> np.ndarray:
     return np.array([json.loads((predictions_dir / f"{r}.out").read_text()) for r in relatives], dtype=float)
 
 
-def score(y_true: list[int] | np.ndarray, probabilities: np.ndarray) -> dict:
-    """Accuracy, per-class precision/recall/F1, confusion matrix and ROC AUC for two classes."""
+class ThresholdError(ValueError):
+    """The confidence threshold is not a number in [0, 1]."""
+
+
+def score(y_true: list[int] | np.ndarray, probabilities: np.ndarray, confidence_threshold: float) -> dict:
+    """Accuracy, per-class precision/recall/F1, confusion matrix, ROC AUC for two classes, and what the
+    confidence threshold does (coverage, precision of the confident, curve, calibration)."""
+    if not 0 <= confidence_threshold <= 1:
+        raise ThresholdError(f"confidence threshold {confidence_threshold} is outside [0, 1]")
     y_true = np.asarray(y_true)
     y_pred = probabilities.argmax(axis=1)
     labels = list(range(len(CLASS_NAMES)))
@@ -60,14 +70,16 @@ def score(y_true: list[int] | np.ndarray, probabilities: np.ndarray) -> dict:
                           for i, name in enumerate(CLASS_NAMES)},
             "confusion_matrix": {"labels": list(CLASS_NAMES),
                                  "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()},
+            **confidence_report(y_true, probabilities, confidence_threshold),
         }
     }
 
 
-def evaluate(predictions_dir: str | Path, lst_path: str | Path, output_dir: str | Path) -> dict:
+def evaluate(predictions_dir: str | Path, lst_path: str | Path, output_dir: str | Path,
+             confidence_threshold: float) -> dict:
     rows = read_lst(Path(lst_path))
     probabilities = read_predictions(Path(predictions_dir), [r for r, _ in rows])
-    report = score([c for _, c in rows], probabilities)
+    report = score([c for _, c in rows], probabilities, confidence_threshold)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
@@ -80,13 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictions-dir", default=f"{CONTAINER}/input/predictions")
     parser.add_argument("--lst", default=f"{CONTAINER}/input/lst/test.lst")
     parser.add_argument("--output-dir", default=f"{CONTAINER}/evaluation")
+    parser.add_argument("--confidence-threshold", type=float, required=True,
+                        help="the inference workflow's threshold (config inference.confidence_threshold)")
     args = parser.parse_args(argv)
     try:
-        report = evaluate(args.predictions_dir, args.lst, args.output_dir)
+        report = evaluate(args.predictions_dir, args.lst, args.output_dir, args.confidence_threshold)
     except Exception as exc:   # one clear line for the job log
         log.error("%s: %s", type(exc).__name__, exc)
         return 1
-    log.info("accuracy %.4f on %d test images", report["metrics"]["accuracy"]["value"], report["metrics"]["count"])
+    metrics = report["metrics"]
+    precision = metrics["confident_precision"]["value"]
+    log.info("accuracy %.4f on %d test images; %.1f %% at or above confidence %.2f, precision %s",
+             metrics["accuracy"]["value"], metrics["count"], 100 * metrics["coverage"]["value"],
+             args.confidence_threshold, "n/a" if precision is None else f"{precision:.4f}")
     return 0
 
 

@@ -218,7 +218,8 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
                     _s3_input("test-lst", staged_uri("test.lst"), f"{CONTAINER}/input/lst"), code_lib],
             outputs=[_s3_output("evaluation", f"{CONTAINER}/evaluation", _execution_uri(config, "evaluation"))],
             arguments=["--predictions-dir", f"{CONTAINER}/input/predictions", "--lst", f"{CONTAINER}/input/lst/test.lst",
-                       "--output-dir", f"{CONTAINER}/evaluation"]),
+                       "--output-dir", f"{CONTAINER}/evaluation",
+                       "--confidence-threshold", str(config.inference.confidence_threshold)]),
         property_files=[evaluation_report], cache_config=cache)
     accuracy = sdk.JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path="metrics.accuracy.value")
     evaluation_uri = sdk.Join(on="/", values=[

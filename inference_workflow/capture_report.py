@@ -107,11 +107,11 @@ def draw_evaluation(metrics: dict, out: Path) -> list[str]:
     ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color="tab:blue",
             label="mean confidence → accuracy")
     for b in bins:
-        ax.annotate(str(b["count"]), ((b["lower"] + b["upper"]) / 2, 0.02 + lowest), ha="center", fontsize=7)
+        ax.annotate(str(b["count"]), ((b["lower"] + b["upper"]) / 2, 0.02), ha="center", fontsize=7)
     ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold}")
     ax.set(title=f"Reliability on the test split (ECE {metrics['calibration']['ece']:.3f})",
-           xlabel="top-class probability", ylabel="accuracy", xlim=(lowest, 1), ylim=(lowest, 1.01))
-    ax.legend(loc="upper left", fontsize=8)
+           xlabel="top-class probability (bin counts at the bottom)", ylabel="accuracy", xlim=(lowest, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=8)
     fig.savefig(out / "reliability.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 

@@ -265,13 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     opt_ml = Path(parser.parse_args(argv).opt_ml)
     failure = opt_ml / "output" / "failure"
     failure.parent.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(2)
     torch.set_flush_denormal(True)    # denormal floats are slow on x86 CPUs; tiny weights need no precision
     started = time.perf_counter()
     try:
         raw = json.loads((opt_ml / "input" / "config" / "hyperparameters.json").read_text())
         settings = parse_hyperparameters(raw)
         local = from_environment()
+        torch.set_num_threads(local.threads)
         if settings.use_pretrained_model:
             log.warning("use_pretrained_model=1: no pretrained weights offline; training from scratch")
         data = opt_ml / "input" / "data"

@@ -25,6 +25,7 @@ def test_known_knobs_are_taken():
     ('{"ensemble_size": true}', "ensemble_size = True is invalid"),
     ('{"flip_tta": "yes"}', "flip_tta = 'yes' is invalid: expected true or false"),
     ('{"seed": 1.5}', "seed = 1.5 is invalid"),
+    ('{"threads": 0}', "threads = 0 is invalid: expected a whole number in \\[1, 64\\]"),
 ])
 def test_bad_values_are_named(text, message):
     with pytest.raises(LocalSettingsError, match=message):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.local_settings import LocalSettingsError, LocalTrainerSettings, from_environment
@@ -141,6 +141,14 @@ def fit_temperature(view_logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(grid[int(np.argmin(losses))])
 
 
+def _ema_with_warmup(decay: float):
+    """EMA whose decay ramps up as (1 + n) / (10 + n) to ``decay``: a short run is not stuck near its initial weights."""
+    def average(averaged: torch.Tensor, current: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
+        rate = min(decay, (1 + float(updates)) / (10 + float(updates)))
+        return rate * averaged + (1 - rate) * current
+    return average
+
+
 def _train_member(settings: TrainSettings, local: LocalTrainerSettings, seed: int, data: tuple, tag: str,
                   progress) -> tuple[nn.Module, dict]:
     """One network, one-cycle schedule, the weights of its last epoch.
@@ -155,7 +163,7 @@ def _train_member(settings: TrainSettings, local: LocalTrainerSettings, seed: in
     model = SmallVgg(settings.num_classes, local.width)
     if local.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(local.ema_decay), use_buffers=True)
+    averaged = (AveragedModel(model, avg_fn=_ema_with_warmup(local.ema_decay), use_buffers=True)
                 if local.ema_decay else None)
     optimizer = _optimizer(settings, model.parameters())
     steps_per_epoch = max(1, -(-len(xt) // settings.mini_batch_size))

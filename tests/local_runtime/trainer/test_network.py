@@ -30,3 +30,12 @@ def test_fitted_temperature_recovers_the_one_that_made_the_labels():
     logits = torch.randn(4000, 2) * 4
     labels = torch.multinomial(torch.softmax(logits / 2.0, dim=1), 1).squeeze(1)
     assert abs(fit_temperature(logits.unsqueeze(0), labels) - 2.0) < 0.2
+
+
+def test_ema_follows_the_weights_early_and_averages_late():
+    from local_runtime.trainer.train import _ema_with_warmup
+
+    average = _ema_with_warmup(0.99)
+    early = average(torch.zeros(1), torch.ones(1), torch.tensor(0))
+    late = average(torch.zeros(1), torch.ones(1), torch.tensor(100_000))
+    assert torch.allclose(early, torch.tensor([0.9])) and torch.allclose(late, torch.tensor([0.01]))

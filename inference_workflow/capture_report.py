@@ -74,7 +74,50 @@ def read_capture(s3, capture_uri: str) -> list[CapturedInference]:
     return sorted(records, key=lambda r: r.time)
 
 
-def draw_report(records: list[CapturedInference], threshold: float, out_dir: str | Path, max_images: int = 24) -> Path:
+def read_evaluation(s3, evaluation_uri: str) -> dict:
+    location = parse_s3_uri(evaluation_uri)
+    return json.loads(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
+
+
+def draw_evaluation(metrics: dict, out: Path) -> list[str]:
+    """Reliability diagram and coverage/precision curve from evaluation.json's metrics; the files drawn."""
+    import matplotlib.pyplot as plt
+
+    threshold = metrics["confidence_threshold"]["value"]
+    bins = [b for b in metrics["calibration"]["bins"] if b["count"]]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    lowest = metrics["calibration"]["bins"][0]["lower"]
+    ax.plot([lowest, 1], [lowest, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    ax.bar([(b["lower"] + b["upper"]) / 2 for b in bins], [b["accuracy"] for b in bins],
+           width=[b["upper"] - b["lower"] for b in bins], alpha=0.5, edgecolor="black", label="accuracy in bin")
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color="tab:blue",
+            label="mean confidence → accuracy")
+    for b in bins:
+        ax.annotate(str(b["count"]), ((b["lower"] + b["upper"]) / 2, 0.02), ha="center", fontsize=7)
+    ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold}")
+    ax.set(title=f"Reliability on the test split (ECE {metrics['calibration']['ece']:.3f})",
+           xlabel="top-class probability (bin counts at the bottom)", ylabel="accuracy", xlim=(lowest, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=8)
+    fig.savefig(out / "reliability.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+    curve = metrics["coverage_curve"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(curve["thresholds"], curve["coverage"], label="coverage (routed without a human)")
+    ax.plot(curve["thresholds"], [float("nan") if p is None else p for p in curve["precision"]],
+            label="precision of the confident")
+    ax.axvline(threshold, color="red", linestyle="--",
+               label=f"threshold {threshold}: coverage {metrics['coverage']['value']:.0%}")
+    ax.set(title="Coverage and precision by confidence threshold (test split)", xlabel="threshold", ylim=(0, 1.02))
+    ax.legend(loc="lower left", fontsize=8)
+    fig.savefig(out / "coverage_precision.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return ["reliability.png", "coverage_precision.png"]
+
+
+def draw_report(records: list[CapturedInference], threshold: float, out_dir: str | Path, max_images: int = 24,
+                evaluation: dict | None = None) -> Path:
+    """Capture plots, plus the model's calibration and coverage/precision plots when its evaluation.json is given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,6 +171,9 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
     fig.savefig(out / "captured_images.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
+    model_plots = draw_evaluation(evaluation["metrics"], out) if evaluation else []
+    model_section = ("<h2>Model on the test split</h2>" + "".join(f'<img src="{name}">' for name in model_plots)
+                     if model_plots else "")
     below = sum(r.confidence < threshold for r in records)
     (out / "index.html").write_text(f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Endpoint capture report</title></head><body style="font-family:sans-serif">
@@ -135,6 +181,7 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
 <p>{len(records)} captured inferences from {html.escape(str(records[0].time))} to {html.escape(str(records[-1].time))};
 {below} below the confidence threshold {threshold}.</p>
 <img src="confidence_over_time.png"><br><img src="confidence_histogram.png"><br><img src="captured_images.png">
+{model_section}
 </body></html>
 """)
     return out / "index.html"
@@ -146,9 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capture-uri", required=True, help="s3:// prefix of the endpoint's capture files")
     parser.add_argument("--threshold", type=float, default=0.93)
     parser.add_argument("--out", default="capture-report")
+    parser.add_argument("--evaluation-uri", help="s3:// URI of the model's evaluation.json: adds reliability and "
+                                                 "coverage/precision plots")
     args = parser.parse_args(argv)
-    records = read_capture(boto3.client("s3"), args.capture_uri)
-    print(draw_report(records, args.threshold, args.out))
+    s3 = boto3.client("s3")
+    records = read_capture(s3, args.capture_uri)
+    evaluation = read_evaluation(s3, args.evaluation_uri) if args.evaluation_uri else None
+    print(draw_report(records, args.threshold, args.out, evaluation=evaluation))
     return 0
 
 

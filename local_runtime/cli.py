@@ -17,6 +17,14 @@ from scones_common.errors import cli_entry
 log = logging.getLogger("local_runtime")
 
 
+def confidence_line(metrics: dict) -> str:
+    """What the confidence threshold does on the test split: drivers routed without a human, and how right they are."""
+    precision = metrics["confident_precision"]["value"]
+    return (f"At confidence >= {metrics['confidence_threshold']['value']:.2f}: coverage {metrics['coverage']['value']:.1%} "
+            f"({metrics['coverage']['confident']} of {metrics['count']}), precision "
+            f"{'n/a' if precision is None else f'{precision:.4f}'}, ECE {metrics['calibration']['ece']:.3f}")
+
+
 def format_summary(summary, run_dir: Path) -> str:
     execution = summary.execution
     lines = [f"\nPipeline {execution['pipeline_name']} execution {execution['execution_id']}: "
@@ -31,6 +39,7 @@ def format_summary(summary, run_dir: Path) -> str:
         per_class = summary.evaluation["metrics"]["per_class"]
         lines.append(f"Test accuracy {summary.accuracy:.4f}  ROC AUC {summary.evaluation['metrics']['roc_auc']['value']:.4f}  "
                      + "  ".join(f"{c}: P {m['precision']:.3f} R {m['recall']:.3f}" for c, m in per_class.items()))
+        lines.append(confidence_line(summary.evaluation["metrics"]))
     if summary.model_package_arn:
         lines.append(f"Registered {summary.model_package_arn}")
     elif summary.already_registered:

@@ -166,7 +166,8 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
             records = read_capture(s3, f"{capture_uri(config)}/{config.endpoint.name}/")
             summary.capture_records = len(records)
             if records:
-                summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report"))
+                summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report",
+                                                 evaluation=summary.evaluation))
             timings["report"] = time.perf_counter() - clock
         state.save(aws, config.storage.bucket, run_dir / "state")
     _write_summary(run_dir, summary)

@@ -5,6 +5,8 @@ probabilities: the built-in algorithm documents ``{"prediction": [p0, p1]}`` as 
 JSON Lines record; a bare list ``[p0, p1]`` (what its endpoint answers) is read too. ``test.lst``
 holds the true class of each relative path.
 ``metrics.accuracy.value`` is what the pipeline's CheckAccuracy condition reads.
+Besides accuracy, ROC AUC and per-class figures, the report says what the confidence threshold
+does: coverage, precision of the confident, a coverage/precision curve and calibration bins with ECE.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
+from processing.confidence import confidence_report
 from processing.errors import ProcessingError
 from scones_common.contracts.classes import CLASS_NAMES
 from scones_common.contracts.container import EVALUATION_OUTPUT, EVALUATION_REPORT, PREDICTIONS_INPUT, TEST_LST
@@ -62,8 +65,15 @@ def read_predictions(predictions_dir: Path, relatives: list[str]) -> np.ndarray:
     return np.array(rows, dtype=float)
 
 
-def score(y_true: list[int] | np.ndarray, probabilities: np.ndarray) -> dict:
-    """Accuracy, per-class precision/recall/F1, confusion matrix and ROC AUC for two classes."""
+class ThresholdError(ValueError):
+    """The confidence threshold is not a number in [0, 1]."""
+
+
+def score(y_true: list[int] | np.ndarray, probabilities: np.ndarray, confidence_threshold: float) -> dict:
+    """Accuracy, per-class precision/recall/F1, confusion matrix, ROC AUC for two classes, and what the
+    confidence threshold does (coverage, precision of the confident, curve, calibration)."""
+    if not 0 <= confidence_threshold <= 1:
+        raise ThresholdError(f"confidence threshold {confidence_threshold} is outside [0, 1]")
     y_true = np.asarray(y_true)
     y_pred = probabilities.argmax(axis=1)
     labels = list(range(len(CLASS_NAMES)))
@@ -79,14 +89,16 @@ def score(y_true: list[int] | np.ndarray, probabilities: np.ndarray) -> dict:
                           for i, name in enumerate(CLASS_NAMES)},
             "confusion_matrix": {"labels": list(CLASS_NAMES),
                                  "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()},
+            **confidence_report(y_true, probabilities, confidence_threshold),
         }
     }
 
 
-def evaluate(predictions_dir: str | Path, lst_path: str | Path, output_dir: str | Path) -> dict:
+def evaluate(predictions_dir: str | Path, lst_path: str | Path, output_dir: str | Path,
+             confidence_threshold: float) -> dict:
     entries = read_lst(Path(lst_path))
     probabilities = read_predictions(Path(predictions_dir), [e.path for e in entries])
-    report = score([e.class_id for e in entries], probabilities)
+    report = score([e.class_id for e in entries], probabilities, confidence_threshold)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / EVALUATION_REPORT).write_text(json.dumps(report, indent=2))
@@ -99,9 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictions-dir", default=PREDICTIONS_INPUT)
     parser.add_argument("--lst", default=TEST_LST)
     parser.add_argument("--output-dir", default=EVALUATION_OUTPUT)
+    parser.add_argument("--confidence-threshold", type=float, required=True,
+                        help="the inference workflow's threshold (config inference.confidence_threshold)")
     args = parser.parse_args(argv)
-    report = evaluate(args.predictions_dir, args.lst, args.output_dir)
-    log.info("accuracy %.4f on %d test images", report["metrics"]["accuracy"]["value"], report["metrics"]["count"])
+    report = evaluate(args.predictions_dir, args.lst, args.output_dir, args.confidence_threshold)
+    metrics = report["metrics"]
+    precision = metrics["confident_precision"]["value"]
+    log.info("accuracy %.4f on %d test images; %.1f %% at or above confidence %.2f, precision %s",
+             metrics["accuracy"]["value"], metrics["count"], 100 * metrics["coverage"]["value"],
+             args.confidence_threshold, "n/a" if precision is None else f"{precision:.4f}")
     return 0
 
 

@@ -133,7 +133,7 @@ class LocalTrainerConfig:
     The local training runner hands them to the trainer as the JSON object in the environment
     variable ``SCONES_LOCAL_TRAINER``, the way a container image gets its environment.
     """
-    label_smoothing: float = field(default=0.1, metadata=_check(lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"))
+    label_smoothing: float = field(default=0.0, metadata=_check(lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"))
     seed: int = field(default=0, metadata=_check(lambda v: v >= 0, "a whole number >= 0"))
 
 

@@ -1,4 +1,4 @@
-"""A small VGG-style CNN: 3 stages of 2×(conv3×3-BN-ReLU) + maxpool, widths 16/32/64, GAP, linear."""
+"""A small VGG-style CNN (3 stages of 2×(conv3×3-BN-ReLU) + maxpool, GAP, linear) and the exported graph."""
 from __future__ import annotations
 
 import torch
@@ -14,12 +14,12 @@ def _stage(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class SmallVgg(nn.Module):
-    def __init__(self, num_classes: int, widths: tuple[int, ...] = (16, 32, 64)):
+    def __init__(self, num_classes: int, width: int = 16):
         super().__init__()
         stages, channels = [], 3
-        for width in widths:
-            stages.append(_stage(channels, width))
-            channels = width
+        for stage_width in (width, 2 * width, 4 * width):
+            stages.append(_stage(channels, stage_width))
+            channels = stage_width
         self.features = nn.Sequential(*stages)
         self.head = nn.Linear(channels, num_classes)
 
@@ -27,12 +27,25 @@ class SmallVgg(nn.Module):
         return self.head(self.features(x).mean(dim=(2, 3)))
 
 
-class WithSoftmax(nn.Module):
-    """What is exported: the endpoint returns probabilities, like the built-in algorithm."""
+class ServingGraph(nn.Module):
+    """What is exported: class probabilities (like the built-in algorithm) averaged over views.
 
-    def __init__(self, model: nn.Module):
+    Views are every member on the image and, with ``flip``, on its mirror (one batch of 2N).
+    Probabilities are averaged rather than logits, so one unsure view lowers the confidence:
+    that ranks doubtful images below the threshold. ``temperature`` divides every view's logits.
+    """
+
+    def __init__(self, members: list[nn.Module], flip: bool, temperature: float = 1.0):
         super().__init__()
-        self.model = model
+        self.members = nn.ModuleList(members)
+        self.flip = flip
+        self.register_buffer("inverse_temperature", torch.tensor(1.0 / temperature))
+
+    def view_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(views, N, classes) logits before the temperature."""
+        batch = torch.cat([x, x.flip(3)]) if self.flip else x
+        logits = torch.stack([member(batch) for member in self.members])
+        return logits.reshape(-1, x.shape[0], logits.shape[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=1)
+        return torch.softmax(self.view_logits(x) * self.inverse_temperature, dim=2).mean(dim=0)

@@ -246,7 +246,8 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
                     _s3_input("test-lst", staged_file(lst_name("test")), TEST_LST_INPUT), code_lib],
             outputs=[_s3_output("evaluation", EVALUATION_OUTPUT, _execution_uri(config, "evaluation"))],
             arguments=["--predictions-dir", PREDICTIONS_INPUT, "--lst", TEST_LST,
-                       "--output-dir", EVALUATION_OUTPUT]),
+                       "--output-dir", EVALUATION_OUTPUT,
+                       "--confidence-threshold", str(config.inference.confidence_threshold)]),
         property_files=[evaluation_report], cache_config=cache)
     accuracy = sdk.JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path="metrics.accuracy.value")
     evaluation_uri = sdk.Join(on="/", values=[

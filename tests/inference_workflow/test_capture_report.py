@@ -38,3 +38,16 @@ def test_report_files(tmp_path):
 def test_empty_capture_refused(tmp_path):
     with pytest.raises(NoCaptureError, match="no captured inferences"):
         draw_report([], 0.93, tmp_path)
+
+
+def test_report_draws_the_models_calibration_and_coverage(tmp_path):
+    import numpy as np
+
+    from processing.evaluate import score
+
+    records = parse_jsonl(_jsonl(4, datetime(2026, 11, 25, 10, tzinfo=UTC)), "a.jsonl")
+    probabilities = np.array([[0.99, 0.01], [0.7, 0.3], [0.2, 0.8], [0.05, 0.95], [0.6, 0.4]])
+    evaluation = score([0, 1, 1, 1, 0], probabilities, 0.93)
+    index = draw_report(records, 0.93, tmp_path, evaluation=evaluation).read_text()
+    for name in ("reliability.png", "coverage_precision.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG") and name in index

@@ -131,6 +131,11 @@ def test_condition_reads_evaluation_property_file(definition):
                                          "FilePath": "evaluation.json"}
 
 
+def test_evaluation_gets_the_configured_confidence_threshold(definition):
+    arguments = _steps(definition)["EvaluateModel"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--confidence-threshold") + 1] == "0.93"
+
+
 def test_transform_scores_the_test_split_only(definition):
     transform = _steps(definition)["BatchTransformTest"]["Arguments"]
     values = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]["Std:Join"]["Values"]

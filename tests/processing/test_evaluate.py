@@ -4,17 +4,34 @@ import re
 import numpy as np
 import pytest
 
-from processing.evaluate import PredictionFormatError, PredictionsMissingError, evaluate, main, parse_prediction, score
+from processing.evaluate import (
+    PredictionFormatError,
+    PredictionsMissingError,
+    ThresholdError,
+    evaluate,
+    main,
+    parse_prediction,
+    score,
+)
 
 
 def test_score_metrics():
     y_true = [0, 0, 1, 1]
     probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
-    metrics = score(y_true, probabilities)["metrics"]
+    metrics = score(y_true, probabilities, 0.85)["metrics"]
     assert metrics["accuracy"]["value"] == 0.75 and metrics["count"] == 4
     assert metrics["confusion_matrix"]["matrix"] == [[1, 1], [0, 2]]
     assert metrics["per_class"]["bicycle"]["precision"] == 1.0 and metrics["per_class"]["motorcycle"]["recall"] == 1.0
     assert metrics["roc_auc"]["value"] == 1.0
+    assert metrics["confidence_threshold"]["value"] == 0.85
+    assert metrics["coverage"]["value"] == 0.25 and metrics["confident_precision"]["value"] == 1.0
+    assert len(metrics["coverage_curve"]["thresholds"]) == len(metrics["coverage_curve"]["precision"])
+    assert sum(b["count"] for b in metrics["calibration"]["bins"]) == 4
+
+
+def test_threshold_outside_unit_interval_is_refused():
+    with pytest.raises(ThresholdError, match="1.5"):
+        score([0, 1], np.array([[0.9, 0.1], [0.1, 0.9]]), 1.5)
 
 
 def _predictions(tmp_path, rows):
@@ -30,16 +47,17 @@ def _predictions(tmp_path, rows):
 
 def test_evaluate_reads_transform_output(tmp_path):
     lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.9, 0.1]), ("motorcycle/b.png", 1, [0.1, 0.9])])
-    report = evaluate(tmp_path / "pred", lst, tmp_path / "out")
-    assert report["metrics"]["accuracy"]["value"] == 1.0
+    report = evaluate(tmp_path / "pred", lst, tmp_path / "out", 0.93)
+    assert report["metrics"]["accuracy"]["value"] == 1.0 and report["metrics"]["coverage"]["value"] == 0.0
     assert json.loads((tmp_path / "out" / "evaluation.json").read_text()) == report
 
 
 def test_missing_prediction_is_named(tmp_path, capsys):
     lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.9, 0.1]), ("motorcycle/b.png", 1, None)])
     with pytest.raises(PredictionsMissingError, match="1 of 2"):
-        evaluate(tmp_path / "pred", lst, tmp_path / "out")
-    assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(lst), "--output-dir", str(tmp_path / "o")]) == 2
+        evaluate(tmp_path / "pred", lst, tmp_path / "out", 0.93)
+    assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(lst), "--output-dir", str(tmp_path / "o"),
+                 "--confidence-threshold", "0.93"]) == 2
 
 
 ROWS = [("bicycle/a.png", 0, [0.9, 0.1]), ("bicycle/c.png", 0, [0.3, 0.7]), ("motorcycle/b.png", 1, [0.2, 0.8])]
@@ -60,7 +78,7 @@ def test_either_output_shape_scores_the_same(tmp_path):
 
     shapes = {"bare": json.dumps, "documented": lambda p: json.dumps({"prediction": p}),
               "jsonlines": prediction_record, "pretty": lambda p: json.dumps({"prediction": p}, indent=2)}
-    reports = {name: evaluate(tmp_path / name, _write_outs(tmp_path, name, render), tmp_path / f"out-{name}")
+    reports = {name: evaluate(tmp_path / name, _write_outs(tmp_path, name, render), tmp_path / f"out-{name}", 0.93)
                for name, render in shapes.items()}
     assert reports["documented"]["metrics"]["accuracy"]["value"] == pytest.approx(2 / 3)
     assert all(report == reports["documented"] for report in reports.values())
@@ -75,3 +93,12 @@ def test_either_output_shape_scores_the_same(tmp_path):
 def test_unreadable_prediction_is_named(text, fragment):
     with pytest.raises(PredictionFormatError, match=re.escape(fragment)):
         parse_prediction(text, "bicycle/a.png.out")
+
+
+def test_main_writes_threshold_fields(tmp_path):
+    lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.95, 0.05]), ("motorcycle/b.png", 1, [0.2, 0.8])])
+    assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(lst), "--output-dir", str(tmp_path / "o"),
+                 "--confidence-threshold", "0.9"]) == 0
+    metrics = json.loads((tmp_path / "o" / "evaluation.json").read_text())["metrics"]
+    assert metrics["confidence_threshold"]["value"] == 0.9
+    assert metrics["coverage"] == {"value": 0.5, "confident": 1} and metrics["confident_precision"]["value"] == 1.0

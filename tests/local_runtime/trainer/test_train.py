@@ -35,6 +35,7 @@ def test_trains_exports_onnx_and_reports_metrics(opt_ml):
     assert trainer.main(["--opt-ml", str(opt_ml)]) == 0
     metrics = json.loads((opt_ml / "output" / "metrics.json").read_text())
     assert metrics["validation:accuracy"] >= 0.8            # the synthetic classes are easy to separate
+    assert metrics["members"] == 1 and metrics["temperature"] == 1.0   # defaults: one network, no temperature
     model = ImageClassifier(opt_ml / "model")
     probabilities = model.predict([png_bytes(8, seed=1), png_bytes(48, seed=2)])
     assert probabilities.shape == (2, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
@@ -127,3 +128,9 @@ def test_augment_keeps_shape():
     generator = torch.Generator().manual_seed(0)
     for kind in ("none", "crop", "crop_color", "crop_color_transform"):
         assert trainer.augment(batch, kind, generator).shape == batch.shape
+
+
+def test_bad_local_trainer_knob_fails_with_reason(opt_ml, monkeypatch):
+    monkeypatch.setenv("SCONES_LOCAL_TRAINER", '{"ensemble_size": 0}')
+    assert trainer.main(["--opt-ml", str(opt_ml)]) == 1
+    assert "SCONES_LOCAL_TRAINER ensemble_size = 0 is invalid" in (opt_ml / "output" / "failure").read_text()

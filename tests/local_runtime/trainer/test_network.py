@@ -1,0 +1,41 @@
+import torch
+
+from local_runtime.trainer.network import ServingGraph, SmallVgg
+from local_runtime.trainer.train import fit_temperature
+
+
+def _members(n):
+    torch.manual_seed(0)
+    return [SmallVgg(2, width=4).eval() for _ in range(n)]
+
+
+def test_graph_averages_probabilities_over_members_and_mirrors():
+    members, x = _members(2), torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = torch.stack([torch.softmax(m(v), dim=1) for m in members for v in (x, x.flip(3))]).mean(dim=0)
+        assert torch.allclose(ServingGraph(members, flip=True)(x), expected, atol=1e-6)
+        assert torch.allclose(ServingGraph(members[:1], flip=False)(x), torch.softmax(members[0](x), dim=1), atol=1e-6)
+
+
+def test_temperature_divides_every_views_logits():
+    members, x = _members(1), torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        logits = members[0](x)
+        assert torch.allclose(ServingGraph(members, flip=False, temperature=2.0)(x), torch.softmax(logits / 2, dim=1),
+                              atol=1e-6)
+
+
+def test_fitted_temperature_recovers_the_one_that_made_the_labels():
+    torch.manual_seed(1)
+    logits = torch.randn(4000, 2) * 4
+    labels = torch.multinomial(torch.softmax(logits / 2.0, dim=1), 1).squeeze(1)
+    assert abs(fit_temperature(logits.unsqueeze(0), labels) - 2.0) < 0.2
+
+
+def test_ema_follows_the_weights_early_and_averages_late():
+    from local_runtime.trainer.train import _ema_with_warmup
+
+    average = _ema_with_warmup(0.99)
+    early = average(torch.zeros(1), torch.ones(1), torch.tensor(0))
+    late = average(torch.zeros(1), torch.ones(1), torch.tensor(100_000))
+    assert torch.allclose(early, torch.tensor([0.9])) and torch.allclose(late, torch.tensor([0.01]))

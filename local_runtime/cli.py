@@ -18,18 +18,18 @@ log = logging.getLogger("local_runtime")
 
 def format_summary(summary, run_dir: Path) -> str:
     execution = summary.execution
-    lines = [f"\nPipeline {execution['pipeline_name']} execution {execution['execution_id']}: "
-             f"{execution['status']} in {execution['seconds']:.1f}s"]
-    for step in execution["steps"]:
-        lines.append(f"  {step['name']:<24} {step['status']:<10} {step['seconds']:7.2f}s"
-                     + (f"  {step['failure']}" if step.get("failure") else "")
-                     + (f"  (logs: {step['log_path']})" if step["status"] == "Failed" and step.get("log_path") else ""))
-    if execution.get("failure"):
-        lines.append(f"  failure: {execution['failure']}")
+    lines = [f"\nPipeline {execution.pipeline_name} execution {execution.execution_id}: "
+             f"{execution.status} in {execution.seconds:.1f}s"]
+    for step in execution.steps:
+        lines.append(f"  {step.name:<24} {step.status:<10} {step.seconds:7.2f}s"
+                     + (f"  {step.failure}" if step.failure else "")
+                     + (f"  (logs: {step.log_path})" if step.status == "Failed" and step.log_path else ""))
+    if execution.failure:
+        lines.append(f"  failure: {execution.failure}")
     if summary.accuracy is not None:
-        per_class = summary.evaluation["metrics"]["per_class"]
-        lines.append(f"Test accuracy {summary.accuracy:.4f}  ROC AUC {summary.evaluation['metrics']['roc_auc']['value']:.4f}  "
-                     + "  ".join(f"{c}: P {m['precision']:.3f} R {m['recall']:.3f}" for c, m in per_class.items()))
+        metrics = summary.evaluation["metrics"]
+        lines.append(f"Test accuracy {summary.accuracy:.4f}  ROC AUC {metrics['roc_auc']['value']:.4f}  "
+                     + "  ".join(f"{c}: P {m['precision']:.3f} R {m['recall']:.3f}" for c, m in metrics["per_class"].items()))
     if summary.model_package_arn:
         lines.append(f"Registered {summary.model_package_arn}")
     if not summary.succeeded:
@@ -40,9 +40,9 @@ def format_summary(summary, run_dir: Path) -> str:
         lines.append("Endpoint not deployed: the package awaits approval (scones-local serve, then "
                      "scones-registry --environment local approve <version>)")
     if summary.workflow:
-        from inference_workflow.test_cases import WorkflowResult, format_table
+        from inference_workflow.test_cases import format_table
 
-        lines += ["", "Inference workflow executions:", format_table([WorkflowResult(**r) for r in summary.workflow])]
+        lines += ["", "Inference workflow executions:", format_table(summary.workflow)]
         lines.append(f"Data capture: {summary.capture_records} records; report {summary.report}")
     lines.append("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     lines.append(f"Everything is under {run_dir}")
@@ -50,7 +50,7 @@ def format_summary(summary, run_dir: Path) -> str:
 
 
 def _config(args: argparse.Namespace):
-    from pipelines.scones.cli import git_commit
+    from pipelines.scones.launch import git_commit
 
     source = args.data_source
     return load_config(args.config, "local", overrides={

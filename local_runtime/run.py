@@ -8,75 +8,71 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from local_runtime import provision as provisioning
 from local_runtime import state
-from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
-from local_runtime.stack import local_stack
+from local_runtime.pipeline.executor import ExecutionRecord
+from local_runtime.stack import LocalStack, local_stack
 from pipelines.deploy.deployer import live_package_arn
 from scones_common.config import SconesConfig
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime")
+EVALUATION_STEP, EVALUATION_FILE = "EvaluateModel", "EvaluationReport"
+REGISTER_STEP = "RegisterModel"
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    name: str
+    status: str
+    package_version: int
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status}), serving package v{self.package_version}"
 
 
 @dataclass
 class RunSummary:
-    execution: dict
-    accuracy: float | None = None
+    """What a local run produced, typed; written once as summary.json."""
+    execution: ExecutionRecord
     evaluation: dict | None = None
     model_package_arn: str | None = None
-    endpoint: str | None = None
+    endpoint: EndpointState | None = None
     endpoint_answers: bool = False
-    workflow: list[dict] = field(default_factory=list)
+    workflow: list = field(default_factory=list)          # inference_workflow WorkflowResult
     capture_records: int = 0
     report: str | None = None
     seconds: dict = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
-        return self.execution["status"] == "Succeeded"
+        return self.execution.status == "Succeeded"
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.evaluation["metrics"]["accuracy"]["value"] if self.evaluation else None
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "accuracy": self.accuracy}, indent=2, default=str)
 
 
-def _progress(stream=sys.stderr):
-    def show(step: StepRecord) -> None:
-        if step.status == "Executing" and step.progress:
-            stream.write(f"      {step.progress}\n")
-        elif step.status == "Executing":
-            stream.write(f"  ▶ {step.name:<24} {step.type} …\n")
-        elif step.status in ("Succeeded", "Cached", "Failed"):
-            mark = {"Succeeded": "✓", "Cached": "↺", "Failed": "✗"}[step.status]
-            stream.write(f"  {mark} {step.name:<24} {step.status.lower()} in {step.seconds:.1f}s"
-                         f"{'' if step.status != 'Failed' else ': ' + str(step.failure)}\n")
-        stream.flush()
-    return show
-
-
-def _pipeline_parameters(config: SconesConfig, data_uri: str) -> dict:
-    hp = config.training.hyperparameters
-    return {"InputDataUri": data_uri, "DataSource": config.data.source, "GitCommit": config.project.git_commit,
-            "Epochs": hp.epochs, "LearningRate": hp.learning_rate, "MiniBatchSize": hp.mini_batch_size,
-            "AccuracyThreshold": config.evaluation.accuracy_threshold,
-            "ModelApprovalStatus": config.registry.approval_status,
-            "ValidationFraction": config.data.validation_fraction}
-
-
-def _read_json(s3, uri: str) -> dict:
-    location = parse_s3_uri(uri)
-    return json.loads(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
+def endpoint_state(sm, endpoint_name: str) -> EndpointState | None:
+    live = live_package_arn(sm, endpoint_name)
+    if not live:
+        return None
+    status = sm.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
+    return EndpointState(endpoint_name, status, int(live.rsplit("/", 1)[1]))
 
 
 def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: bool = False,
               concurrency: int = 4) -> RunSummary:
-    from inference_workflow.capture_report import draw_report, read_capture
-    from inference_workflow.test_cases import generate_test_cases, run_executions
-    from pipelines.scones.cli import mirror_source_archive
-    from pipelines.scones.code_bundle import upload_code
-    from pipelines.scones.pipeline import get_pipeline, raw_data_uri
+    """The pipeline goes through the API path CodeBuild uses (upload, upsert, start, wait); the local
+    SageMaker executes it in the background while its progress is read back from the APIs."""
+    from pipelines.scones.launch import start_pipeline, wait_for_execution
 
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -84,73 +80,60 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     with local_stack(config, run_dir) as stack:
-        aws, server, resources = stack.aws, stack.server, stack.resources
-        s3 = aws.client("s3")
+        aws, server = stack.aws, stack.server
+        s3, sm = aws.client("s3"), aws.client("sagemaker")
         restored = state.restore(aws, config.storage.bucket, run_dir / "state")
-        upload_code(s3, config.s3_root)
-        data_uri = raw_data_uri(config)
-        mirror_source_archive(s3, config, data_uri)
         timings["setup"] = time.perf_counter() - clock
         log.info("local AWS at %s, endpoint runtime at %s%s", aws.url, server.url, " (state restored)" if restored else "")
 
         clock = time.perf_counter()
-        pipeline = get_pipeline(config)
-        definition = pipeline.definition()
+        started = start_pipeline(s3, sm, config)
+        definition = sm.describe_pipeline(PipelineName=config.pipeline.name)["PipelineDefinition"]
         (run_dir / "pipeline-definition.json").write_text(json.dumps(json.loads(definition), indent=2))
-        pipeline.upsert(role_arn=config.pipeline.role_arn)
-        timings["definition"] = time.perf_counter() - clock
+        timings["start"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        sys.stderr.write(f"pipeline {config.pipeline.name} ({len(json.loads(definition)['Steps'])} top-level steps)\n")
-        executor = PipelineExecutor(definition, aws, run_dir, on_step=_progress())
-        record: ExecutionRecord = executor.start(config.pipeline.name, _pipeline_parameters(config, data_uri))
+        from local_runtime.watch import ExecutionWatcher
+
+        log.info("pipeline %s: execution %s", config.pipeline.name, started.execution_arn)
+        watcher = ExecutionWatcher(aws, started.execution_arn).start()
+        try:
+            wait_for_execution(sm, started.execution_arn, poll_seconds=0.25)
+        finally:
+            watcher.close()
         timings["pipeline"] = time.perf_counter() - clock
-        summary = RunSummary(execution=asdict(record), seconds=timings)
-        if record.status != "Succeeded":
-            state.save(aws, config.storage.bucket, run_dir / "state")
-            _write_summary(run_dir, summary)
-            return summary
-
-        sm = aws.client("sagemaker")
-        evaluation_uri = _evaluation_uri(executor, record)
-        summary.evaluation = _read_json(s3, evaluation_uri)
-        summary.accuracy = summary.evaluation["metrics"]["accuracy"]["value"]
-        register = executor_properties(executor, "RegisterModel")
-        summary.model_package_arn = register.get("ModelPackageArn") if register else None
-        live = live_package_arn(sm, config.endpoint.name)
-        if live:
-            status = sm.describe_endpoint(EndpointName=config.endpoint.name)["EndpointStatus"]
-            summary.endpoint = f"{config.endpoint.name} ({status}), serving package v{live.rsplit('/', 1)[1]}"
-
-        if summary.endpoint:
-            clock = time.perf_counter()
-            staged_test = f"{config.s3_root}/staged/test/"
-            location = parse_s3_uri(staged_test)
-            events = generate_test_cases(s3, location.bucket, location.key, executions)
-            results = run_executions(aws.client("stepfunctions"), resources.state_machine_arn, events, concurrency)
-            summary.workflow = [asdict(r) for r in results]
-            summary.endpoint_answers = any(r.status == "SUCCEEDED" or "ThresholdConfidence" in r.error for r in results)
-            timings["workflow"] = time.perf_counter() - clock
-            server.capture.flush()
-            clock = time.perf_counter()
-            records = read_capture(s3, f"{provisioning.capture_uri(config)}/{config.endpoint.name}/")
-            summary.capture_records = len(records)
-            if records:
-                summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report"))
-            timings["report"] = time.perf_counter() - clock
+        record = stack.executions.record(started.execution_arn)
+        summary = RunSummary(execution=record, seconds=timings)
+        if record.status == "Succeeded":
+            _after_pipeline(stack, summary, run_dir, executions, concurrency)
         state.save(aws, config.storage.bucket, run_dir / "state")
-    _write_summary(run_dir, summary)
+    (run_dir / "summary.json").write_text(summary.to_json())
     return summary
 
 
-def _write_summary(run_dir: Path, summary: RunSummary) -> None:
-    (run_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2, default=str))
+def _after_pipeline(stack: LocalStack, summary: RunSummary, run_dir: Path, executions: int, concurrency: int) -> None:
+    """Reads the results off the execution record, then runs the inference workflow on test images."""
+    from inference_workflow.capture_report import draw_report, read_capture
+    from inference_workflow.test_cases import generate_test_cases, run_executions
 
-
-def executor_properties(executor: PipelineExecutor, step: str) -> dict | None:
-    return executor.last_properties.get(step)
-
-
-def _evaluation_uri(executor: PipelineExecutor, record: ExecutionRecord) -> str:
-    outputs = executor.last_properties["EvaluateModel"]["ProcessingOutputConfig"]["Outputs"]
-    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "evaluation").rstrip("/") + "/evaluation.json"
+    config, record, timings = stack.config, summary.execution, summary.seconds
+    summary.evaluation = record.property_files[EVALUATION_STEP][EVALUATION_FILE]
+    summary.model_package_arn = record.properties.get(REGISTER_STEP, {}).get("ModelPackageArn")
+    summary.endpoint = endpoint_state(stack.client("sagemaker"), config.endpoint.name)
+    if not summary.endpoint:
+        return
+    s3 = stack.client("s3")
+    clock = time.perf_counter()
+    location = parse_s3_uri(f"{config.s3_root}/staged/test/")
+    events = generate_test_cases(s3, location.bucket, location.key, executions)
+    results = run_executions(stack.client("stepfunctions"), stack.resources.state_machine_arn, events, concurrency)
+    summary.workflow = results
+    summary.endpoint_answers = any(r.status == "SUCCEEDED" or "ThresholdConfidence" in r.error for r in results)
+    timings["workflow"] = time.perf_counter() - clock
+    stack.server.capture.flush()
+    clock = time.perf_counter()
+    records = read_capture(s3, f"{provisioning.capture_uri(config)}/{config.endpoint.name}/")
+    summary.capture_records = len(records)
+    if records:
+        summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report"))
+    timings["report"] = time.perf_counter() - clock

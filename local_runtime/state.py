@@ -1,8 +1,9 @@
 """Keeps the local AWS state on disk: the moto server is in memory, the run directory is not.
 
-``save`` mirrors the bucket and snapshots the registry, models, endpoint configs and endpoints;
-``restore`` puts them back into a fresh server, so packages keep their versions and the
-endpoint serves the same model after a restart.
+``save`` mirrors the bucket and snapshots the registry, models, endpoint configs and endpoints,
+the pipelines with their executions (and steps) and the jobs those ran; ``restore`` puts them
+back into a fresh server, so packages keep their versions, the endpoint serves the same model
+and ListPipelineExecutions still lists earlier executions after a restart.
 """
 from __future__ import annotations
 
@@ -64,7 +65,31 @@ def save(clients, bucket: str, state_dir: Path) -> None:
         detail = sm.describe_endpoint(EndpointName=endpoint["EndpointName"])
         snapshot["endpoints"].append({"EndpointName": detail["EndpointName"],
                                       "EndpointConfigName": detail["EndpointConfigName"]})
+    snapshot.update(_pipelines_snapshot(sm, clients.region))
     (state_dir / "sagemaker.json").write_text(json.dumps(snapshot, indent=2, default=str))
+
+
+def _pipelines_snapshot(sm, region: str) -> dict:
+    from local_runtime.moto_ext import pipeline_executions, sagemaker_jobs
+
+    pipelines = []
+    for summary in _listed(sm.get_paginator("list_pipelines").paginate(), "PipelineSummaries"):
+        detail = sm.describe_pipeline(PipelineName=summary["PipelineName"])
+        tags = sm.list_tags(ResourceArn=detail["PipelineArn"]).get("Tags", [])
+        pipelines.append({**{k: detail[k] for k in ("PipelineName", "PipelineDisplayName", "PipelineDefinition",
+                                                    "PipelineDescription", "RoleArn") if detail.get(k)},
+                          **({"Tags": tags} if tags else {})})
+    return {"pipelines": pipelines, "pipeline_executions": pipeline_executions.snapshot(region),
+            "jobs": sagemaker_jobs.snapshot(region)}
+
+
+def _restore_pipelines(sm, region: str, snapshot: dict) -> int:
+    from local_runtime.moto_ext import pipeline_executions, sagemaker_jobs
+
+    for pipeline in snapshot.get("pipelines", []):
+        sm.create_pipeline(**pipeline)
+    sagemaker_jobs.restore(region, snapshot.get("jobs", []))
+    return pipeline_executions.restore(region, snapshot.get("pipeline_executions", []))
 
 
 def restore(clients, bucket: str, state_dir: Path) -> bool:
@@ -92,6 +117,7 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
             sm.create_endpoint(**endpoint)
         except ClientError as exc:
             log.warning("could not restore endpoint %s: %s", endpoint["EndpointName"], exc)
-    log.info("restored %d objects, %d packages, %d endpoints from %s", restored_objects, len(snapshot["packages"]),
-             len(snapshot["endpoints"]), state_dir)
+    executions = _restore_pipelines(sm, clients.region, snapshot)
+    log.info("restored %d objects, %d packages, %d endpoints, %d pipeline executions from %s", restored_objects,
+             len(snapshot["packages"]), len(snapshot["endpoints"]), executions, state_dir)
     return True

@@ -1,33 +1,23 @@
-"""``get-pipeline-definition`` (offline) and ``run-pipeline`` (upload, upsert, start, wait)."""
+"""``get-pipeline-definition`` (offline) and ``run-pipeline`` (upload, upsert, start, wait).
+
+Argument parsing only: what the commands do lives in ``pipelines.scones.launch``.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipelines.scones.launch import failed_steps, git_commit, start_pipeline, wait_for_execution
 from scones_common.config import APPROVAL_STATUSES, ConfigError, SconesConfig, load_config
 from scones_common.logs import setup_logging
-from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("pipelines")
-TERMINAL = ("Succeeded", "Failed", "Stopped")
-
-
-def git_commit() -> str:
-    """The checkout's commit; CodeBuild sources may come without .git but name it in the environment."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION", "unknown")[:12]
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -76,37 +66,6 @@ def get_pipeline_definition(argv: list[str] | None = None) -> int:
     return 0
 
 
-def mirror_source_archive(s3, config: SconesConfig, target_uri: str) -> str:
-    """Processing jobs read only S3: copy the configured source archive there once."""
-    from processing.cifar_source import resolve_archive
-
-    target = parse_s3_uri(target_uri)
-    try:
-        s3.head_object(Bucket=target.bucket, Key=target.key)
-        return target_uri
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
-            raise
-    archive = resolve_archive(config.data.source, config.data.cache_dir)
-    s3.upload_file(str(archive), target.bucket, target.key)
-    log.info("mirrored %s to %s", config.data.source, target_uri)
-    return target_uri
-
-
-def wait_for_execution(sm, execution_arn: str, poll_seconds: float = 30.0, timeout_seconds: float = 4 * 3600) -> str:
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        status = sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn)["PipelineExecutionStatus"]
-        if status in TERMINAL or time.monotonic() > deadline:
-            return status
-        time.sleep(poll_seconds)
-
-
-def failed_steps(sm, execution_arn: str) -> list[str]:
-    steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=execution_arn)["PipelineExecutionSteps"]
-    return [f"{s['StepName']}: {s.get('FailureReason', s['StepStatus'])}" for s in steps if s["StepStatus"] == "Failed"]
-
-
 def run_pipeline(argv: list[str] | None = None) -> int:
     setup_logging()
     parser = argparse.ArgumentParser(description="Upload code, upsert and start the pipeline.")
@@ -119,33 +78,33 @@ def run_pipeline(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
-    from pipelines.scones.code_bundle import upload_code
-    from pipelines.scones.pipeline import get_pipeline, raw_data_uri
+    from processing.cifar_archive import CorruptArchiveError, MissingClassesError
+    from processing.cifar_source import DataSourceError
 
     session = boto3.Session(region_name=config.project.region)
     s3, sm = session.client("s3"), session.client("sagemaker")
     try:
-        code_prefix = upload_code(s3, config.s3_root)
-        mirror_source_archive(s3, config, raw_data_uri(config))
-        pipeline = get_pipeline(config)
-        tags = [{"Key": "project", "Value": config.project.name}, {"Key": "environment", "Value": config.environment},
-                {"Key": "git_commit", "Value": config.project.git_commit}]
-        pipeline.upsert(role_arn=config.pipeline.role_arn, description="Scones Unlimited vehicle classifier", tags=tags)
-        response = sm.start_pipeline_execution(PipelineName=config.pipeline.name,
-                                               PipelineExecutionDisplayName=f"run-{config.project.git_commit}")
+        started = start_pipeline(s3, sm, config)
+    except (DataSourceError, CorruptArchiveError, MissingClassesError) as exc:
+        log.error("%s: %s", type(exc).__name__, exc)
+        return 2
     except (ClientError, BotoCoreError, OSError) as exc:
         log.error("%s: %s", type(exc).__name__, exc)
         return 1
-    execution_arn = response["PipelineExecutionArn"]
-    log.info("code at %s; started %s", code_prefix, execution_arn)
+    execution_arn = started.execution_arn
+    log.info("code at %s; started %s", started.code_prefix, execution_arn)
     print(json.dumps({"pipeline_execution_arn": execution_arn}))
     if not args.wait:
         return 0
-    status = wait_for_execution(sm, execution_arn, args.poll_seconds)
-    log.info("execution %s", status)
-    if status != "Succeeded":
-        for line in failed_steps(sm, execution_arn):
-            log.error("failed step %s", line)
+    try:
+        status = wait_for_execution(sm, execution_arn, args.poll_seconds)
+        log.info("execution %s", status)
+        if status != "Succeeded":
+            for line in failed_steps(sm, execution_arn) or [f"(no failed step listed; execution {status})"]:
+                log.error("failed step %s", line)
+            return 1
+    except (ClientError, BotoCoreError) as exc:
+        log.error("%s: %s", type(exc).__name__, exc)
         return 1
     return 0
 

@@ -5,6 +5,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from local_runtime.aws import ACCOUNT_ID
@@ -32,11 +33,11 @@ class StepContext:
     spec: dict              # the step's definition (unresolved)
     report: Callable[[str], None] = lambda message: None   # progress while the job runs
 
-    @property
+    @cached_property
     def job_name(self) -> str:
-        """Unique, SageMaker-valid job name (≤ 63 chars)."""
+        """Unique, SageMaker-valid job name (≤ 63 chars); fixed once asked for, so every use names one job."""
         base = re.sub(r"[^a-zA-Z0-9-]", "-", f"{self.pipeline_name[:24]}-{self.step_name}")[:48]
-        return f"{base}-{self.execution_id[:8]}-{int(time.time() * 1000) % 100000:05d}"
+        return f"{base}-{self.execution_id[:8]}-{int(time.time() * 1000) % 100000:05d}".lower()
 
     def arn(self, kind: str) -> str:
         """The ARN SageMaker would give this step's job (``training-job``, ``processing-job``…)."""

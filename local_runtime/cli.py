@@ -2,6 +2,8 @@
 
     scones-local run [--data-source PATH|URL|s3://…|cifar-100] [--epochs N] [--executions N] [--fresh]
     scones-local serve [--run-dir runs/local] [--aws-port N] [--runtime-port N]
+    scones-local fire-schedule [RULE] [--run-dir runs/local]      (against a running serve)
+    scones-local buildspec [--phases build,...] [--data-source …] [--run-dir runs/local]   (against a running serve)
 """
 from __future__ import annotations
 
@@ -92,6 +94,45 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _served_clients(run_dir: Path):
+    """Clients for the stack a running ``serve`` exposes, found through the env file it writes."""
+    from local_runtime.aws import LocalAws
+    from local_runtime.serve import ENV_FILE, read_env_file
+
+    env = read_env_file(run_dir / ENV_FILE)
+    return LocalAws(env["AWS_ENDPOINT_URL"], env["AWS_DEFAULT_REGION"], env.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"))
+
+
+def _fire_schedule(args: argparse.Namespace) -> int:
+    from local_runtime.provision import schedule_rule_name
+    from local_runtime.scheduler import fire_rule
+
+    rule = args.rule or schedule_rule_name(load_config(args.config, "local"))
+    deliveries = fire_rule(_served_clients(Path(args.run_dir).resolve()), rule)
+    for delivery in deliveries:
+        print(f"{rule} -> {delivery.arn}: {'started ' if delivery.ok else 'FAILED '}{delivery.result}")
+    if not deliveries:
+        print(f"{rule} has no targets")
+    return 0 if deliveries and all(d.ok for d in deliveries) else 1
+
+
+def _buildspec(args: argparse.Namespace) -> int:
+    from local_runtime.buildspec import run_buildspec
+    from local_runtime.serve import ENV_FILE
+
+    extra = {"SCONES__DATA__SOURCE": str(Path(args.data_source).resolve()) if Path(args.data_source).exists()
+             else args.data_source} if args.data_source else {}
+    if args.epochs:
+        extra["SCONES__TRAINING__HYPERPARAMETERS__EPOCHS"] = str(args.epochs)
+    phases = tuple(args.phases.split(",")) if args.phases else None
+    result = run_buildspec(Path(args.buildspec).resolve(), Path(args.run_dir).resolve() / ENV_FILE, phases, extra)
+    for phase in result.phases:
+        print(f"{phase.name:<11} {'skipped' if phase.skipped else 'exit ' + str(phase.exit_code)}")
+    if result.artifacts_missing:
+        print(f"artifacts missing: {', '.join(result.artifacts_missing)}")
+    return 0 if result.succeeded else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -109,14 +150,29 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--fresh", action="store_true", help="forget earlier runs (state, cache) first")
     serve.add_argument("--aws-port", type=int, help="port of the local AWS APIs (default: any free port)")
     serve.add_argument("--runtime-port", type=int, help="port of the local SageMaker runtime (default: any free port)")
+    fire = sub.add_parser("fire-schedule", help="fire a schedule rule of a running serve now (default: retraining)")
+    fire.add_argument("rule", nargs="?", help="rule name (default: the retraining schedule rule)")
+    build = sub.add_parser("buildspec", help="run buildspec.yml's phases against a running serve")
+    build.add_argument("--buildspec", default=str(Path(__file__).resolve().parents[1] / "buildspec.yml"))
+    build.add_argument("--phases", help="comma-separated (default: every phase but install)")
+    build.add_argument("--data-source", help="passed to the build as SCONES__DATA__SOURCE")
+    build.add_argument("--epochs", type=int, help="passed to the build as SCONES__TRAINING__HYPERPARAMETERS__EPOCHS")
+    for command in (fire, build):
+        command.add_argument("--config")
+        command.add_argument("--run-dir", default="runs/local")
     args = parser.parse_args(argv)
     from local_runtime.aws import PortInUseError
+    from local_runtime.buildspec import BuildspecError
+    from local_runtime.scheduler import RuleNotFoundError
+    from local_runtime.serve import NotServingError
     from processing.cifar_archive import CorruptArchiveError, MissingClassesError
     from processing.cifar_source import DataSourceError
 
+    commands = {"run": _run, "serve": _serve, "fire-schedule": _fire_schedule, "buildspec": _buildspec}
     try:
-        return _run(args) if args.command == "run" else _serve(args)
-    except (ConfigError, DataSourceError, CorruptArchiveError, MissingClassesError, PortInUseError) as exc:
+        return commands[args.command](args)
+    except (ConfigError, DataSourceError, CorruptArchiveError, MissingClassesError, PortInUseError, BuildspecError,
+            RuleNotFoundError, NotServingError) as exc:
         log.error("%s: %s", type(exc).__name__, exc)
         return 2
 

@@ -88,6 +88,10 @@ def upsert_state_machine(sfn, name: str, definition: str, role_arn: str) -> str:
     return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
 
 
+def schedule_rule_name(config: SconesConfig) -> str:
+    return f"{config.project.name}-retrain-schedule"
+
+
 def capture_uri(config: SconesConfig) -> str:
     return f"{config.s3_root}/{config.endpoint.capture_prefix}"
 
@@ -122,6 +126,11 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         "detail": {"ModelPackageGroupName": [config.registry.model_package_group],
                    "ModelApprovalStatus": ["Approved", "Rejected"]}}))
     events.put_targets(Rule=f"{prefix}-model-approved", Targets=[{"Id": "deploy", "Arn": deploy_arn}])
-    events.put_rule(Name=f"{prefix}-retrain-schedule", ScheduleExpression=config.schedule.expression,
+    events.put_rule(Name=schedule_rule_name(config), ScheduleExpression=config.schedule.expression,
                     State="ENABLED" if config.schedule.enabled else "DISABLED")
+    events.put_targets(Rule=schedule_rule_name(config), Targets=[{   # as the template's RetrainScheduleRule
+        "Id": "retraining-pipeline", "RoleArn": role_arn,
+        "Arn": f"arn:aws:sagemaker:{config.project.region}:{role_arn.split(':')[4]}:pipeline/{config.pipeline.name}",
+        "SageMakerPipelineParameters": {"PipelineParameterList": [
+            {"Name": "ModelApprovalStatus", "Value": "PendingManualApproval"}]}}])
     return Provisioned(role_arn, functions, deploy_arn, machine_arn)

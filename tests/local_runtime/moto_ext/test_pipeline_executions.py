@@ -1,17 +1,16 @@
 """With ``serve`` up, ``run-pipeline --wait`` really runs the pipeline: steps, jobs, logs and the registry
 show it through the APIs, in botocore's shapes; failures name the step; executions survive a restart."""
 import inspect
-import threading
 
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
-from local_runtime.serve import serve
 from pipelines.scones import cli
 from scones_common.config import load_config
 from tests.builders import FINE_NAMES, make_cifar_archive
+from tests.local_stack import Serving
 
 EVERY_STEP = {"PrepareData", "TrainModel", "CreateModel", "BatchTransformTest", "EvaluateModel", "CheckAccuracy",
               "RegisterModel", "DeployModel"}
@@ -48,29 +47,6 @@ def test_moto_still_fakes_executions_and_lacks_the_step_actions():
     for attribute in ("pipelines", "start_pipeline_execution", "describe_pipeline_execution"):
         assert hasattr(models.SageMakerModelBackend, attribute) or attribute == "pipelines", attribute
     assert "self.pipeline_executions" in inspect.getsource(models.FakePipeline.__init__)
-
-
-class Serving:
-    """``scones-local serve`` in a background thread, as a user runs it in another shell."""
-
-    def __init__(self, run_dir):
-        self.config = load_config(environment="local", environ={})
-        self.run_dir, self.stop, self.ready, self.stack = run_dir, threading.Event(), threading.Event(), None
-        self.thread = threading.Thread(target=serve, args=(self.config, run_dir, self.stop),
-                                       kwargs={"on_ready": self._ready}, daemon=True)
-
-    def _ready(self, stack, env_file):
-        self.stack = stack
-        self.ready.set()
-
-    def __enter__(self):
-        self.thread.start()
-        assert self.ready.wait(120), "serve did not come up"
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(120)
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,7 @@ class ExecutionService:
                 if arn in self._stops:
                     record.status = "Stopped"
                 else:
-                    self._executor(item.definition).run(record, should_stop=lambda: arn in self._stops)
+                    self._executor(item.definition).run(record, should_stop=lambda arn=arn: arn in self._stops)
             except Exception as exc:   # the worker outlives any one execution
                 log.exception("execution %s crashed", arn)
                 record.status, record.failure = "Failed", f"{type(exc).__name__}: {exc}"

@@ -2,12 +2,11 @@
 import json
 import threading
 
-from pipelines.scones import cli
-from tests.builders import FINE_NAMES, make_cifar_archive
-
 from local_runtime.serve import ENV_FILE, serve
 from pipelines.deploy import registry_cli
+from pipelines.scones import cli
 from scones_common.config import load_config
+from tests.builders import FINE_NAMES, make_cifar_archive
 from tests.local_stack import deploy_tiny_model
 
 

@@ -8,7 +8,6 @@ from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
 from pipelines.scones import cli
-from scones_common.config import load_config
 from tests.builders import FINE_NAMES, make_cifar_archive
 from tests.local_stack import Serving
 

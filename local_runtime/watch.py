@@ -70,7 +70,7 @@ class ExecutionWatcher:
             name, status = step["StepName"], shown_status(step)
             if status == "Executing" and name not in self._seen:
                 self._write(f"  ▶ {name:<24} {step_kind(step)} …")
-            if "TrainingJob" in step.get("Metadata", {}) and self._seen.get(name) != status:
+            if "TrainingJob" in step.get("Metadata", {}) and (status == "Executing" or self._seen.get(name) != status):
                 self._training_milestones(step["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1])
             if status in _MARKS and self._seen.get(name) != status:
                 failure = f": {step.get('FailureReason')}" if status == "Failed" else ""

@@ -98,7 +98,7 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
         log.info("pipeline %s: execution %s", config.pipeline.name, started.execution_arn)
         watcher = ExecutionWatcher(aws, started.execution_arn).start()
         try:
-            wait_for_execution(sm, started.execution_arn, poll_seconds=0.25)
+            wait_for_execution(sm, started.execution_arn, poll_seconds=0.5)
         finally:
             watcher.close()
         timings["pipeline"] = time.perf_counter() - clock

@@ -72,7 +72,7 @@ def job_started(region: str, kind: str, name: str, arn: str, arguments: dict) ->
         setattr(job, _END[kind], None)
         job.last_modified_time = _now()
         if kind == "Training":
-            job.algorithm_specification = request.get("AlgorithmSpecification", {})
+            job.algorithm_specification = copy.deepcopy(arguments.get("AlgorithmSpecification", {}))
             job.final_metric_data_list = []
             job.secondary_status_transitions = []
             _transition(job, "Starting", "Preparing the instances for training")

@@ -35,7 +35,7 @@ def shown_status(step: dict) -> str:
 class ExecutionWatcher:
     """Polls in a thread until closed; prints each step once when it starts and once when it ends."""
 
-    def __init__(self, clients, execution_arn: str, stream: TextIO = sys.stderr, poll_seconds: float = 0.5):
+    def __init__(self, clients, execution_arn: str, stream: TextIO = sys.stderr, poll_seconds: float = 1.0):
         self.sm, self.logs = clients.client("sagemaker"), clients.client("logs")
         self.arn, self.stream, self.poll_seconds = execution_arn, stream, poll_seconds
         self._seen: dict[str, str] = {}

@@ -39,15 +39,15 @@ def main() -> None:
         metrics_files = list(Path(scratch).glob("jobs/*/TrainModel/opt/ml/output/metrics.json"))
         trainer = json.loads(metrics_files[0].read_text()) if metrics_files else {}
     print(f"local run on {args.data_source} ({config.training.hyperparameters.epochs} epochs): "
-          f"{summary.execution['status']} in {seconds:.1f} s")
-    for step in summary.execution["steps"]:
-        print(f"  {step['name']:<24} {step['status']:<10} {step['seconds']:6.2f} s")
+          f"{summary.execution.status} in {seconds:.1f} s")
+    for step in summary.execution.steps:
+        print(f"  {step.name:<24} {step.status:<10} {step.seconds:6.2f} s")
     print("  phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in summary.seconds.items()))
     if trainer:
         print(f"  trainer {trainer['seconds']:.1f} s, best epoch {trainer['epoch']} "
               f"(validation accuracy {trainer['validation:accuracy']:.4f})")
     if summary.accuracy is not None:
-        confident = [r for r in summary.workflow if r["status"] == "SUCCEEDED"]
+        confident = [r for r in summary.workflow if r.status == "SUCCEEDED"]
         print(f"  test accuracy {summary.accuracy:.4f}, ROC AUC {summary.evaluation['metrics']['roc_auc']['value']:.4f}; "
               f"workflow: {len(confident)}/{len(summary.workflow)} confident")
 

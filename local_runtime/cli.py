@@ -2,6 +2,8 @@
 
     scones-local run [--data-source PATH|URL|s3://…|cifar-100] [--epochs N] [--executions N] [--fresh]
     scones-local serve [--run-dir runs/local] [--aws-port N] [--runtime-port N]
+    scones-local fire-schedule [RULE] [--run-dir runs/local]      (against a running serve)
+    scones-local buildspec [--phases build,...] [--data-source …] [--run-dir runs/local]   (against a running serve)
 """
 from __future__ import annotations
 
@@ -27,19 +29,19 @@ def confidence_line(metrics: dict) -> str:
 
 def format_summary(summary, run_dir: Path) -> str:
     execution = summary.execution
-    lines = [f"\nPipeline {execution['pipeline_name']} execution {execution['execution_id']}: "
-             f"{execution['status']} in {execution['seconds']:.1f}s"]
-    for step in execution["steps"]:
-        lines.append(f"  {step['name']:<24} {step['status']:<10} {step['seconds']:7.2f}s"
-                     + (f"  {step['failure']}" if step.get("failure") else "")
-                     + (f"  (logs: {step['log_path']})" if step["status"] == "Failed" and step.get("log_path") else ""))
-    if execution.get("failure"):
-        lines.append(f"  failure: {execution['failure']}")
+    lines = [f"\nPipeline {execution.pipeline_name} execution {execution.execution_id}: "
+             f"{execution.status} in {execution.seconds:.1f}s"]
+    for step in execution.steps:
+        lines.append(f"  {step.name:<24} {step.status:<10} {step.seconds:7.2f}s"
+                     + (f"  {step.failure}" if step.failure else "")
+                     + (f"  (logs: {step.log_path})" if step.status == "Failed" and step.log_path else ""))
+    if execution.failure:
+        lines.append(f"  failure: {execution.failure}")
     if summary.accuracy is not None:
-        per_class = summary.evaluation["metrics"]["per_class"]
-        lines.append(f"Test accuracy {summary.accuracy:.4f}  ROC AUC {summary.evaluation['metrics']['roc_auc']['value']:.4f}  "
-                     + "  ".join(f"{c}: P {m['precision']:.3f} R {m['recall']:.3f}" for c, m in per_class.items()))
-        lines.append(confidence_line(summary.evaluation["metrics"]))
+        metrics = summary.evaluation["metrics"]
+        lines.append(f"Test accuracy {summary.accuracy:.4f}  ROC AUC {metrics['roc_auc']['value']:.4f}  "
+                     + "  ".join(f"{c}: P {m['precision']:.3f} R {m['recall']:.3f}" for c, m in metrics["per_class"].items()))
+        lines.append(confidence_line(metrics))
     if summary.model_package_arn:
         lines.append(f"Registered {summary.model_package_arn}")
     elif summary.already_registered:
@@ -52,9 +54,9 @@ def format_summary(summary, run_dir: Path) -> str:
         lines.append("Endpoint not deployed: the package awaits approval (scones-local serve, then "
                      "scones-registry --environment local approve <version>)")
     if summary.workflow:
-        from inference_workflow.executions import WorkflowResult, format_table
+        from inference_workflow.executions import format_table
 
-        lines += ["", "Inference workflow executions:", format_table([WorkflowResult(**r) for r in summary.workflow])]
+        lines += ["", "Inference workflow executions:", format_table(summary.workflow)]
         lines.append(f"Data capture: {summary.capture_records} records; report {summary.report}")
     lines.append("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     lines.append(f"Everything is under {run_dir}")
@@ -62,7 +64,7 @@ def format_summary(summary, run_dir: Path) -> str:
 
 
 def _config(args: argparse.Namespace):
-    from pipelines.scones.cli import git_commit
+    from pipelines.scones.launch import git_commit
 
     source = args.data_source
     return load_config(args.config, "local", overrides={
@@ -116,6 +118,45 @@ def _port(text: str) -> int:
     return port
 
 
+def _served_clients(run_dir: Path):
+    """Clients for the stack a running ``serve`` exposes, found through the env file it writes."""
+    from local_runtime.aws import LocalAws
+    from local_runtime.serve import ENV_FILE, read_env_file
+
+    env = read_env_file(run_dir / ENV_FILE)
+    return LocalAws(env["AWS_ENDPOINT_URL"], env["AWS_DEFAULT_REGION"], env.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"))
+
+
+def _fire_schedule(args: argparse.Namespace) -> int:
+    from local_runtime.provision import schedule_rule_name
+    from local_runtime.scheduler import fire_rule
+
+    rule = args.rule or schedule_rule_name(load_config(args.config, "local"))
+    deliveries = fire_rule(_served_clients(Path(args.run_dir).resolve()), rule)
+    for delivery in deliveries:
+        print(f"{rule} -> {delivery.arn}: {'started ' if delivery.ok else 'FAILED '}{delivery.result}")
+    if not deliveries:
+        print(f"{rule} has no targets")
+    return 0 if deliveries and all(d.ok for d in deliveries) else 1
+
+
+def _buildspec(args: argparse.Namespace) -> int:
+    from local_runtime.buildspec import run_buildspec
+    from local_runtime.serve import ENV_FILE
+
+    extra = {"SCONES__DATA__SOURCE": str(Path(args.data_source).resolve()) if Path(args.data_source).exists()
+             else args.data_source} if args.data_source else {}
+    if args.epochs:
+        extra["SCONES__TRAINING__HYPERPARAMETERS__EPOCHS"] = str(args.epochs)
+    phases = tuple(args.phases.split(",")) if args.phases else None
+    result = run_buildspec(Path(args.buildspec).resolve(), Path(args.run_dir).resolve() / ENV_FILE, phases, extra)
+    for phase in result.phases:
+        print(f"{phase.name:<11} {'skipped' if phase.skipped else 'exit ' + str(phase.exit_code)}")
+    if result.artifacts_missing:
+        print(f"artifacts missing: {', '.join(result.artifacts_missing)}")
+    return 0 if result.succeeded else 1
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -133,10 +174,21 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--fresh", action="store_true", help="forget earlier runs (state, cache) first")
     serve.add_argument("--aws-port", type=_port, help="port of the local AWS APIs (default: any free port)")
     serve.add_argument("--runtime-port", type=_port, help="port of the local SageMaker runtime (default: any free port)")
+    fire = sub.add_parser("fire-schedule", help="fire a schedule rule of a running serve now (default: retraining)")
+    fire.add_argument("rule", nargs="?", help="rule name (default: the retraining schedule rule)")
+    build = sub.add_parser("buildspec", help="run buildspec.yml's phases against a running serve")
+    build.add_argument("--buildspec", default=str(Path(__file__).resolve().parents[1] / "buildspec.yml"))
+    build.add_argument("--phases", help="comma-separated (default: every phase but install)")
+    build.add_argument("--data-source", help="passed to the build as SCONES__DATA__SOURCE")
+    build.add_argument("--epochs", type=int, help="passed to the build as SCONES__TRAINING__HYPERPARAMETERS__EPOCHS")
+    for command in (fire, build):
+        command.add_argument("--config")
+        command.add_argument("--run-dir", default="runs/local")
     args = parser.parse_args(argv)
     if args.command == "serve" and args.aws_port and args.aws_port == args.runtime_port:
         parser.error(f"--aws-port and --runtime-port are both {args.aws_port}; the two servers need two ports")
-    return _run(args) if args.command == "run" else _serve(args)
+    commands = {"run": _run, "serve": _serve, "fire-schedule": _fire_schedule, "buildspec": _buildspec}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

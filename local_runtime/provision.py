@@ -104,6 +104,10 @@ def ensure_queue(sqs, name: str) -> tuple[str, str]:
     return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
+def schedule_rule_name(config: SconesConfig) -> str:
+    return f"{config.project.name}-retrain-schedule"
+
+
 def provision(clients, config: SconesConfig) -> Provisioned:
     s3, iam, lam, sfn, events = (clients.client(s) for s in ("s3", "iam", "lambda", "stepfunctions", "events"))
     try:
@@ -141,6 +145,11 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         "detail": {"ModelPackageGroupName": [config.registry.model_package_group],
                    "ModelApprovalStatus": ["Approved", "Rejected"]}}))
     events.put_targets(Rule=f"{prefix}-model-approved", Targets=[{"Id": "deploy", "Arn": deploy_arn}])
-    events.put_rule(Name=f"{prefix}-retrain-schedule", ScheduleExpression=config.schedule.expression,
+    events.put_rule(Name=schedule_rule_name(config), ScheduleExpression=config.schedule.expression,
                     State="ENABLED" if config.schedule.enabled else "DISABLED")
+    events.put_targets(Rule=schedule_rule_name(config), Targets=[{   # as the template's RetrainScheduleRule
+        "Id": "retraining-pipeline", "RoleArn": role_arn,
+        "Arn": f"arn:aws:sagemaker:{config.project.region}:{role_arn.split(':')[4]}:pipeline/{config.pipeline.name}",
+        "SageMakerPipelineParameters": {"PipelineParameterList": [
+            {"Name": "ModelApprovalStatus", "Value": "PendingManualApproval"}]}}])
     return Provisioned(role_arn, functions, deploy_arn, machine_arn, failures_url)

@@ -7,74 +7,67 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from inference_workflow.deploy_model.lambda_function import live_package_arn
 from local_runtime import state
-from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
-from local_runtime.pipeline.runners.training import local_trainer_environment
+from local_runtime.pipeline.executor import ExecutionRecord
 from local_runtime.run_dir import check_run_dir, clear_run_dir, hold_run_dir
-from local_runtime.stack import local_stack, wait_until_settled
+from local_runtime.stack import LocalStack, local_stack, wait_until_settled
 from scones_common.atomic import write_atomic
 from scones_common.config import SconesConfig
-from scones_common.contracts.container import EVALUATION_REPORT
-from scones_common.names import capture_uri, raw_data_uri
+from scones_common.names import capture_uri
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime")
+EVALUATION_STEP, EVALUATION_FILE = "EvaluateModel", "EvaluationReport"
+REGISTER_STEP = "RegisterModel"
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    name: str
+    status: str
+    package_version: int
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status}), serving package v{self.package_version}"
 
 
 @dataclass
 class RunSummary:
-    execution: dict
-    accuracy: float | None = None
+    """What a local run produced, typed; written once as summary.json."""
+    execution: ExecutionRecord
     evaluation: dict | None = None
     model_package_arn: str | None = None
     already_registered: str | None = None     # the package that already holds this run's model artifact
-    endpoint: str | None = None
+    endpoint: EndpointState | None = None
     endpoint_answers: bool = False
-    workflow: list[dict] = field(default_factory=list)
+    workflow: list = field(default_factory=list)          # inference_workflow WorkflowResult
     capture_records: int = 0
     report: str | None = None
     seconds: dict = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
-        return self.execution["status"] == "Succeeded"
+        return self.execution.status == "Succeeded"
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.evaluation["metrics"]["accuracy"]["value"] if self.evaluation else None
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "accuracy": self.accuracy}, indent=2, default=str)
 
 
-def _progress(stream=sys.stderr):
-    def show(step: StepRecord) -> None:
-        if step.status == "Executing" and step.progress:
-            stream.write(f"      {step.progress}\n")
-        elif step.status == "Executing":
-            stream.write(f"  ▶ {step.name:<24} {step.type} …\n")
-        elif step.status in ("Succeeded", "Cached", "Failed"):
-            mark = {"Succeeded": "✓", "Cached": "↺", "Failed": "✗"}[step.status]
-            stream.write(f"  {mark} {step.name:<24} {step.status.lower()} in {step.seconds:.1f}s"
-                         f"{'' if step.status != 'Failed' else ': ' + str(step.failure)}\n")
-        stream.flush()
-    return show
-
-
-def _pipeline_parameters(config: SconesConfig, source) -> dict:
-    from pipelines.scones.pipeline import registry_metadata_value
-
-    hp = config.training.hyperparameters
-    return {"InputDataUri": source.uri, "DataSource": registry_metadata_value(source.provenance),
-            "GitCommit": registry_metadata_value(config.project.git_commit),
-            "Epochs": hp.epochs, "LearningRate": hp.learning_rate, "MiniBatchSize": hp.mini_batch_size,
-            "AccuracyThreshold": config.evaluation.accuracy_threshold,
-            "ModelApprovalStatus": config.registry.approval_status,
-            "ValidationFraction": config.data.validation_fraction}
-
-
-def _read_json(s3, uri: str) -> dict:
-    location = parse_s3_uri(uri)
-    return json.loads(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
+def endpoint_state(sm, endpoint_name: str) -> EndpointState | None:
+    live = live_package_arn(sm, endpoint_name)
+    if not live:
+        return None
+    status = sm.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
+    return EndpointState(endpoint_name, status, int(live.rsplit("/", 1)[1]))
 
 
 def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: bool = False,
@@ -100,93 +93,78 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
 
 
 def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int) -> RunSummary:
-    from inference_workflow.capture_report import draw_report, read_capture
-    from inference_workflow.executions import generate_test_cases, run_executions
-    from pipelines.scones.cli import mirror_source_archive
-    from pipelines.scones.code_bundle import upload_code
-    from pipelines.scones.pipeline import get_pipeline
+    from pipelines.scones.launch import start_pipeline, wait_for_execution
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     with local_stack(config, run_dir) as stack:
-        aws, server, resources = stack.aws, stack.server, stack.resources
-        s3 = aws.client("s3")
+        aws, server = stack.aws, stack.server
+        s3, sm = aws.client("s3"), aws.client("sagemaker")
         restored = state.restore(aws, config.storage.bucket, run_dir / "state")
-        upload_code(s3, config.s3_root)
-        source = mirror_source_archive(s3, config, raw_data_uri(config))
         timings["setup"] = time.perf_counter() - clock
         log.info("local AWS at %s, endpoint runtime at %s%s", aws.url, server.url, " (state restored)" if restored else "")
 
         clock = time.perf_counter()
-        pipeline = get_pipeline(config)
-        definition = pipeline.definition()
+        started = start_pipeline(s3, sm, config)
+        definition = sm.describe_pipeline(PipelineName=config.pipeline.name)["PipelineDefinition"]
         write_atomic(run_dir / "pipeline-definition.json", json.dumps(json.loads(definition), indent=2), durable=False)
-        pipeline.upsert(role_arn=config.pipeline.role_arn)
-        timings["definition"] = time.perf_counter() - clock
+        timings["start"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        sys.stderr.write(f"pipeline {config.pipeline.name} ({len(json.loads(definition)['Steps'])} top-level steps)\n")
-        executor = PipelineExecutor(definition, aws, run_dir, on_step=_progress(),
-                                    persist=lambda: state.save(aws, config.storage.bucket, run_dir / "state"),
-                                    image_environment=local_trainer_environment(config.local_trainer))
-        record: ExecutionRecord = executor.start(config.pipeline.name, _pipeline_parameters(config, source))
+        from local_runtime.watch import ExecutionWatcher
+
+        log.info("pipeline %s: execution %s", config.pipeline.name, started.execution_arn)
+        watcher = ExecutionWatcher(aws, started.execution_arn).start()
+        try:
+            wait_for_execution(sm, started.execution_arn, poll_seconds=0.5)
+        finally:
+            watcher.close()
         timings["pipeline"] = time.perf_counter() - clock
-        summary = RunSummary(execution=asdict(record), seconds=timings)
-        if record.status != "Succeeded":
-            state.save(aws, config.storage.bucket, run_dir / "state")
-            _write_summary(run_dir, summary)
-            return summary
-
-        sm = aws.client("sagemaker")
-        evaluation_uri = _evaluation_uri(executor, record)
-        summary.evaluation = _read_json(s3, evaluation_uri)
-        summary.accuracy = summary.evaluation["metrics"]["accuracy"]["value"]
-        register = executor_properties(executor, "RegisterModel")
-        summary.model_package_arn = register.get("ModelPackageArn") if register else None
-        found = executor_properties(executor, "FindRegisteredModel") or {}
-        outputs = {o["Name"]: o["Value"] for o in found.get("OutputParameters", [])}
-        if outputs.get("registered") == "true":
-            summary.already_registered = outputs["model_package_arn"]
-        endpoint = wait_until_settled(sm, config.endpoint.name, timeout=60 + 5 * config.endpoint.local_transition_seconds)
-        live = live_package_arn(sm, config.endpoint.name) if endpoint else None
-        if live:
-            summary.endpoint = f"{config.endpoint.name} ({endpoint['EndpointStatus']}), serving package v{live.rsplit('/', 1)[1]}"
-
-        if summary.endpoint and endpoint["EndpointStatus"] == "InService":
-            clock = time.perf_counter()
-            staged_test = f"{_output_uri(executor, 'PrepareData', 'staged')}/test/"
-            location = parse_s3_uri(staged_test)
-            events = generate_test_cases(s3, location.bucket, location.key, executions)
-            results = run_executions(aws.client("stepfunctions"), resources.state_machine_arn, events, concurrency)
-            summary.workflow = [asdict(r) for r in results]
-            summary.endpoint_answers = any(r.status == "SUCCEEDED" or "ThresholdConfidence" in r.error for r in results)
-            timings["workflow"] = time.perf_counter() - clock
-            server.capture.flush()
-            clock = time.perf_counter()
-            records = read_capture(s3, f"{capture_uri(config)}/{config.endpoint.name}/")
-            summary.capture_records = len(records)
-            if records:
-                summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report",
-                                                 evaluation=summary.evaluation))
-            timings["report"] = time.perf_counter() - clock
+        record = stack.executions.record(started.execution_arn)
+        summary = RunSummary(execution=record, seconds=timings)
+        if record.status == "Succeeded":
+            _after_pipeline(stack, summary, run_dir, executions, concurrency)
         state.save(aws, config.storage.bucket, run_dir / "state")
-    _write_summary(run_dir, summary)
+    write_atomic(run_dir / "summary.json", summary.to_json())
     return summary
 
 
-def _write_summary(run_dir: Path, summary: RunSummary) -> None:
-    write_atomic(run_dir / "summary.json", json.dumps(asdict(summary), indent=2, default=str))
-
-
-def executor_properties(executor: PipelineExecutor, step: str) -> dict | None:
-    return executor.last_properties.get(step)
-
-
-def _output_uri(executor: PipelineExecutor, step: str, output: str) -> str:
-    """Where a processing step of the last execution wrote an output (per execution; cached: an earlier one's)."""
-    outputs = executor.last_properties[step]["ProcessingOutputConfig"]["Outputs"]
+def _output_uri(record: ExecutionRecord, step: str, output: str) -> str:
+    """Where a processing step of this execution wrote an output (per execution; cached: an earlier one's)."""
+    outputs = record.properties[step]["ProcessingOutputConfig"]["Outputs"]
     return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == output).rstrip("/")
 
 
-def _evaluation_uri(executor: PipelineExecutor, record: ExecutionRecord) -> str:
-    return _output_uri(executor, "EvaluateModel", "evaluation") + f"/{EVALUATION_REPORT}"
+def _after_pipeline(stack: LocalStack, summary: RunSummary, run_dir: Path, executions: int, concurrency: int) -> None:
+    """Reads the results off the execution record, then runs the inference workflow on test images."""
+    from inference_workflow.capture_report import draw_report, read_capture
+    from inference_workflow.executions import generate_test_cases, run_executions
+
+    config, record, timings = stack.config, summary.execution, summary.seconds
+    summary.evaluation = record.property_files[EVALUATION_STEP][EVALUATION_FILE]
+    summary.model_package_arn = record.properties.get(REGISTER_STEP, {}).get("ModelPackageArn")
+    found = record.properties.get("FindRegisteredModel", {})
+    outputs = {o["Name"]: o["Value"] for o in found.get("OutputParameters", [])}
+    if outputs.get("registered") == "true":
+        summary.already_registered = outputs["model_package_arn"]
+    sm = stack.client("sagemaker")
+    settled = wait_until_settled(sm, config.endpoint.name, timeout=60 + 5 * config.endpoint.local_transition_seconds)
+    summary.endpoint = endpoint_state(sm, config.endpoint.name) if settled else None
+    if not summary.endpoint or summary.endpoint.status != "InService":
+        return
+    s3 = stack.client("s3")
+    clock = time.perf_counter()
+    location = parse_s3_uri(f"{_output_uri(record, 'PrepareData', 'staged')}/test/")
+    events = generate_test_cases(s3, location.bucket, location.key, executions)
+    results = run_executions(stack.client("stepfunctions"), stack.resources.state_machine_arn, events, concurrency)
+    summary.workflow = results
+    summary.endpoint_answers = any(r.status == "SUCCEEDED" or "ThresholdConfidence" in r.error for r in results)
+    timings["workflow"] = time.perf_counter() - clock
+    stack.server.capture.flush()
+    clock = time.perf_counter()
+    records = read_capture(s3, f"{capture_uri(config)}/{config.endpoint.name}/")
+    summary.capture_records = len(records)
+    if records:
+        summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report",
+                                         evaluation=summary.evaluation))
+    timings["report"] = time.perf_counter() - clock

@@ -4,7 +4,9 @@ Restores what earlier runs left (registry, endpoint, captures, data), prints the
 that points boto3 and the project's CLIs at it, and saves the state again on exit. With it an
 ML engineer approves or rejects packages with ``scones-registry`` (the approval event reaches
 the deploy Lambda), runs ``scones-workflow-test`` and ``scones-capture-report`` against the
-same state machine and endpoint, or calls the endpoint from any boto3 code.
+same state machine and endpoint, starts and watches pipeline executions (``run-pipeline
+--environment local``), or calls the endpoint from any boto3 code. Enabled schedule rules fire
+on time while it runs.
 """
 from __future__ import annotations
 
@@ -15,13 +17,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 from local_runtime import state
+from local_runtime.errors import LocalRuntimeError
 from local_runtime.moto_ext.model_package_updates import wait_for_deliveries
 from local_runtime.run_dir import check_run_dir, hold_run_dir
+from local_runtime.scheduler import Scheduler
 from local_runtime.stack import LocalStack, local_stack, wait_until_settled
 from scones_common.config import ENVIRONMENT_VARIABLE, SconesConfig
 
 log = logging.getLogger("local_runtime.serve")
 ENV_FILE = "local-aws.env"
+
+
+class NotServingError(LocalRuntimeError, RuntimeError):
+    """A command needs a running ``scones-local serve`` and found none for the run directory."""
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``export KEY=value`` lines ``serve`` writes while it runs (and removes when it stops)."""
+    if not path.exists():
+        raise NotServingError(f"{path} does not exist: start `scones-local serve --run-dir {path.parent}` first "
+                              "(this command talks to its local AWS APIs)")
+    variables = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            variables[key] = shlex.split(value)[0] if value else ""
+    return variables
 
 
 def environment_script(stack: LocalStack) -> str:
@@ -46,11 +67,13 @@ def serve(config: SconesConfig, run_dir: Path, stop: threading.Event, aws_port: 
         env_file.write_text(environment_script(stack))
         log.info("local AWS at %s, endpoint runtime at %s (%s)", stack.aws.url, stack.server.url,
                  f"state restored from {run_dir / 'state'}" if restored else "no saved state: empty")
+        scheduler = Scheduler(stack.aws).start()
         try:
             if on_ready:
                 on_ready(stack, env_file)
             stop.wait()
         finally:
+            scheduler.stop()
             # approvals handed to the deploy Lambda, and the endpoint update they started, end before saving
             wait_for_deliveries()
             wait_until_settled(stack.client("sagemaker"), config.endpoint.name,

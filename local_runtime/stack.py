@@ -14,6 +14,8 @@ from pathlib import Path
 from botocore.exceptions import ClientError, WaiterError
 
 from local_runtime.aws import LocalAws, free_port, local_aws
+from local_runtime.moto_ext import pipeline_executions
+from local_runtime.pipeline.service import ExecutionService
 from local_runtime.provision import Provisioned, provision
 from local_runtime.serving.endpoint_server import READ_TIMEOUT_SECONDS, EndpointServer
 from scones_common.config import SconesConfig
@@ -26,6 +28,7 @@ class LocalStack:
     config: SconesConfig
     resources: Provisioned
     server: EndpointServer
+    executions: ExecutionService | None = None
 
     def client(self, service: str):
         return self.aws.client(service)
@@ -35,17 +38,26 @@ class LocalStack:
 def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: float = 1.0, aws_port: int | None = None,
                 runtime_port: int | None = None,
                 read_timeout_seconds: float = READ_TIMEOUT_SECONDS) -> Iterator[LocalStack]:
-    """Starts moto and the endpoint server, provisions bucket, Lambdas, state machine and rules."""
+    """Starts moto, the pipeline executions' worker and the endpoint server; provisions bucket, Lambdas,
+    state machine and rules."""
     port = free_port(runtime_port)
     with local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}", port=aws_port,
                    endpoint_transition_seconds=config.endpoint.local_transition_seconds) as aws:
+        from local_runtime import state
+        from local_runtime.pipeline.runners.training import local_trainer_environment
+
+        executions = ExecutionService(aws, run_dir, local_trainer_environment(config.local_trainer),
+                                      persist=lambda: state.save(aws, config.storage.bucket, Path(run_dir) / "state"))
+        pipeline_executions.attach(executions)
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
                                 capture_flush_seconds=capture_flush_seconds,
                                 read_timeout_seconds=read_timeout_seconds).start()
         try:
-            yield LocalStack(aws, config, provision(aws, config), server)
+            yield LocalStack(aws, config, provision(aws, config), server, executions)
         finally:
             server.stop()
+            pipeline_executions.detach(executions)
+            executions.close()
 
 
 def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_status: str = "Approved") -> str:

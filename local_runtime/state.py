@@ -1,6 +1,7 @@
 """Keeps the local AWS state on disk: the moto server is in memory, the run directory is not.
 
-``save`` mirrors the bucket and snapshots the registry, models, endpoint configs and endpoints;
+``save`` mirrors the bucket and snapshots the registry, models, endpoint configs and endpoints,
+the pipelines with their executions (and steps) and the jobs those ran;
 ``restore`` puts them back into a fresh server, so packages keep their versions and the
 endpoint serves the same model after a restart. Every file is written to ``state/.tmp`` and
 renamed into place, so a crash mid-save leaves each file whole (old or new), and temporary
@@ -106,8 +107,32 @@ def save(clients, bucket: str, state_dir: Path) -> None:
         detail = sm.describe_endpoint(EndpointName=endpoint["EndpointName"])
         snapshot["endpoints"].append({"EndpointName": detail["EndpointName"],
                                       "EndpointConfigName": detail["EndpointConfigName"]})
+    snapshot.update(_pipelines_snapshot(sm, clients.region))
     write_atomic(state_dir / "sagemaker.json", json.dumps(snapshot, indent=2, default=str), scratch_dir=scratch)
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _pipelines_snapshot(sm, region: str) -> dict:
+    from local_runtime.moto_ext import pipeline_executions, sagemaker_jobs
+
+    pipelines = []
+    for summary in _listed(sm.get_paginator("list_pipelines").paginate(), "PipelineSummaries"):
+        detail = sm.describe_pipeline(PipelineName=summary["PipelineName"])
+        tags = sm.list_tags(ResourceArn=detail["PipelineArn"]).get("Tags", [])
+        pipelines.append({**{k: detail[k] for k in ("PipelineName", "PipelineDisplayName", "PipelineDefinition",
+                                                    "PipelineDescription", "RoleArn") if detail.get(k)},
+                          **({"Tags": tags} if tags else {})})
+    return {"pipelines": pipelines, "pipeline_executions": pipeline_executions.snapshot(region),
+            "jobs": sagemaker_jobs.snapshot(region)}
+
+
+def _restore_pipelines(sm, region: str, snapshot: dict) -> int:
+    from local_runtime.moto_ext import pipeline_executions, sagemaker_jobs
+
+    for pipeline in snapshot.get("pipelines", []):
+        sm.create_pipeline(**pipeline)
+    sagemaker_jobs.restore(region, snapshot.get("jobs", []))
+    return pipeline_executions.restore(region, snapshot.get("pipeline_executions", []))
 
 
 def restore(clients, bucket: str, state_dir: Path) -> bool:
@@ -139,6 +164,7 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
             sm.create_endpoint(**endpoint)
         except ClientError as exc:
             log.warning("could not restore endpoint %s: %s", endpoint["EndpointName"], exc)
-    log.info("restored %d objects, %d packages, %d endpoints from %s", restored_objects, len(snapshot["packages"]),
-             len(snapshot["endpoints"]), state_dir)
+    executions = _restore_pipelines(sm, clients.region, snapshot)
+    log.info("restored %d objects, %d packages, %d endpoints, %d pipeline executions from %s", restored_objects,
+             len(snapshot["packages"]), len(snapshot["endpoints"]), executions, state_dir)
     return True

@@ -2,6 +2,7 @@
 and a tiny real ONNX model deployed by the real deploy Lambda."""
 from __future__ import annotations
 
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,4 +31,30 @@ def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float
                          environ={"SCONES__ENDPOINT__LOCAL_TRANSITION_SECONDS": str(transition_seconds)})
     local = stack.enter_context(local_stack(config, work, capture_flush_seconds, **options))
     package_arn = deploy_tiny_model(local, work)
-    return DeployedStack(local.aws, config, local.resources, local.server, package_arn)
+    return DeployedStack(local.aws, config, local.resources, local.server, local.executions, package_arn=package_arn)
+
+
+class Serving:
+    """``scones-local serve`` in a background thread, as a user runs it in another shell (one at a time:
+    moto's backends are process-wide)."""
+
+    def __init__(self, run_dir: Path):
+        from local_runtime.serve import serve
+
+        self.config = load_config(environment="local", environ={})
+        self.run_dir, self.stop, self.ready, self.stack = run_dir, threading.Event(), threading.Event(), None
+        self.thread = threading.Thread(target=serve, args=(self.config, run_dir, self.stop),
+                                       kwargs={"on_ready": self._ready}, daemon=True)
+
+    def _ready(self, stack, env_file):
+        self.stack = stack
+        self.ready.set()
+
+    def __enter__(self) -> "Serving":
+        self.thread.start()
+        assert self.ready.wait(120), "serve did not come up"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(120)

@@ -3,16 +3,24 @@
 moto is the local AWS control plane; these fill the gaps that matter for this system:
 Lambda code runs in-process (moto needs Docker), endpoints go through Creating/Updating and
 refuse what SageMaker refuses (moto has no UpdateEndpoint and no phases), approving a package
-emits the EventBridge event the deploy Lambda's rule acts on (moto emits none), and the
+emits the EventBridge event the deploy Lambda's rule acts on (moto emits none), pipeline
+executions really execute and list their steps, the jobs they run show their real state, and the
 per-request work moto repeats is done once (see hot_paths).
 """
 from __future__ import annotations
 
 
 def install(endpoint_transition_seconds: float | None = None) -> None:
-    from local_runtime.moto_ext import endpoint_lifecycle, hot_paths, lambda_invoker, model_package_updates
+    from local_runtime.moto_ext import (
+        endpoint_lifecycle,
+        hot_paths,
+        lambda_invoker,
+        model_package_updates,
+        pipeline_executions,
+    )
 
     lambda_invoker.install()
     endpoint_lifecycle.install(endpoint_transition_seconds)
     hot_paths.install()
     model_package_updates.install()
+    pipeline_executions.install()

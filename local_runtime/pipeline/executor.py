@@ -1,4 +1,9 @@
-"""Executes a SageMaker pipeline definition (the JSON ``get_pipeline().definition()`` returns) locally."""
+"""Executes a SageMaker pipeline definition (the JSON ``get_pipeline().definition()`` returns) locally.
+
+The result is an :class:`ExecutionRecord`: per-step status, times, failure, the step metadata
+``ListPipelineExecutionSteps`` reports, and every step's properties and property files (what a
+caller reads instead of re-downloading outputs).
+"""
 from __future__ import annotations
 
 import json
@@ -15,6 +20,7 @@ from local_runtime.errors import LocalRuntimeError
 from local_runtime.pipeline.cache import StepCache, cache_key
 from local_runtime.pipeline.expressions import Context, resolve
 from local_runtime.pipeline.graph import StepNode, collect_steps, execution_order
+from local_runtime.pipeline.jobs import JobTracker, NoJobTracker
 from local_runtime.pipeline.request_validation import ValidationException, step_request, validate_request
 from local_runtime.pipeline.runners import control, models, processing, training, transform
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
@@ -40,11 +46,16 @@ class ParameterError(LocalRuntimeError, ValueError):
 class StepRecord:
     name: str
     type: str
-    status: str = "NotStarted"      # Executing, Succeeded, Failed, Skipped, Cached
+    status: str = "NotStarted"      # Executing, Succeeded, Failed, Skipped, Cached, Stopped
     seconds: float = 0.0
     failure: str | None = None
     log_path: str | None = None
     progress: str | None = None     # the job's latest progress line while Executing
+    started_at: float | None = None     # epoch seconds
+    ended_at: float | None = None
+    metadata: dict = field(default_factory=dict)    # botocore's PipelineExecutionStepMetadata
+    cache_source_arn: str | None = None             # the execution whose result a Cached step reused
+    attempts: int = 0
 
 
 @dataclass
@@ -52,14 +63,27 @@ class ExecutionRecord:
     execution_id: str
     pipeline_name: str
     parameters: dict
-    status: str = "Executing"
+    status: str = "Executing"       # Executing, Stopping, Stopped, Failed, Succeeded
     failure: str | None = None
     started: float = field(default_factory=time.time)
     seconds: float = 0.0
     steps: list[StepRecord] = field(default_factory=list)
+    execution_arn: str = ""
+    ended_at: float | None = None
+    properties: dict[str, dict] = field(default_factory=dict)          # step -> its properties
+    property_files: dict[str, dict] = field(default_factory=dict)      # step -> file name -> parsed JSON
 
     def step(self, name: str) -> StepRecord:
         return next(s for s in self.steps if s.name == name)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExecutionRecord":
+        steps = [StepRecord(**step) for step in data.get("steps", [])]
+        return cls(**{**data, "steps": steps})
+
+
+class ExecutionStoppedError(LocalRuntimeError, RuntimeError):
+    """StopPipelineExecution was called: no further step starts."""
 
 
 def bind_parameters(definition: dict, given: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +102,28 @@ def bind_parameters(definition: dict, given: dict[str, Any]) -> dict[str, Any]:
     return bound
 
 
+def step_metadata(node: StepNode, properties: dict, region: str) -> dict:
+    """What ListPipelineExecutionSteps reports for a finished step (botocore's PipelineExecutionStepMetadata)."""
+    arn = f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}"
+    if node.type == "Training":
+        return {"TrainingJob": {"Arn": properties.get("TrainingJobArn") or f"{arn}:training-job/{properties['TrainingJobName']}"}}
+    if node.type == "Processing":
+        return {"ProcessingJob": {"Arn": properties.get("ProcessingJobArn")
+                                  or f"{arn}:processing-job/{properties['ProcessingJobName']}"}}
+    if node.type == "Transform":
+        return {"TransformJob": {"Arn": properties.get("TransformJobArn")
+                                 or f"{arn}:transform-job/{properties['TransformJobName']}"}}
+    if node.type == "Model":
+        return {"Model": {"Arn": properties.get("ModelArn") or f"{arn}:model/{properties['ModelName']}"}}
+    if node.type == "RegisterModel":
+        return {"RegisterModel": {"Arn": properties["ModelPackageArn"]}}
+    if node.type == "Lambda":
+        return {"Lambda": {"Arn": node.spec["FunctionArn"],
+                           "OutputParameters": [{"Name": o["Name"], "Value": str(o["Value"])}
+                                                for o in properties.get("OutputParameters", [])]}}
+    return {}
+
+
 class PipelineExecutor:
     """Runs steps in dependency order; condition branches run only when selected.
 
@@ -89,7 +135,8 @@ class PipelineExecutor:
 
     def __init__(self, definition: dict | str, clients, run_dir: Path,
                  on_step: Callable[[StepRecord], None] | None = None,
-                 image_environment: dict[str, str] | None = None, persist: Callable[[], None] | None = None):
+                 image_environment: dict[str, str] | None = None, persist: Callable[[], None] | None = None,
+                 jobs: JobTracker | None = None):
         self.definition = json.loads(definition) if isinstance(definition, str) else definition
         self.nodes = collect_steps(self.definition)
         self.order = execution_order(self.nodes)
@@ -100,34 +147,58 @@ class PipelineExecutor:
         self.on_step = on_step or (lambda record: None)
         self.image_environment = dict(image_environment or {})
         self.last_properties: dict[str, dict] = {}
+        self.jobs = jobs or NoJobTracker()
+
+    def prepare(self, pipeline_name: str, parameters: dict[str, Any] | None = None,
+                execution_arn: str | None = None) -> ExecutionRecord:
+        """A new execution's record with its parameters bound (a ParameterError if they do not fit)."""
+        execution_id = execution_arn.rsplit("/", 1)[1] if execution_arn else uuid.uuid4().hex[:12]
+        arn = execution_arn or (f"arn:aws:sagemaker:{self.clients.region}:{ACCOUNT_ID}:pipeline/"
+                                f"{pipeline_name}/execution/{execution_id}")
+        return ExecutionRecord(execution_id, pipeline_name, bind_parameters(self.definition, parameters or {}),
+                               steps=[StepRecord(n, self.nodes[n].type) for n in self.order], execution_arn=arn)
 
     def start(self, pipeline_name: str, parameters: dict[str, Any] | None = None) -> ExecutionRecord:
-        execution_id = uuid.uuid4().hex[:12]
-        record = ExecutionRecord(execution_id, pipeline_name, bind_parameters(self.definition, parameters or {}),
-                                 steps=[StepRecord(n, self.nodes[n].type) for n in self.order])
+        return self.run(self.prepare(pipeline_name, parameters))
+
+    def run(self, record: ExecutionRecord, should_stop: Callable[[], bool] = lambda: False) -> ExecutionRecord:
+        """Runs (or, after a failure, resumes) ``record``: steps that already succeeded keep their results,
+        as RetryPipelineExecution does."""
+        done = {s.name for s in record.steps if s.status in ("Succeeded", "Cached")}
         ctx = Context(parameters=record.parameters, execution={
-            "PipelineExecutionId": execution_id, "PipelineName": pipeline_name,
-            "PipelineExecutionArn": f"arn:aws:sagemaker:{self.clients.region}:{ACCOUNT_ID}:pipeline/{pipeline_name}/execution/{execution_id}",
-            "StartDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        self.last_properties = ctx.step_properties
-        selected: set[str] = set()
+            "PipelineExecutionId": record.execution_id, "PipelineName": record.pipeline_name,
+            "PipelineExecutionArn": record.execution_arn,
+            "StartDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.started))},
+            step_properties=record.properties, property_files=record.property_files)
+        record.status, record.failure, record.ended_at = "Executing", None, None
+        selected = {child["Name"] for name in done if self.nodes[name].type == "Condition"
+                    for child in self.nodes[name].spec["Arguments"].get(
+                        "IfSteps" if record.properties[name]["Outcome"] == "true" else "ElseSteps", [])}
         started = time.perf_counter()
         try:
             for name in self.order:
                 node = self.nodes[name]
                 step = record.step(name)
+                if name in done:
+                    continue
                 if node.branch_of and name not in selected:
                     step.status = "Skipped"
                     continue
+                if should_stop():
+                    raise ExecutionStoppedError("stopped by StopPipelineExecution")
+                step.status, step.failure, step.progress = "NotStarted", None, None
                 self._run_step(node, step, ctx, record, selected)
             record.status = "Succeeded"
         except (StepFailedError, control.PipelineFailStepError) as exc:
             record.status, record.failure = "Failed", str(exc)
+        except ExecutionStoppedError:
+            record.status = "Stopped"
         except BaseException:               # Ctrl-C: the record says so, the finally saves it
             record.status, record.failure = "Stopped", "interrupted"
             raise
         finally:
-            record.seconds = round(time.perf_counter() - started, 3)
+            record.seconds = round(record.seconds + time.perf_counter() - started, 3)
+            record.ended_at = time.time()
             for step in record.steps:
                 if step.status == "NotStarted":
                     step.status = "Skipped"
@@ -136,13 +207,16 @@ class PipelineExecutor:
 
     def _run_step(self, node: StepNode, step: StepRecord, ctx: Context, record: ExecutionRecord,
                   selected: set[str]) -> None:
-        step.status = "Executing"
+        step.status, step.started_at, step.ended_at = "Executing", time.time(), None
+        step.attempts += 1
         self.on_step(step)
         started = time.perf_counter()
         try:
             if node.type == "Condition":
                 ctx.step_properties[node.name] = control.condition(node.spec, ctx)
-                branch = "IfSteps" if ctx.step_properties[node.name]["Outcome"] == "true" else "ElseSteps"
+                outcome = ctx.step_properties[node.name]["Outcome"]
+                step.metadata = {"Condition": {"Outcome": "True" if outcome == "true" else "False"}}
+                branch = "IfSteps" if outcome == "true" else "ElseSteps"
                 selected.update(child["Name"] for child in node.spec["Arguments"].get(branch, []))
             elif node.type == "Fail":
                 control.fail(resolve(node.spec.get("Arguments", {}), ctx), node.name)
@@ -150,6 +224,7 @@ class PipelineExecutor:
                 self._run_job(node, step, ctx, record)
         except control.PipelineFailStepError as exc:
             step.status, step.failure = "Failed", exc.message
+            step.metadata = {"Fail": {"ErrorMessage": exc.message}}
             raise
         except StepFailedError as exc:
             step.status, step.failure = "Failed", exc.reason
@@ -160,6 +235,7 @@ class PipelineExecutor:
             raise StepFailedError(node.name, step.failure) from exc
         finally:
             step.seconds = round(time.perf_counter() - started, 3)
+            step.ended_at = time.time()
             if step.status != "Executing":
                 self.on_step(step)
         if step.status == "Executing":
@@ -190,13 +266,25 @@ class PipelineExecutor:
         if entry:
             ctx.step_properties[node.name] = entry.properties
             ctx.property_files[node.name] = entry.property_files
+            step.metadata = step_metadata(node, entry.properties, self.clients.region)
+            step.cache_source_arn = record.execution_arn
             step.status = "Cached"
             return
         work_dir.mkdir(parents=True, exist_ok=True)
         step.log_path = str(work_dir / "job.log")
-        properties, property_files = runner(arguments, step_ctx)
+        job = self.jobs.started(step_ctx, arguments)
+        if job:
+            step.metadata = job
+        try:
+            properties, property_files = runner(arguments, step_ctx)
+        except Exception as exc:
+            self.jobs.failed(step_ctx, getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}")
+            raise
+        self.jobs.succeeded(step_ctx, properties)
         ctx.step_properties[node.name] = properties
         ctx.property_files[node.name] = property_files
+        if not job:
+            step.metadata = step_metadata(node, properties, self.clients.region)
         if key:
             self.persist()
             self.cache.record(key, node.type, properties, property_files)

@@ -4,7 +4,9 @@ import threading
 
 from local_runtime.serve import ENV_FILE, serve
 from pipelines.registry import cli as registry_cli
+from pipelines.scones import cli
 from scones_common.config import ENVIRONMENT_VARIABLE, load_config
+from tests.builders import FINE_NAMES, make_cifar_archive
 from tests.local_stack import deploy_tiny_model
 
 
@@ -35,3 +37,39 @@ def test_serve_restores_exposes_and_saves(tmp_path, capsys):
     capsys.readouterr()
     serve(config, run_dir, stop, on_ready=second_session)
     assert seen["live"] == 0 and capsys.readouterr().out.strip() == seen["package"]
+
+
+def test_pipelines_executions_steps_and_jobs_survive_a_restart(tmp_path):
+    """A cheap execution (it fails in PrepareData: the archive has no motorcycles) run through serve."""
+    names = list(FINE_NAMES)
+    names[48] = "scooter"
+    archive = make_cifar_archive(tmp_path / "no-motorcycles.tar.gz", fine_names=names)
+    config = load_config(environment="local", environ={})
+    run_dir, stop, seen = tmp_path / "run", threading.Event(), {}
+
+    def first_session(stack, env_file):
+        seen["code"] = cli.run_pipeline(["--environment", "local", "--data-source", str(archive), "--wait",
+                                         "--poll-seconds", "0.2"])
+        sm = stack.client("sagemaker")
+        seen["executions"] = sm.list_pipeline_executions(PipelineName=config.pipeline.name)["PipelineExecutionSummaries"]
+        stop.set()
+
+    serve(config, run_dir, stop, on_ready=first_session)
+    assert seen["code"] == 1 and len(seen["executions"]) == 1
+    arn = seen["executions"][0]["PipelineExecutionArn"]
+    stop.clear()
+
+    def second_session(stack, env_file):
+        sm = stack.client("sagemaker")
+        seen["pipelines"] = [p["PipelineName"] for p in sm.list_pipelines()["PipelineSummaries"]]
+        seen["again"] = sm.list_pipeline_executions(PipelineName=config.pipeline.name)["PipelineExecutionSummaries"]
+        seen["steps"] = sm.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]
+        job = seen["steps"][0]["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1]
+        seen["job"] = sm.describe_processing_job(ProcessingJobName=job)
+        stop.set()
+
+    serve(config, run_dir, stop, on_ready=second_session)
+    assert seen["pipelines"] == [config.pipeline.name]
+    assert [(e["PipelineExecutionArn"], e["PipelineExecutionStatus"]) for e in seen["again"]] == [(arn, "Failed")]
+    assert [(s["StepName"], s["StepStatus"]) for s in seen["steps"]] == [("PrepareData", "Failed")]
+    assert seen["job"]["ProcessingJobStatus"] == "Failed" and "MissingClassesError" in seen["job"]["FailureReason"]

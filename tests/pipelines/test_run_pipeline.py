@@ -1,4 +1,7 @@
-"""upsert() against moto: create, then the update path; the run-pipeline CLI end to end."""
+"""upsert() against moto: create, then the update path; the run-pipeline CLI's refusals and wait logic.
+
+The real start-and-wait path (executions that run) is tested against ``scones-local serve`` in
+tests/local_runtime/moto_ext/test_pipeline_executions.py."""
 import hashlib
 import json
 
@@ -6,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipelines.scones import cli
+from pipelines.scones import cli, launch
 from pipelines.scones.pipeline import get_pipeline
 from scones_common.config import load_config
 
@@ -17,6 +20,9 @@ ROLE = "arn:aws:iam::123456789012:role/sm"
 def aws(monkeypatch):
     for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
         monkeypatch.setenv(key, value)
+    from local_runtime.moto_ext import pipeline_executions
+
+    pipeline_executions.install()     # as in every local stack: moto alone refuses to pretend an execution ran
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="scones-unlimited-ml-dev")
         yield boto3.client("sagemaker")
@@ -36,19 +42,21 @@ def test_upsert_creates_then_updates(aws):
     assert len(aws.list_pipelines()["PipelineSummaries"]) == 1
 
 
-def test_run_pipeline_uploads_code_mirrors_data_and_starts(aws, cifar_archive, capsys):
+def test_run_pipeline_uploads_code_mirrors_data_and_upserts_but_moto_alone_does_not_fake_a_run(aws, cifar_archive, capsys):
     code = cli.run_pipeline(["--environment", "dev", "--role-arn", ROLE, "--data-source", str(cifar_archive)])
-    assert code == 0
-    arn = json.loads(capsys.readouterr().out)["pipeline_execution_arn"]
-    assert arn.startswith("arn:aws:sagemaker:us-east-1:123456789012:pipeline/scones-vehicle-classifier/execution/")
+    assert code == 1 and "no local pipeline executor" in capsys.readouterr().err
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="scones-unlimited-ml-dev")["Contents"]]
     assert any(k.endswith("/processing/prepare_data.py") for k in keys)
     digest = hashlib.sha256(cifar_archive.read_bytes()).hexdigest()
     assert any(k.endswith(f"/raw/sha256-{digest}/cifar-100-python.tar.gz") for k in keys)
-    parameters = {p["Name"]: p["Value"] for p in aws.list_pipeline_parameters_for_execution(
-        PipelineExecutionArn=arn)["PipelineParameters"]}
-    assert parameters["InputDataUri"].endswith(f"/raw/sha256-{digest}/cifar-100-python.tar.gz")
-    assert parameters["DataSource"] == f"sha256:{digest} {cifar_archive}"
+    assert aws.list_pipelines()["PipelineSummaries"][0]["PipelineName"] == "scones-vehicle-classifier"
+
+
+def test_data_source_errors_are_one_named_line_with_exit_2(aws, tmp_path, capsys):
+    code = cli.run_pipeline(["--environment", "dev", "--role-arn", ROLE, "--data-source", str(tmp_path / "missing.tar.gz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "DataSourceError" in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if "DataSourceError" in line]) == 1
 
 
 def test_run_pipeline_refuses_without_role(aws, capsys):
@@ -61,14 +69,8 @@ def test_get_pipeline_definition_prints_json(capsys):
     assert {s["Name"] for s in json.loads(capsys.readouterr().out)["Steps"]} >= {"PrepareData", "CheckAccuracy"}
 
 
-def test_run_pipeline_wait_succeeds_when_the_execution_does(aws, cifar_archive):
-    assert cli.run_pipeline(["--environment", "dev", "--role-arn", ROLE, "--data-source", str(cifar_archive),
-                             "--wait", "--poll-seconds", "0"]) == 0
-
-
 def test_failed_execution_is_reported_with_its_failed_steps():
-    """moto's executions always succeed and it has no ListPipelineExecutionSteps: the failure path's
-    requests are checked against the real API shapes with a Stubber."""
+    """The waiter and the failed-step listing, checked against the real API shapes with a Stubber."""
     from botocore.stub import Stubber
 
     sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
@@ -82,8 +84,8 @@ def test_failed_execution_is_reported_with_its_failed_steps():
             {"StepName": "PrepareData", "StepStatus": "Succeeded"},
             {"StepName": "AccuracyBelowThreshold", "StepStatus": "Failed",
              "FailureReason": "Test accuracy 0.71 is below the AccuracyThreshold 0.85"}]}, {"PipelineExecutionArn": arn})
-        assert cli.wait_for_execution(sm, arn, poll_seconds=0) == "Failed"
-        assert cli.failed_steps(sm, arn) == ["AccuracyBelowThreshold: Test accuracy 0.71 is below the AccuracyThreshold 0.85"]
+        assert launch.wait_for_execution(sm, arn, poll_seconds=0) == "Failed"
+        assert launch.failed_steps(sm, arn) == ["AccuracyBelowThreshold: Test accuracy 0.71 is below the AccuracyThreshold 0.85"]
         stub.assert_no_pending_responses()
 
 

@@ -38,9 +38,9 @@ class StepContext:
 
     @functools.cached_property
     def job_name(self) -> str:
-        """Unique, SageMaker-valid job name (≤ 63 chars); one per step run."""
+        """Unique, SageMaker-valid job name (≤ 63 chars); fixed once asked for, so every use names one job."""
         base = re.sub(r"[^a-zA-Z0-9-]", "-", f"{self.pipeline_name[:24]}-{self.step_name}")[:48]
-        return f"{base}-{self.execution_id[:8]}-{int(time.time() * 1000) % 100000:05d}"
+        return f"{base}-{self.execution_id[:8]}-{int(time.time() * 1000) % 100000:05d}".lower()
 
     def arn(self, kind: str) -> str:
         """The ARN SageMaker would give this step's job (``training-job``, ``processing-job``…)."""

@@ -1,0 +1,269 @@
+"""Pipeline executions that really execute, for moto's SageMaker.
+
+moto's StartPipelineExecution records an execution that is ``Succeeded`` at once (nothing
+runs), and it has no ListPipelineExecutionSteps, StopPipelineExecution or
+RetryPipelineExecution. Here StartPipelineExecution stores the execution as moto does, marks it
+``Executing`` and hands the pipeline's stored definition and the request's parameters to the
+local :class:`~local_runtime.pipeline.service.ExecutionService`, which runs it in the background;
+the describe/list/stop/retry actions answer from the executor's records, in botocore's output
+shapes. Without a service attached (moto used on its own) a start is refused, rather than
+pretending to have run. The canary test in tests/local_runtime/moto_ext/test_pipeline_executions.py
+fails loudly if a moto upgrade reshapes what is used here or implements these actions itself.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from local_runtime.aws import ACCOUNT_ID
+
+_SERVICE: list = [None]
+STEP_STATUS = {"Executing": "Executing", "Succeeded": "Succeeded", "Cached": "Succeeded", "Failed": "Failed",
+               "Stopped": "Stopped"}
+ACTIONS = ("start_pipeline_execution", "describe_pipeline_execution", "list_pipeline_executions",
+           "list_pipeline_execution_steps", "stop_pipeline_execution", "retry_pipeline_execution")
+
+
+def attach(service) -> None:
+    _SERVICE[0] = service
+
+
+def detach(service) -> None:
+    if _SERVICE[0] is service:
+        _SERVICE[0] = None
+
+
+def _time(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None
+
+
+def _backend(region: str):
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[ACCOUNT_ID][region]
+
+
+def _execution(backend, arn: str):
+    from moto.sagemaker.exceptions import ResourceNotFound
+
+    name = arn.split(":pipeline/", 1)[-1].split("/execution/", 1)[0]
+    pipeline = backend.pipelines.get(name)
+    execution = pipeline.pipeline_executions.get(arn) if pipeline else None
+    if execution is None:
+        raise ResourceNotFound(f"Pipeline execution {arn} does not exist")
+    return pipeline, execution
+
+
+def _record(arn: str):
+    service = _SERVICE[0]
+    return service.record(arn) if service else None
+
+
+def step_entries(record) -> list[dict]:
+    """ListPipelineExecutionSteps entries: steps that started, newest first (AWS's default order)."""
+    entries = []
+    for step in record.steps:
+        if step.status not in STEP_STATUS or step.started_at is None and step.status != "Cached":
+            continue
+        entry: dict[str, Any] = {"StepName": step.name, "StepStatus": STEP_STATUS[step.status],
+                                 "StartTime": _time(step.started_at or record.started),
+                                 "Metadata": step.metadata, "AttemptCount": max(1, step.attempts)}
+        if step.ended_at and step.status != "Executing":
+            entry["EndTime"] = _time(step.ended_at)
+        if step.status == "Cached" and step.cache_source_arn:
+            entry["CacheHitResult"] = {"SourcePipelineExecutionArn": step.cache_source_arn}
+        if step.failure:
+            entry["FailureReason"] = step.failure[:1024]
+        entries.append(entry)
+    return sorted(entries, key=lambda e: e["StartTime"], reverse=True)
+
+
+def _page(items: list, max_results: int | None, token: str | None) -> tuple[list, str | None]:
+    start = int(token or 0)
+    end = start + (max_results or 50)
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def _start(self) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
+
+    from local_runtime.pipeline.executor import ParameterError
+
+    service = _SERVICE[0]
+    if service is None:
+        raise ValidationError("no local pipeline executor is attached to this SageMaker (start scones-local serve)")
+    backend = self.sagemaker_backend
+    name = self._get_param("PipelineName")
+    response = backend.start_pipeline_execution(
+        name, self._get_param("PipelineExecutionDisplayName"), self._get_param("PipelineParameters"),
+        self._get_param("PipelineExecutionDescription"), self._get_param("ParallelismConfiguration"),
+        self._get_param("ClientRequestToken"))
+    arn = response["PipelineExecutionArn"]
+    pipeline, execution = _execution(backend, arn)
+    execution.pipeline_execution_status = "Executing"
+    parameters = {p["Name"]: p["Value"] for p in self._get_param("PipelineParameters") or []}
+    try:
+        service.submit(arn, name, pipeline.pipeline_definition, parameters)
+    except ParameterError as exc:
+        del pipeline.pipeline_executions[arn]
+        raise ValidationError(str(exc)) from None
+    return ActionResult(response)
+
+
+def _sync(execution, record) -> None:
+    if record and execution.pipeline_execution_status != record.status:
+        execution.pipeline_execution_status = record.status
+        execution.pipeline_execution_failure_reason = record.failure
+        execution.last_modified_time = _time(record.ended_at) or datetime.now(UTC)
+
+
+def _describe(self) -> Any:
+    from moto.core.responses import ActionResult
+
+    arn = self._get_param("PipelineExecutionArn")
+    pipeline, execution = _execution(self.sagemaker_backend, arn)
+    _sync(execution, _record(arn))
+    response = self.sagemaker_backend.describe_pipeline_execution(arn)
+    if execution.pipeline_execution_failure_reason:
+        response["FailureReason"] = execution.pipeline_execution_failure_reason[:1300]
+    else:
+        response.pop("FailureReason", None)
+    return ActionResult(response)
+
+
+def _list_executions(self) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ResourceNotFound
+
+    pipeline = self.sagemaker_backend.pipelines.get(self._get_param("PipelineName"))
+    if pipeline is None:
+        raise ResourceNotFound(f"Pipeline {self._get_param('PipelineName')} does not exist")
+    summaries = []
+    for arn, execution in pipeline.pipeline_executions.items():
+        _sync(execution, _record(arn))
+        summary = {"PipelineExecutionArn": arn, "StartTime": execution.start_time,
+                   "PipelineExecutionStatus": execution.pipeline_execution_status,
+                   "PipelineExecutionDisplayName": execution.pipeline_execution_display_name}
+        if execution.pipeline_execution_description:
+            summary["PipelineExecutionDescription"] = execution.pipeline_execution_description
+        if execution.pipeline_execution_failure_reason:
+            summary["PipelineExecutionFailureReason"] = execution.pipeline_execution_failure_reason[:1300]
+        summaries.append(summary)
+    after, before = self._get_param("CreatedAfter"), self._get_param("CreatedBefore")
+    summaries = [s for s in summaries if (not after or s["StartTime"].timestamp() > float(after))
+                 and (not before or s["StartTime"].timestamp() < float(before))]
+    summaries.sort(key=lambda s: s["StartTime"], reverse=self._get_param("SortOrder", "Descending") == "Descending")
+    page, token = _page(summaries, self._get_param("MaxResults"), self._get_param("NextToken"))
+    return ActionResult({"PipelineExecutionSummaries": page, **({"NextToken": token} if token else {})})
+
+
+def _list_steps(self) -> Any:
+    from moto.core.responses import ActionResult
+
+    arn = self._get_param("PipelineExecutionArn")
+    _execution(self.sagemaker_backend, arn)
+    record = _record(arn)
+    entries = step_entries(record) if record else []
+    if self._get_param("SortOrder") == "Ascending":
+        entries.reverse()
+    page, token = _page(entries, self._get_param("MaxResults"), self._get_param("NextToken"))
+    return ActionResult({"PipelineExecutionSteps": page, **({"NextToken": token} if token else {})})
+
+
+def _conflict(action):
+    from moto.sagemaker.exceptions import ConflictException
+
+    from local_runtime.pipeline.service import ExecutionConflictError
+
+    try:
+        action()
+    except ExecutionConflictError as exc:
+        raise ConflictException(str(exc)) from None
+
+
+def _stop(self) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ConflictException
+
+    arn = self._get_param("PipelineExecutionArn")
+    _, execution = _execution(self.sagemaker_backend, arn)
+    service = _SERVICE[0]
+    if service is None or service.record(arn) is None:
+        raise ConflictException(f"execution {arn} is {execution.pipeline_execution_status}; it cannot be stopped")
+    _conflict(lambda: service.stop(arn))
+    _sync(execution, service.record(arn))
+    return ActionResult({"PipelineExecutionArn": arn})
+
+
+def _retry(self) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ConflictException
+
+    arn = self._get_param("PipelineExecutionArn")
+    pipeline, execution = _execution(self.sagemaker_backend, arn)
+    service = _SERVICE[0]
+    if service is None or service.record(arn) is None:
+        raise ConflictException(f"execution {arn} is {execution.pipeline_execution_status}; it cannot be retried")
+    _conflict(lambda: service.retry(arn, execution.pipeline_definition_for_execution))
+    _sync(execution, service.record(arn))
+    return ActionResult({"PipelineExecutionArn": arn})
+
+
+def snapshot(region: str) -> list[dict]:
+    """Every execution moto holds, with the executor's record when there is one."""
+    from dataclasses import asdict
+
+    out = []
+    for pipeline in _backend(region).pipelines.values():
+        for arn, execution in pipeline.pipeline_executions.items():
+            record = _record(arn)
+            _sync(execution, record)
+            out.append({"PipelineName": pipeline.pipeline_name, "PipelineExecutionArn": arn,
+                        "DisplayName": execution.pipeline_execution_display_name,
+                        "Description": execution.pipeline_execution_description,
+                        "Parameters": execution.pipeline_parameters,
+                        "Definition": execution.pipeline_definition_for_execution,
+                        "Status": execution.pipeline_execution_status,
+                        "FailureReason": execution.pipeline_execution_failure_reason,
+                        "StartTime": execution.start_time.timestamp(),
+                        "LastModifiedTime": execution.last_modified_time.timestamp(),
+                        "Record": asdict(record) if record else None})
+    return out
+
+
+def restore(region: str, executions: list[dict]) -> int:
+    """Puts saved executions back under their (already restored) pipelines; returns how many."""
+    from moto.sagemaker.models import FakePipelineExecution
+
+    from local_runtime.pipeline.executor import ExecutionRecord
+
+    backend = _backend(region)
+    records = []
+    for saved in executions:
+        pipeline = backend.pipelines.get(saved["PipelineName"])
+        if pipeline is None:
+            continue
+        execution = FakePipelineExecution(saved["PipelineExecutionArn"], saved["DisplayName"], saved["Parameters"],
+                                          saved["Description"], None, saved["Definition"], None)
+        execution.pipeline_execution_status = saved["Status"]
+        execution.pipeline_execution_failure_reason = saved["FailureReason"]
+        execution.creation_time = execution.start_time = _time(saved["StartTime"])
+        execution.last_modified_time = _time(saved["LastModifiedTime"])
+        pipeline.pipeline_executions[saved["PipelineExecutionArn"]] = execution
+        if saved.get("Record"):
+            records.append(ExecutionRecord.from_dict(saved["Record"]))
+    if _SERVICE[0] is not None:
+        _SERVICE[0].restore(records)
+        for record in records:
+            _sync(backend.pipelines[record.pipeline_name].pipeline_executions[record.execution_arn], record)
+    return len(executions)
+
+
+def install() -> None:
+    from moto.sagemaker.responses import SageMakerResponse
+
+    replacements = dict(zip(ACTIONS, (_start, _describe, _list_executions, _list_steps, _stop, _retry)))
+    for action, replacement in replacements.items():
+        if getattr(SageMakerResponse, action, None) is not replacement:
+            setattr(SageMakerResponse, action, replacement)

@@ -1,0 +1,125 @@
+"""Makes the jobs a pipeline runs visible where SageMaker shows them.
+
+On AWS a Training, Processing or Transform step creates a job that DescribeTrainingJob (…)
+reports while it runs, and the job's container logs go to CloudWatch Logs under
+``/aws/sagemaker/<Kind>Jobs``, stream ``<job-name>/algo-1-<epoch>``. :class:`SageMakerJobs`
+does the same for the local executor: the job's state lives in the local SageMaker (through
+``moto_ext.sagemaker_jobs``) and its log file is shipped to the local CloudWatch Logs as it grows.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+from botocore.exceptions import ClientError
+
+JOB_KINDS = {"Training": "TrainingJob", "Processing": "ProcessingJob", "Transform": "TransformJob"}
+LOG_GROUPS = {kind: f"/aws/sagemaker/{JOB_KINDS[kind]}s" for kind in JOB_KINDS}
+SHIP_SECONDS = 0.5
+
+
+class JobTracker(Protocol):
+    def started(self, ctx, arguments: dict) -> dict | None: ...
+    def succeeded(self, ctx, properties: dict) -> None: ...
+    def failed(self, ctx, reason: str) -> None: ...
+
+
+class NoJobTracker:
+    """For an executor run outside a local stack (unit tests): jobs leave no trace in the control plane."""
+
+    def started(self, ctx, arguments: dict) -> dict | None:
+        return None
+
+    def succeeded(self, ctx, properties: dict) -> None:
+        pass
+
+    def failed(self, ctx, reason: str) -> None:
+        pass
+
+
+class LogShipper:
+    """Tails a job's log file into one CloudWatch Logs stream until closed."""
+
+    def __init__(self, logs, group: str, stream: str, path: Path):
+        self.logs, self.group, self.stream, self.path = logs, group, stream, path
+        self._offset, self._stop = 0, threading.Event()
+        for create in (lambda: logs.create_log_group(logGroupName=group),
+                       lambda: logs.create_log_stream(logGroupName=group, logStreamName=stream)):
+            try:
+                create()
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                    raise
+        self._thread = threading.Thread(target=self._loop, name=f"logs-{stream}", daemon=True)
+        self._thread.start()
+
+    def _ship(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read()
+        complete = chunk[:chunk.rfind(b"\n") + 1] if not self._stop.is_set() else chunk
+        if not complete:
+            return
+        self._offset += len(complete)
+        now = int(time.time() * 1000)
+        lines = [line for line in complete.decode(errors="replace").splitlines() if line.strip()]
+        for start in range(0, len(lines), 5000):
+            self.logs.put_log_events(logGroupName=self.group, logStreamName=self.stream,
+                                     logEvents=[{"timestamp": now, "message": line} for line in lines[start:start + 5000]])
+
+    def _loop(self) -> None:
+        while not self._stop.wait(SHIP_SECONDS):
+            self._ship()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._ship()
+
+
+class SageMakerJobs:
+    """The local stack's tracker: jobs in the local SageMaker, logs in the local CloudWatch Logs."""
+
+    def __init__(self, clients):
+        self.clients = clients
+        self._shippers: dict[str, LogShipper] = {}
+
+    def started(self, ctx, arguments: dict) -> dict | None:
+        from local_runtime.moto_ext import sagemaker_jobs
+
+        kind = JOB_KINDS.get(ctx.step_type)
+        if not kind:
+            return None
+        arn = sagemaker_jobs.job_started(self.clients.region, ctx.step_type, ctx.job_name,
+                                         ctx.arn(kind_slug(ctx.step_type)), arguments)
+        stream = f"{ctx.job_name}/algo-1-{int(time.time())}"
+        self._shippers[ctx.job_name] = LogShipper(self.clients.client("logs"), LOG_GROUPS[ctx.step_type], stream,
+                                                  ctx.work_dir / "job.log")
+        return {kind: {"Arn": arn}}
+
+    def _close_logs(self, ctx) -> None:
+        shipper = self._shippers.pop(ctx.job_name, None)
+        if shipper:
+            shipper.close()
+
+    def succeeded(self, ctx, properties: dict) -> None:
+        from local_runtime.moto_ext import sagemaker_jobs
+
+        if ctx.step_type in JOB_KINDS:
+            self._close_logs(ctx)
+            sagemaker_jobs.job_finished(self.clients.region, ctx.step_type, ctx.job_name, properties)
+
+    def failed(self, ctx, reason: str) -> None:
+        from local_runtime.moto_ext import sagemaker_jobs
+
+        if ctx.step_type in JOB_KINDS:
+            self._close_logs(ctx)
+            sagemaker_jobs.job_failed(self.clients.region, ctx.step_type, ctx.job_name, reason)
+
+
+def kind_slug(step_type: str) -> str:
+    return {"Training": "training-job", "Processing": "processing-job", "Transform": "transform-job"}[step_type]

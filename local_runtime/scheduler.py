@@ -1,0 +1,130 @@
+"""Fires the local EventBridge's enabled schedule rules on time, as EventBridge does on AWS.
+
+moto stores schedule rules but never fires them. While ``scones-local serve`` runs, a thread
+reads the rules through the EventBridge API once per tick and, when an enabled rule's schedule
+comes due, delivers to its targets what EventBridge would: a SageMaker pipeline target gets
+StartPipelineExecution with the target's PipelineParameterList, a Lambda target an Invoke with
+the scheduled event. :func:`fire_rule` does the same for one rule on demand (``scones-local
+fire-schedule``), enabled or not.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from botocore.exceptions import ClientError
+
+from local_runtime.errors import LocalRuntimeError
+from local_runtime.schedule_expressions import ScheduleExpressionError, next_fire
+
+log = logging.getLogger("local_runtime.schedules")
+TICK_SECONDS = 1.0
+
+
+class RuleNotFoundError(LocalRuntimeError, LookupError):
+    """No EventBridge rule has this name."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    target_id: str
+    arn: str
+    result: str           # the started execution's ARN, the Lambda's answer, or what went wrong
+    ok: bool
+
+
+def scheduled_event(rule_arn: str, region: str, account: str, when: datetime) -> dict:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": account, "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
+            "resources": [rule_arn], "detail": {}}
+
+
+def _deliver(clients, rule: dict, target: dict, when: datetime) -> Delivery:
+    arn = target["Arn"]
+    service = arn.split(":")[2]
+    try:
+        if service == "sagemaker" and ":pipeline/" in arn:
+            parameters = target.get("SageMakerPipelineParameters", {}).get("PipelineParameterList", [])
+            started = clients.client("sagemaker").start_pipeline_execution(
+                PipelineName=arn.rsplit("/", 1)[1], PipelineParameters=parameters,
+                PipelineExecutionDisplayName=f"{rule['Name']}-{when.strftime('%Y%m%d%H%M')}"[:82])
+            return Delivery(target["Id"], arn, started["PipelineExecutionArn"], True)
+        if service == "lambda":
+            event = target.get("Input") or json.dumps(scheduled_event(rule["Arn"], arn.split(":")[3], arn.split(":")[4],
+                                                                      when))
+            response = clients.client("lambda").invoke(FunctionName=arn, Payload=event.encode())
+            return Delivery(target["Id"], arn, response["Payload"].read().decode(), not response.get("FunctionError"))
+        return Delivery(target["Id"], arn, f"{service} targets are not delivered by the local scheduler", False)
+    except ClientError as exc:     # like EventBridge, a failing target never stops the others
+        return Delivery(target["Id"], arn, f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}", False)
+
+
+def fire_rule(clients, name: str, when: datetime | None = None) -> list[Delivery]:
+    """Delivers rule ``name`` to each of its targets now, whatever its state; returns what happened per target."""
+    events = clients.client("events")
+    try:
+        rule = events.describe_rule(Name=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            raise RuleNotFoundError(f"no EventBridge rule named {name!r}") from None
+        raise
+    when = when or datetime.now(UTC)
+    deliveries = [_deliver(clients, rule, target, when)
+                  for target in events.list_targets_by_rule(Rule=name).get("Targets", [])]
+    for delivery in deliveries:
+        log.log(logging.INFO if delivery.ok else logging.WARNING, "rule %s -> %s: %s", name, delivery.arn,
+                delivery.result)
+    return deliveries
+
+
+class Scheduler:
+    """Tracks each enabled schedule rule's next fire time; ``tick(now)`` fires the ones due."""
+
+    def __init__(self, clients, started: datetime | None = None):
+        self.clients = clients
+        self.started = started or datetime.now(UTC)
+        self._due: dict[tuple[str, str], datetime | None] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self, now: datetime) -> list[tuple[str, list[Delivery]]]:
+        fired = []
+        pages = self.clients.client("events").get_paginator("list_rules").paginate()
+        rules = [r for page in pages for r in page["Rules"] if r.get("ScheduleExpression") and r.get("State") == "ENABLED"]
+        for rule in rules:
+            key = (rule["Name"], rule["ScheduleExpression"])
+            if key not in self._due:
+                try:
+                    self._due[key] = next_fire(rule["ScheduleExpression"], max(now, self.started), self.started)
+                except ScheduleExpressionError as exc:
+                    log.warning("rule %s never fires locally: %s", rule["Name"], exc)
+                    self._due[key] = None
+            due = self._due[key]
+            if due is not None and due <= now:
+                fired.append((rule["Name"], fire_rule(self.clients, rule["Name"], due)))
+                self._due[key] = next_fire(rule["ScheduleExpression"], now, self.started)
+        enabled = {(r["Name"], r["ScheduleExpression"]) for r in rules}
+        for key in [k for k in self._due if k not in enabled]:     # disabled or changed: start over when enabled
+            del self._due[key]
+        return fired
+
+    def start(self) -> "Scheduler":
+        self._thread = threading.Thread(target=self._loop, name="schedules", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            try:
+                self.tick(datetime.now(UTC))
+            except Exception as exc:     # the scheduler outlives a failed tick
+                log.warning("schedule tick failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()

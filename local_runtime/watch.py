@@ -1,0 +1,96 @@
+"""Shows a pipeline execution's progress from the SageMaker and CloudWatch Logs APIs.
+
+What an engineer watching a cloud execution sees: ListPipelineExecutionSteps for the steps, and
+the training job's log stream for its milestones (every quarter of the epochs). Works against
+any endpoint the clients point at; the local run prints it while it waits.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+from botocore.exceptions import ClientError
+
+from local_runtime.pipeline.jobs import LOG_GROUPS
+from local_runtime.pipeline.runners.training import milestone
+
+_KINDS = {"TrainingJob": "Training", "ProcessingJob": "Processing", "TransformJob": "Transform", "Model": "Model",
+          "RegisterModel": "RegisterModel", "Lambda": "Lambda", "Condition": "Condition", "Fail": "Fail"}
+_MARKS = {"Succeeded": "✓", "Cached": "↺", "Failed": "✗", "Stopped": "■"}
+
+
+def step_kind(step: dict) -> str:
+    return next((_KINDS[key] for key in step.get("Metadata", {}) if key in _KINDS), "")
+
+
+def step_seconds(step: dict) -> float:
+    return (step["EndTime"] - step["StartTime"]).total_seconds() if step.get("EndTime") else 0.0
+
+
+def shown_status(step: dict) -> str:
+    return "Cached" if step.get("CacheHitResult") and step["StepStatus"] == "Succeeded" else step["StepStatus"]
+
+
+class ExecutionWatcher:
+    """Polls in a thread until closed; prints each step once when it starts and once when it ends."""
+
+    def __init__(self, clients, execution_arn: str, stream: TextIO = sys.stderr, poll_seconds: float = 1.0):
+        self.sm, self.logs = clients.client("sagemaker"), clients.client("logs")
+        self.arn, self.stream, self.poll_seconds = execution_arn, stream, poll_seconds
+        self._seen: dict[str, str] = {}
+        self._log_tokens: dict[str, str | None] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="execution-watcher", daemon=True)
+
+    def start(self) -> "ExecutionWatcher":
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.poll()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll()
+            except ClientError:
+                pass    # a missed poll only delays a line
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def poll(self) -> None:
+        steps = [s for page in self.sm.get_paginator("list_pipeline_execution_steps").paginate(
+            PipelineExecutionArn=self.arn, SortOrder="Ascending") for s in page["PipelineExecutionSteps"]]
+        for step in steps:
+            name, status = step["StepName"], shown_status(step)
+            if status == "Executing" and name not in self._seen:
+                self._write(f"  ▶ {name:<24} {step_kind(step)} …")
+            if "TrainingJob" in step.get("Metadata", {}) and (status == "Executing" or self._seen.get(name) != status):
+                self._training_milestones(step["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1])
+            if status in _MARKS and self._seen.get(name) != status:
+                failure = f": {step.get('FailureReason')}" if status == "Failed" else ""
+                self._write(f"  {_MARKS[status]} {name:<24} {status.lower()} in {step_seconds(step):.1f}s{failure}")
+            self._seen[name] = status
+
+    def _training_milestones(self, job_name: str) -> None:
+        group = LOG_GROUPS["Training"]
+        try:
+            streams = self.logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=job_name)["logStreams"]
+        except ClientError:
+            return
+        for log_stream in streams:
+            name = log_stream["logStreamName"]
+            request = {"logGroupName": group, "logStreamName": name, "startFromHead": True}
+            if self._log_tokens.get(name):
+                request["nextToken"] = self._log_tokens[name]
+            response = self.logs.get_log_events(**request)
+            self._log_tokens[name] = response.get("nextForwardToken")
+            for event in response["events"]:
+                shown = milestone(event["message"])
+                if shown:
+                    self._write(f"      {shown}")

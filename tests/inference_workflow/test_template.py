@@ -114,7 +114,8 @@ def test_every_function_is_packaged_from_the_folder_the_local_runtime_zips():
 
     functions = {name: r["Properties"] for name, r in _template()["Resources"].items()
                  if r["Type"] == "AWS::Serverless::Function"}
-    local = {folder for folder, _ in provision.INFERENCE_FUNCTIONS.values()} | {provision.DEPLOY_FOLDER}
+    local = ({folder for folder, _ in provision.INFERENCE_FUNCTIONS.values()}
+             | {provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER})
     assert {f["CodeUri"].rstrip("/") for f in functions.values()} == local
     assert {f["Handler"] for f in functions.values()} == {"lambda_function.lambda_handler"}
 

@@ -25,6 +25,7 @@ WORKFLOW_DIR = REPO_ROOT / "inference_workflow"
 ASL_PATH = WORKFLOW_DIR / "state_machine.asl.json"
 RUNTIME = "python3.12"
 DEPLOY_FOLDER = "deploy_model"
+FIND_REGISTERED_FOLDER = "find_registered_model"
 DEPLOY_RETRY_ATTEMPTS = 2              # as the template's EventInvokeConfig
 DEPLOY_MAX_EVENT_AGE = 21600
 DEPLOY_FAILURE_RETENTION = 1209600     # 14 days, SQS's maximum
@@ -138,7 +139,7 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         FunctionName=deploy_arn, MaximumRetryAttempts=DEPLOY_RETRY_ATTEMPTS, MaximumEventAgeInSeconds=DEPLOY_MAX_EVENT_AGE,
         DestinationConfig={"OnFailure": {"Destination": failures_arn}})
     upsert_function(lam, find_registered_function_name(config), role_arn,
-                    zip_folder(WORKFLOW_DIR / "find_registered_model"), "lambda_function.lambda_handler", {}, timeout=60)
+                    zip_folder(WORKFLOW_DIR / FIND_REGISTERED_FOLDER), "lambda_function.lambda_handler", {}, timeout=60)
     machine_arn = upsert_state_machine(sfn, config.inference.state_machine_name, render_definition(functions), role_arn)
     events.put_rule(Name=f"{prefix}-model-approved", State="ENABLED", EventPattern=json.dumps({
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],

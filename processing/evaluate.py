@@ -65,7 +65,7 @@ def read_predictions(predictions_dir: Path, relatives: list[str]) -> np.ndarray:
     return np.array(rows, dtype=float)
 
 
-class ThresholdError(ValueError):
+class ThresholdError(ProcessingError, ValueError):
     """The confidence threshold is not a number in [0, 1]."""
 
 
@@ -105,15 +105,19 @@ def evaluate(predictions_dir: str | Path, lst_path: str | Path, output_dir: str 
     return report
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--predictions-dir", default=PREDICTIONS_INPUT)
     parser.add_argument("--lst", default=TEST_LST)
     parser.add_argument("--output-dir", default=EVALUATION_OUTPUT)
     parser.add_argument("--confidence-threshold", type=float, required=True,
                         help="the inference workflow's threshold (config inference.confidence_threshold)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     report = evaluate(args.predictions_dir, args.lst, args.output_dir, args.confidence_threshold)
     metrics = report["metrics"]
     precision = metrics["confident_precision"]["value"]

@@ -18,10 +18,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from scones_common.errors import SconesError
+
 IMAGE_CONTENT_TYPES = ("image/png", "image/jpeg", "application/x-image")
 
 
-class HyperparameterValidationError(ValueError):
+class HyperparameterValidationError(SconesError, ValueError):
     """The algorithm's hyperparameter validation failed: the training job fails at start."""
 
     @property

@@ -18,6 +18,8 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from scones_common.errors import SconesError
+
 MAX_PIXELS = 25_000_000
 BACKGROUND = (255, 255, 255)
 
@@ -30,7 +32,7 @@ _OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
-class InvalidImageError(ValueError):
+class InvalidImageError(SconesError, ValueError):
     """The bytes are not an image this project can decode, or the image is too large to decode safely."""
 
 

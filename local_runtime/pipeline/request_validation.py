@@ -21,10 +21,12 @@ from dataclasses import dataclass
 import botocore.session
 import regex
 
+from local_runtime.errors import LocalRuntimeError
+
 _SURROGATE_PAIR = re.compile(r"\\u(D[89AB][0-9A-F]{2})\\u(D[C-F][0-9A-F]{2})", re.IGNORECASE)
 
 
-class ValidationException(ValueError):
+class ValidationException(LocalRuntimeError, ValueError):
     """The request breaks a constraint of the service model: the service would refuse it."""
 
     def __init__(self, operation: str, problems: list[str]):

@@ -58,7 +58,7 @@ class EndpointNotFoundError(LocalRuntimeError, LookupError):
     pass
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(LocalRuntimeError, RuntimeError):
     """The model behind an endpoint's variant cannot be loaded (missing or unusable artifact)."""
 
     def __init__(self, variant: str, message: str):

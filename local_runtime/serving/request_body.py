@@ -14,12 +14,14 @@ import socket
 import time
 from email.message import Message
 
+from local_runtime.errors import LocalRuntimeError
+
 _DIGITS = re.compile(r"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
 _DRAIN_CHUNK = 65536
 
 
-class RequestBodyError(Exception):
+class RequestBodyError(LocalRuntimeError):
     """The request's framing is unusable; ``status`` is the HTTP answer."""
 
     status = 400
@@ -33,7 +35,7 @@ class UnsupportedTransferEncodingError(RequestBodyError):
     status = 501
 
 
-class ClientGoneError(Exception):
+class ClientGoneError(LocalRuntimeError):
     """The client closed the connection before sending the whole body: there is nobody to answer."""
 
 

@@ -10,10 +10,12 @@ import json
 import os
 from dataclasses import dataclass, fields
 
+from local_runtime.errors import LocalRuntimeError
+
 LOCAL_TRAINER_ENV = "SCONES_LOCAL_TRAINER"
 
 
-class LocalSettingsError(ValueError):
+class LocalSettingsError(LocalRuntimeError, ValueError):
     """``SCONES_LOCAL_TRAINER`` is not a JSON object of known knobs with valid values."""
 
 

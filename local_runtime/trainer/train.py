@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -31,7 +30,6 @@ from local_runtime.trainer.local_settings import LocalSettingsError, LocalTraine
 from local_runtime.trainer.network import ServingGraph, SmallVgg
 from scones_common import algorithm_contract
 from scones_common.algorithm_contract import HyperparameterValidationError
-from scones_common.config import LOCAL_TRAINER_ENV, ConfigError, LocalTrainerConfig, parse_section
 from scones_common.contracts.classes import CLASS_NAMES
 from scones_common.contracts.container import OPT_ML, TrainingContainer
 from scones_common.contracts.staged_data import LstFormatError
@@ -44,10 +42,6 @@ IGNORED_BY_STAND_IN = frozenset({"beta_1", "beta_2", "checkpoint_frequency", "ea
 
 class HyperparameterError(LocalRuntimeError, ValueError):
     """Hyperparameters the algorithm accepts but the local stand-in cannot honour, or that contradict the data."""
-
-
-class LocalTrainerEnvError(LocalRuntimeError, ValueError):
-    """``SCONES_LOCAL_TRAINER`` is not a JSON object of known local-trainer settings."""
 
 
 @dataclass(frozen=True)
@@ -69,28 +63,9 @@ class TrainSettings:
     seed: int = 0
 
 
-def local_trainer_settings(environ: Mapping[str, str]) -> LocalTrainerConfig:
-    """The local-only knobs from the environment (absent: the defaults)."""
-    text = environ.get(LOCAL_TRAINER_ENV, "")
-    if not text:
-        return LocalTrainerConfig()
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LocalTrainerEnvError(f"{LOCAL_TRAINER_ENV} is not JSON ({exc}): {text[:200]!r}") from None
-    if not isinstance(raw, dict):
-        raise LocalTrainerEnvError(f"{LOCAL_TRAINER_ENV} must be a JSON object, got {type(raw).__name__}")
-    try:
-        return parse_section(LocalTrainerConfig, raw, "local_trainer")
-    except ConfigError as exc:
-        raise LocalTrainerEnvError(f"{LOCAL_TRAINER_ENV}: {exc}") from None
-
-
-def parse_hyperparameters(raw: dict[str, str], local: LocalTrainerConfig | None = None,
-                          content_types: Mapping[str, str] | None = None) -> TrainSettings:
+def parse_hyperparameters(raw: dict[str, str], content_types: Mapping[str, str] | None = None) -> TrainSettings:
     """Validates like the built-in algorithm (names, values, defaults), then the stand-in's own limits."""
     values = algorithm_contract.validate(raw, content_types)
-    local = local or LocalTrainerConfig()
     shape = values["image_shape"]
     if shape[0] != 3:
         raise HyperparameterError(f"image_shape={raw.get('image_shape')} must be 3,<height>,<width>: "
@@ -310,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         raw = json.loads(container.hyperparameters.read_text())
-        settings = parse_hyperparameters(raw, local_trainer_settings(os.environ), _content_types(container.root))
+        settings = parse_hyperparameters(raw, _content_types(container.root))
         if ignored_by_stand_in(raw):
             log.info("accepted, not acted on by the local stand-in: %s", ", ".join(ignored_by_stand_in(raw)))
         local = from_environment()
@@ -325,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                                       f"{len(train_x)} images")
         model, metrics, normalisation = train(settings, train_x, train_y, val_x, val_y, local)
         export_model(model, settings, normalisation, container.model_dir)
-    except (HyperparameterValidationError, HyperparameterError, LocalTrainerEnvError, LocalSettingsError, ChannelError, LstFormatError, OSError,
+    except (HyperparameterValidationError, HyperparameterError, LocalSettingsError, ChannelError, LstFormatError, OSError,
             json.JSONDecodeError) as exc:
         reason = exc.failure_reason if isinstance(exc, HyperparameterValidationError) else f"{type(exc).__name__}: {exc}"
         failure.write_text(reason)

@@ -19,11 +19,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from scones_common.errors import SconesError
+
 CAPTURE_FILE_SUFFIX = ".jsonl"
 DEFAULT_JSON_TYPES = ("application/json",)
 
 
-class CaptureFormatError(ValueError):
+class CaptureFormatError(SconesError, ValueError):
     """A capture line is not a Model Monitor record."""
 
 

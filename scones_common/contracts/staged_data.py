@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from scones_common.contracts.classes import CLASS_NAMES
+from scones_common.errors import SconesError
 
 SPLITS = ("train", "validation", "test")
 STAGING_REPORT = "staging_report.json"
 
 
-class LstFormatError(ValueError):
+class LstFormatError(SconesError, ValueError):
     """A ``.lst`` line is not ``index<TAB>class id<TAB>relative path``."""
 
 

@@ -193,8 +193,8 @@ def test_processing_scripts_default_to_where_the_definition_mounts(definition):
                                                     container.EVALUATION_OUTPUT, container.CODE_LIB}
     arguments = steps["EvaluateModel"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert arguments == ["--predictions-dir", container.PREDICTIONS_INPUT, "--lst", container.TEST_LST,
-                         "--output-dir", container.EVALUATION_OUTPUT]
-    defaults = evaluate.parse_args([])
+                         "--output-dir", container.EVALUATION_OUTPUT, "--confidence-threshold", "0.93"]
+    defaults = evaluate.parse_args(["--confidence-threshold", "0.93"])
     assert (defaults.predictions_dir, defaults.lst, defaults.output_dir) == (
         container.PREDICTIONS_INPUT, container.TEST_LST, container.EVALUATION_OUTPUT)
 

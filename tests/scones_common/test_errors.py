@@ -53,8 +53,8 @@ def test_package_roots_derive_from_the_common_root(root):
 
 
 def test_code_that_ships_alone_does_not_import_scones_common():
-    alone = [*REPO.glob("inference_workflow/*/lambda_function.py"), REPO / "pipelines" / "deploy" / "deployer.py"]
-    assert len(alone) == 4
+    alone = [*REPO.glob("inference_workflow/*/lambda_function.py")]
+    assert len(alone) == 5      # the three workflow Lambdas, the deploy Lambda, the registry lookup
     assert [p.name for p in alone if re.search(r"^\s*(from|import) scones_common", p.read_text(), re.M)] == []
 
 

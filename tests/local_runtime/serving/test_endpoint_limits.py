@@ -232,7 +232,12 @@ def serve_artifact_at(stack, key: str, endpoint: str) -> None:
 
 
 def test_missing_model_artifact_is_a_model_error_500_until_it_appears(stack, tmp_path):
+    """SageMaker refuses to create an endpoint whose model data is missing (the local control plane too);
+    an artifact that disappears after the endpoint is InService is what the server must answer for."""
+    s3, bucket = stack.client("s3"), stack.config.storage.bucket
+    s3.upload_file(str(write_tiny_model_artifact(tmp_path / "model.tar.gz")), bucket, "missing/model.tar.gz")
     serve_artifact_at(stack, "missing/model.tar.gz", "missing-artifact")
+    s3.delete_object(Bucket=bucket, Key="missing/model.tar.gz")
     response = invoke_error(stack, solid_png(0), endpoint="missing-artifact")
     assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 500
     assert "missing/model.tar.gz" in response["OriginalMessage"]

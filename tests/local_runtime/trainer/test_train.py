@@ -8,7 +8,6 @@ from local_runtime.serving.model import ImageClassifier
 from local_runtime.trainer import train as trainer
 from processing.prepare_data import stage
 from scones_common.algorithm_contract import HyperparameterValidationError
-from scones_common.config import LOCAL_TRAINER_ENV, LocalTrainerConfig
 from tests.builders import make_cifar_archive, png_bytes
 
 
@@ -88,24 +87,9 @@ def test_image_channels_require_resize():
 
 
 def test_documented_defaults_and_local_knobs_fill_the_settings():
-    settings = trainer.parse_hyperparameters({**REQUIRED, "early_stopping": "True"},
-                                             LocalTrainerConfig(label_smoothing=0.05, seed=7))
+    settings = trainer.parse_hyperparameters({**REQUIRED, "early_stopping": "True"})
     assert (settings.epochs, settings.optimizer, settings.mini_batch_size, settings.image_shape) == (30, "sgd", 32, (3, 224, 224))
     assert settings.early_stopping and settings.early_stopping_patience == 5 and settings.augmentation_type == "none"
-    assert (settings.label_smoothing, settings.seed) == (0.05, 7)
-
-
-@pytest.mark.parametrize("value, message", [
-    ('{"label_smoothing": 0.2, "width": 2}', "local_trainer.width"),
-    ('[0.1]', "must be a JSON object"),
-    ('{"label_smoothing": ', "is not JSON"),
-    ('{"label_smoothing": 0.7}', "local_trainer.label_smoothing"),
-])
-def test_local_trainer_environment_is_checked(value, message):
-    with pytest.raises(trainer.LocalTrainerEnvError, match=message):
-        trainer.local_trainer_settings({LOCAL_TRAINER_ENV: value})
-    assert trainer.local_trainer_settings({LOCAL_TRAINER_ENV: '{"seed": 3}'}) == LocalTrainerConfig(seed=3)
-    assert trainer.local_trainer_settings({}) == LocalTrainerConfig()
 
 
 def test_unknown_hyperparameter_fails_the_job_with_the_algorithms_reason(opt_ml):

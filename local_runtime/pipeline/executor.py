@@ -146,7 +146,6 @@ class PipelineExecutor:
         self.persist = persist or (lambda: None)
         self.on_step = on_step or (lambda record: None)
         self.image_environment = dict(image_environment or {})
-        self.last_properties: dict[str, dict] = {}
         self.jobs = jobs or NoJobTracker()
 
     def prepare(self, pipeline_name: str, parameters: dict[str, Any] | None = None,

@@ -12,7 +12,7 @@ from tests.builders import FINE_NAMES, make_cifar_archive
 from tests.local_stack import Serving
 
 EVERY_STEP = {"PrepareData", "TrainModel", "CreateModel", "BatchTransformTest", "EvaluateModel", "CheckAccuracy",
-              "RegisterModel", "DeployModel"}
+              "FindRegisteredModel", "CheckNewModel", "RegisterModel", "DeployModel"}
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 
 

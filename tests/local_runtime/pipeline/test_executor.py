@@ -222,8 +222,8 @@ def test_per_execution_outputs_do_not_defeat_caching(aws, tmp_path):
         "On": "/", "Values": [f"s3://{BUCKET}/staged", {"Get": "Execution.PipelineExecutionId"}]}}
     executor = PipelineExecutor({"Steps": [step]}, aws, tmp_path)
     first = executor.start("p")
-    uri = executor.last_properties["Stage"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    uri = first.properties["Stage"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
     second = executor.start("p")
     assert first.step("Stage").status == "Succeeded" and second.step("Stage").status == "Cached"
     assert uri.endswith(first.execution_id)
-    assert executor.last_properties["Stage"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == uri
+    assert second.properties["Stage"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == uri

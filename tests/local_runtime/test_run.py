@@ -60,7 +60,7 @@ def test_everything_is_kept_on_disk(runs):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["execution"]["status"] == "Succeeded" and summary["accuracy"] is not None
     assert list((run_dir / "state" / "s3").rglob("*.jsonl")), "captures not persisted"
-    assert list((run_dir / "state" / "s3").rglob(f"staged/{first.execution['execution_id']}/test.lst"))
+    assert list((run_dir / "state" / "s3").rglob(f"staged/{first.execution.execution_id}/test.lst"))
 
 
 def test_cached_run_restores_state_and_does_not_register_the_same_model_again(runs):

@@ -117,6 +117,9 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
         watcher = ExecutionWatcher(aws, started.execution_arn).start()
         try:
             wait_for_execution(sm, started.execution_arn, poll_seconds=0.5)
+        except KeyboardInterrupt:
+            _record_interrupted(stack, started.execution_arn, run_dir)
+            raise
         finally:
             watcher.close()
         timings["pipeline"] = time.perf_counter() - clock
@@ -127,6 +130,14 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
         state.save(aws, config.storage.bucket, run_dir / "state")
     write_atomic(run_dir / "summary.json", summary.to_json())
     return summary
+
+
+def _record_interrupted(stack: LocalStack, execution_arn: str, run_dir: Path) -> None:
+    """Ctrl-C ends the process and its worker thread with it: the execution's record says so on disk."""
+    record = stack.executions.record(execution_arn)
+    record.status, record.failure = "Stopped", "interrupted"
+    write_atomic(run_dir / "executions" / f"{record.execution_id}.json",
+                 json.dumps(asdict(record), indent=2, default=str))
 
 
 def _output_uri(record: ExecutionRecord, step: str, output: str) -> str:

@@ -4,7 +4,8 @@ Runs the real pieces the pipeline runs, without the rest of the pipeline: stagin
 (``processing.prepare_data.stage``), the stand-in trainer as a subprocess under its container
 contract (hyperparameters from the config, ``local_trainer`` knobs through
 ``SCONES_LOCAL_TRAINER``), the exported ONNX through the serving code on every test image, and
-``processing.evaluate.score``. Prints one row per seed and the median row.
+``processing.evaluate.score``. Prints one row per seed and the median row; ``train_s`` is the trainer's wall time and
+``train_cpu_s`` the CPU seconds it and its member processes used (comparable under load).
 Usage: python benchmarks/bench_model_quality.py [--data-source PATH] [--seeds 3] [--epochs N]
        [--local '{"ensemble_size": 1}'] [--keep-model model.tar.gz]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,7 +35,7 @@ from processing.prepare_data import stage  # noqa: E402
 from scones_common.config import load_config  # noqa: E402
 
 DEV_ARCHIVE = ROOT.parent / "shared" / "data" / "cifar-100-python-dev.tar.gz"
-COLUMNS = ("seed", "accuracy", "coverage", "precision", "roc_auc", "ece", "train_s", "temperature")
+COLUMNS = ("seed", "accuracy", "coverage", "precision", "roc_auc", "ece", "train_s", "train_cpu_s", "temperature")
 
 
 def hyperparameters(config, num_training_samples: int, epochs: int | None) -> dict[str, str]:
@@ -58,13 +60,19 @@ def opt_ml_for(staged: Path, job: Path, raw_hyperparameters: dict) -> Path:
     return opt_ml
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of finished child processes (the trainer and its member workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def one_seed(seed: int, staged: Path, job: Path, raw_hyperparameters: dict, local: dict, threshold: float) -> dict:
     opt_ml = opt_ml_for(staged, job, raw_hyperparameters)
     environment = {**os.environ, LOCAL_TRAINER_ENV: json.dumps({**local, "seed": seed}), "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _children_cpu()
     done = subprocess.run([sys.executable, "-m", "local_runtime.trainer.train", "--opt-ml", str(opt_ml)],
                           env=environment, capture_output=True, text=True)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
     if done.returncode:
         raise SystemExit(f"seed {seed}: trainer failed\n{done.stdout[-2000:]}")
     trained = json.loads((opt_ml / "output" / "metrics.json").read_text())
@@ -75,6 +83,7 @@ def one_seed(seed: int, staged: Path, job: Path, raw_hyperparameters: dict, loca
     return {"seed": seed, "accuracy": metrics["accuracy"]["value"], "coverage": metrics["coverage"]["value"],
             "precision": metrics["confident_precision"]["value"], "roc_auc": metrics["roc_auc"]["value"],
             "ece": metrics["calibration"]["ece"], "train_s": trained["seconds"], "wall_s": wall,
+            "train_cpu_s": round(cpu, 1),
             "temperature": trained.get("temperature")}
 
 

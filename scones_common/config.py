@@ -126,15 +126,37 @@ class Hyperparameters:
     early_stopping_patience: int = field(default=10, metadata=_algorithm("early_stopping_patience"))
 
 
+def _whole_in(lo: int, hi: int) -> dict:
+    return _check(lambda v: lo <= v <= hi, f"a whole number in [{lo}, {hi}]")
+
+
 @dataclass(frozen=True)
 class LocalTrainerConfig:
-    """Knobs of the local stand-in trainer only; never in the cloud request.
+    """Knobs of the local stand-in trainer only; never in the cloud request. The one declaration.
 
     The local training runner hands them to the trainer as the JSON object in the environment
-    variable ``SCONES_LOCAL_TRAINER``, the way a container image gets its environment.
+    variable ``SCONES_LOCAL_TRAINER``, the way a container image gets its environment; the trainer
+    parses that object with this same class (``local_runtime/trainer/local_settings.py``).
+    Defaults are the variant chosen on validation (README "Trainer": the table of what was tried).
     """
     label_smoothing: float = field(default=0.0, metadata=_check(lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"))
     seed: int = field(default=0, metadata=_check(lambda v: v >= 0, "a whole number >= 0"))
+    ensemble_size: int = field(default=1, metadata=_whole_in(1, 8))          # members exported as one ONNX graph
+    width: int = field(default=16, metadata=_whole_in(4, 128))              # first stage; then 2× and 4×
+    ema_decay: float = field(default=0.99, metadata=_check(lambda v: 0 <= v < 1, "a number in [0, 1)"))  # 0 = off
+    flip_tta: bool = True                   # the exported graph averages the image and its mirror
+    temperature: float = field(default=1.0, metadata=_check(lambda v: 0.1 <= v <= 10, "a number in [0.1, 10]"))
+    temperature_scaling: bool = False       # fit the temperature on validation instead of the fixed one
+    mixup_alpha: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 1, "a number in [0, 1] (0 = off)"))
+    cutout: int = field(default=0, metadata=_whole_in(0, 32))               # side of the square erased per image (0 = off)
+    train_on_validation: bool = False       # fit on train + validation with the schedule chosen on validation
+    channels_last: bool = True              # faster convolutions on CPU
+    threads: int = field(default=2, metadata=_whole_in(1, 64))              # torch intra-op threads
+
+    def __post_init__(self):
+        if self.temperature_scaling and self.temperature != 1.0:
+            raise ConfigError("local_trainer.temperature", self.temperature,
+                              "1.0 when local_trainer.temperature_scaling is true (that fits the temperature)")
 
 
 @dataclass(frozen=True)

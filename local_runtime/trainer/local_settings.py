@@ -1,55 +1,33 @@
-"""Knobs of the local stand-in trainer that the built-in algorithm does not have.
+"""Reads the local stand-in trainer's knobs from its environment.
 
-They come from the config section ``local_trainer:`` and reach the trainer process as the JSON
-object in the environment variable ``SCONES_LOCAL_TRAINER`` (the way a container gets its
-environment), so the cloud request only ever carries the algorithm's documented hyperparameters.
+They are declared once, as the config section ``local_trainer:`` (``LocalTrainerConfig`` in
+scones_common/config.py), and reach the trainer process as the JSON object in the environment
+variable ``SCONES_LOCAL_TRAINER`` (the way a container gets its environment), so the cloud
+request only ever carries the algorithm's documented hyperparameters. The trainer parses the
+object with the same declaration and checks, and names the variable in its errors.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from dataclasses import dataclass, fields
 
 from local_runtime.errors import LocalRuntimeError
+from scones_common.config import LOCAL_TRAINER_ENV, ConfigError, LocalTrainerConfig, parse_section
 
-LOCAL_TRAINER_ENV = "SCONES_LOCAL_TRAINER"
+__all__ = ["LOCAL_TRAINER_ENV", "LocalSettingsError", "LocalTrainerConfig", "from_environment", "parse_local_settings"]
+
+_SECTION = "local_trainer"
 
 
 class LocalSettingsError(LocalRuntimeError, ValueError):
     """``SCONES_LOCAL_TRAINER`` is not a JSON object of known knobs with valid values."""
 
 
-@dataclass(frozen=True)
-class LocalTrainerSettings:
-    """Defaults are the variant chosen on validation (README "Trainer": the table of what was tried)."""
-    label_smoothing: float = 0.0      # 0.1 caps a 2-class model near 0.95 confidence: the 0.93 threshold becomes a cliff
-    seed: int = 0
-    ensemble_size: int = 1            # members trained one after another, exported as one ONNX graph
-    width: int = 16                   # channels of the first stage; the next two stages are 2× and 4×
-    ema_decay: float = 0.99           # exponential moving average of the weights per step (0 = off)
-    flip_tta: bool = True             # the exported graph averages the image and its mirror
-    temperature_scaling: bool = False # one temperature fitted on the validation split, baked into the graph
-    channels_last: bool = True        # ~1.3× faster convolutions on CPU
-    threads: int = 2                  # torch intra-op threads; 1 wastes less CPU when other processes hold a core
-
-
-_RULES = {
-    "label_smoothing": (lambda v: isinstance(v, (int, float)) and 0 <= v < 0.5, "a number in [0, 0.5)"),
-    "seed": (lambda v: isinstance(v, int) and v >= 0, "a whole number >= 0"),
-    "ensemble_size": (lambda v: isinstance(v, int) and 1 <= v <= 8, "a whole number in [1, 8]"),
-    "width": (lambda v: isinstance(v, int) and 4 <= v <= 128, "a whole number in [4, 128]"),
-    "ema_decay": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a number in [0, 1)"),
-    "flip_tta": (lambda v: isinstance(v, bool), "true or false"),
-    "temperature_scaling": (lambda v: isinstance(v, bool), "true or false"),
-    "channels_last": (lambda v: isinstance(v, bool), "true or false"),
-    "threads": (lambda v: isinstance(v, int) and 1 <= v <= 64, "a whole number in [1, 64]"),
-}
-
-
-def parse_local_settings(text: str | None) -> LocalTrainerSettings:
+def parse_local_settings(text: str | None) -> LocalTrainerConfig:
     """Parses the JSON object; absent or empty means the defaults. Unknown keys are refused."""
     if not text:
-        return LocalTrainerSettings()
+        return LocalTrainerConfig()
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -57,16 +35,17 @@ def parse_local_settings(text: str | None) -> LocalTrainerSettings:
                                  f'{{"ensemble_size": 2}}') from None
     if not isinstance(raw, dict):
         raise LocalSettingsError(f"{LOCAL_TRAINER_ENV} must be a JSON object, got {type(raw).__name__}")
-    known = {f.name for f in fields(LocalTrainerSettings)}
-    unknown = sorted(set(raw) - known)
+    known = sorted(f.name for f in dataclasses.fields(LocalTrainerConfig))
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise LocalSettingsError(f"{LOCAL_TRAINER_ENV} has unknown keys {unknown}; known: {sorted(known)}")
-    for name, value in raw.items():
-        accepts, expected = _RULES[name]
-        if isinstance(value, bool) and expected != "true or false" or not accepts(value):
-            raise LocalSettingsError(f"{LOCAL_TRAINER_ENV} {name} = {value!r} is invalid: expected {expected}")
-    return LocalTrainerSettings(**raw)
+        raise LocalSettingsError(f"{LOCAL_TRAINER_ENV} has unknown keys {unknown}; known: {known}")
+    try:
+        return parse_section(LocalTrainerConfig, raw, _SECTION)
+    except ConfigError as exc:
+        name = exc.key.removeprefix(f"{_SECTION}.")
+        raise LocalSettingsError(f"{LOCAL_TRAINER_ENV} {name} = {exc.value!r} is invalid: expected {exc.expected} "
+                                 f"(config {exc.key})") from None
 
 
-def from_environment() -> LocalTrainerSettings:
+def from_environment() -> LocalTrainerConfig:
     return parse_local_settings(os.environ.get(LOCAL_TRAINER_ENV))

@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from local_runtime.errors import LocalRuntimeError
 from local_runtime.trainer.data import ChannelError, load_channel
-from local_runtime.trainer.local_settings import LocalSettingsError, LocalTrainerSettings, from_environment
+from local_runtime.trainer.local_settings import LocalSettingsError, LocalTrainerConfig, from_environment
 from local_runtime.trainer.network import ServingGraph, SmallVgg
 from scones_common import algorithm_contract
 from scones_common.algorithm_contract import HyperparameterValidationError
@@ -35,6 +37,7 @@ from scones_common.contracts.container import OPT_ML, TrainingContainer
 from scones_common.contracts.staged_data import LstFormatError
 
 log = logging.getLogger("trainer")
+LOG_FORMAT = "%(asctime)s %(message)s"
 IGNORED_BY_STAND_IN = frozenset({"beta_1", "beta_2", "checkpoint_frequency", "early_stopping_tolerance", "eps", "gamma",
                                  "kv_store", "lr_scheduler_factor", "lr_scheduler_step", "multi_label", "num_layers",
                                  "precision_dtype", "resize", "top_k", "use_weighted_loss"})
@@ -60,7 +63,6 @@ class TrainSettings:
     early_stopping_min_epochs: int = 10
     num_training_samples: int | None = None
     use_pretrained_model: int = 0
-    seed: int = 0
 
 
 def parse_hyperparameters(raw: dict[str, str], content_types: Mapping[str, str] | None = None) -> TrainSettings:
@@ -114,6 +116,17 @@ def augment(batch: torch.Tensor, kind: str, generator: torch.Generator) -> torch
     return batch
 
 
+def cutout(batch: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Zeroes (the mean, after normalising) one ``size``-pixel square per image, centred anywhere, clipped."""
+    n, _, h, w = batch.shape
+    centres = torch.stack([torch.randint(0, h, (n,), generator=generator),
+                           torch.randint(0, w, (n,), generator=generator)], dim=1)
+    rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+    top, left = (centres[:, 0] - size // 2).view(n, 1, 1), (centres[:, 1] - size // 2).view(n, 1, 1)
+    hole = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+    return batch.masked_fill(hole.unsqueeze(1), 0.0)
+
+
 def _optimizer(settings: TrainSettings, parameters):
     if settings.optimizer in ("sgd", "nag"):
         return torch.optim.SGD(parameters, lr=settings.learning_rate, momentum=settings.momentum,
@@ -149,7 +162,7 @@ def _ema_with_warmup(decay: float):
     return average
 
 
-def _train_member(settings: TrainSettings, local: LocalTrainerSettings, seed: int, data: tuple, tag: str,
+def _train_member(settings: TrainSettings, local: LocalTrainerConfig, seed: int, data: tuple, tag: str,
                   progress) -> tuple[nn.Module, dict]:
     """One network, one-cycle schedule, the weights of its last epoch.
 
@@ -160,6 +173,7 @@ def _train_member(settings: TrainSettings, local: LocalTrainerSettings, seed: in
     xt, yt, xv, yv = data
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    mix_rng = np.random.default_rng(seed)
     model = SmallVgg(settings.num_classes, local.width)
     if local.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -178,10 +192,19 @@ def _train_member(settings: TrainSettings, local: LocalTrainerSettings, seed: in
         for start in range(0, len(xt), settings.mini_batch_size):
             index = order[start:start + settings.mini_batch_size]
             batch, target = augment(xt[index], settings.augmentation_type, generator), yt[index]
+            if local.cutout:
+                batch = cutout(batch, local.cutout, generator)
             if local.channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
-            logits = model(batch)
-            loss = loss_fn(logits, target)
+            if local.mixup_alpha:
+                lam = float(mix_rng.beta(local.mixup_alpha, local.mixup_alpha))
+                partner = torch.randperm(len(index), generator=generator)
+                batch = lam * batch + (1 - lam) * batch[partner]
+                logits = model(batch)
+                loss = lam * loss_fn(logits, target) + (1 - lam) * loss_fn(logits, target[partner])
+            else:
+                logits = model(batch)
+                loss = loss_fn(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -222,8 +245,42 @@ def normaliser(train_x: np.ndarray):
     return normalise, (mean.tolist(), std.tolist())
 
 
+def _member_in_worker(settings: TrainSettings, local: LocalTrainerConfig, seed: int, data: tuple, tag: str,
+                      threads: int) -> tuple[dict, dict]:
+    """One member in a worker process (spawned: a fresh interpreter, its own OpenMP pool)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stdout)
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    member, metrics = _train_member(settings, local, seed, data, tag, log.info)
+    return member.state_dict(), metrics
+
+
+def _train_members(settings: TrainSettings, local: LocalTrainerConfig, data: tuple, progress) -> list[tuple]:
+    """``ensemble_size`` members; with more than one, in parallel processes sharing ``threads``.
+
+    Single-thread processes side by side use two cores better than one process with two OpenMP
+    threads, whose barriers stall whenever another job holds a core.
+    """
+    size = local.ensemble_size
+    seeds = [local.seed * 1000 + k for k in range(size)]
+    tags = [f"member {k + 1}/{size} " if size > 1 else "" for k in range(size)]
+    workers = min(size, local.threads)
+    if workers <= 1:
+        return [_train_member(settings, local, seed, data, tag, progress) for seed, tag in zip(seeds, tags)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_member_in_worker, settings, local, seed, data, tag, max(1, local.threads // workers))
+                   for seed, tag in zip(seeds, tags)]
+        results = [future.result() for future in futures]
+    members = []
+    for state, metrics in results:
+        member = SmallVgg(settings.num_classes, local.width)
+        member.load_state_dict(state)
+        members.append((member.eval(), metrics))
+    return members
+
+
 def train(settings: TrainSettings, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
-          local: LocalTrainerSettings = LocalTrainerSettings(),
+          local: LocalTrainerConfig = LocalTrainerConfig(),
           progress=log.info) -> tuple[nn.Module, dict, tuple[list[float], list[float]]]:
     """Trains ``local.ensemble_size`` members and returns the graph to export: probabilities out.
 
@@ -232,16 +289,14 @@ def train(settings: TrainSettings, train_x: np.ndarray, train_y: np.ndarray, val
     """
     normalise, normalisation = normaliser(train_x)
     data = (normalise(train_x), torch.from_numpy(train_y), normalise(val_x), torch.from_numpy(val_y))
-    members, member_metrics = [], []
-    for k in range(local.ensemble_size):
-        tag = f"member {k + 1}/{local.ensemble_size} " if local.ensemble_size > 1 else ""
-        member, metrics = _train_member(settings, local, local.seed * 1000 + settings.seed + k, data, tag, progress)
-        members.append(member)
-        member_metrics.append(metrics)
+    if local.train_on_validation:
+        data = (torch.cat([data[0], data[2]]), torch.cat([data[1], data[3]]), data[2], data[3])
+    trained = _train_members(settings, local, data, progress)
+    members, member_metrics = [member for member, _ in trained], [metrics for _, metrics in trained]
     model = ServingGraph(members, flip=local.flip_tta).eval()
     with torch.no_grad():
         view_logits = model.view_logits(data[2])
-    temperature = fit_temperature(view_logits, data[3]) if local.temperature_scaling else 1.0
+    temperature = fit_temperature(view_logits, data[3]) if local.temperature_scaling else local.temperature
     model = ServingGraph(members, flip=local.flip_tta, temperature=temperature).eval()
     with torch.no_grad():
         probabilities = model(data[2])
@@ -275,7 +330,7 @@ def _content_types(opt_ml: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stdout)
     parser = argparse.ArgumentParser()
     parser.add_argument("--opt-ml", default=OPT_ML)
     container = TrainingContainer(Path(parser.parse_args(argv).opt_ml))

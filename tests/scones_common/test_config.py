@@ -45,7 +45,10 @@ def test_layers_file_overlay_env_cli(tmp_path):
     ("training.hyperparameters.augmentation_type", "flip", "crop_color_transform"),
     ("training.hyperparameters.label_smoothing", 0.1, "known keys"),
     ("local_trainer.label_smoothing", 0.5, "[0, 0.5)"),
-    ("local_trainer.width", 2, "known keys"),
+    ("local_trainer.width", 2, "a whole number in [4, 128]"),
+    ("local_trainer.ensemble_size", 9, "a whole number in [1, 8]"),
+    ("local_trainer.threads", "two", "a whole number"),
+    ("local_trainer.depth", 3, "known keys"),
 ])
 def test_bad_values_name_key_value_and_range(key, value, fragment):
     with pytest.raises(ConfigError) as info:

@@ -118,3 +118,41 @@ def test_bad_local_trainer_knob_fails_with_reason(opt_ml, monkeypatch):
     monkeypatch.setenv("SCONES_LOCAL_TRAINER", '{"ensemble_size": 0}')
     assert trainer.main(["--opt-ml", str(opt_ml)]) == 1
     assert "SCONES_LOCAL_TRAINER ensemble_size = 0 is invalid" in (opt_ml / "output" / "failure").read_text()
+
+
+def _tiny_run(local):
+    import torch
+
+    settings = trainer.TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.05,
+                                     mini_batch_size=16)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (32, 3, 32, 32), dtype=np.uint8), np.arange(32) % 2
+    model, metrics, _ = trainer.train(settings, x, y, x[:8], y[:8], local, progress=lambda line: None)
+    return torch.cat([p.detach().flatten() for p in model.parameters()]), metrics
+
+
+def test_the_seed_knob_reaches_the_weights():
+    from local_runtime.trainer.local_settings import LocalTrainerConfig
+
+    first, _ = _tiny_run(LocalTrainerConfig(seed=1, threads=1))
+    again, _ = _tiny_run(LocalTrainerConfig(seed=1, threads=1))
+    other, _ = _tiny_run(LocalTrainerConfig(seed=2, threads=1))
+    assert (first == again).all() and not (first == other).all()
+
+
+def test_members_train_in_parallel_processes_to_the_same_weights_as_one_after_another():
+    from local_runtime.trainer.local_settings import LocalTrainerConfig
+
+    parallel, metrics = _tiny_run(LocalTrainerConfig(ensemble_size=2, threads=2))
+    sequential, _ = _tiny_run(LocalTrainerConfig(ensemble_size=2, threads=1))
+    assert metrics["members"] == 2
+    assert np.allclose(parallel.numpy(), sequential.numpy(), atol=1e-4)
+
+
+def test_mixup_and_training_on_validation_change_the_weights():
+    from local_runtime.trainer.local_settings import LocalTrainerConfig
+
+    plain, _ = _tiny_run(LocalTrainerConfig(threads=1))
+    mixed, _ = _tiny_run(LocalTrainerConfig(threads=1, mixup_alpha=0.2))
+    with_validation, _ = _tiny_run(LocalTrainerConfig(threads=1, train_on_validation=True))
+    assert not np.allclose(plain.numpy(), mixed.numpy()) and not np.allclose(plain.numpy(), with_validation.numpy())

@@ -30,11 +30,14 @@ sys.path.insert(0, str(ROOT))
 from local_runtime.serving.model import ImageClassifier  # noqa: E402
 from local_runtime.trainer.local_settings import LOCAL_TRAINER_ENV, parse_local_settings  # noqa: E402
 from processing.cifar_source import resolve_archive  # noqa: E402
-from processing.evaluate import read_lst, score  # noqa: E402
+from processing.evaluate import score  # noqa: E402
 from processing.prepare_data import stage  # noqa: E402
+from scones_common.algorithm_contract import to_text  # noqa: E402
 from scones_common.config import load_config  # noqa: E402
+from scones_common.contracts.staged_data import read_lst  # noqa: E402
 
-DEV_ARCHIVE = ROOT.parent / "shared" / "data" / "cifar-100-python-dev.tar.gz"
+DEV_ARCHIVE = next((parent / "shared" / "data" / "cifar-100-python-dev.tar.gz" for parent in ROOT.parents   # a worktree too
+                    if (parent / "shared" / "data" / "cifar-100-python-dev.tar.gz").exists()), None)
 COLUMNS = ("seed", "accuracy", "coverage", "precision", "roc_auc", "ece", "train_s", "train_cpu_s", "temperature")
 
 
@@ -45,7 +48,7 @@ def hyperparameters(config, num_training_samples: int, epochs: int | None) -> di
             "epochs": str(epochs or hp.epochs), "learning_rate": str(hp.learning_rate),
             "mini_batch_size": str(hp.mini_batch_size), "optimizer": hp.optimizer, "momentum": str(hp.momentum),
             "weight_decay": str(hp.weight_decay), "augmentation_type": hp.augmentation_type,
-            "early_stopping": str(hp.early_stopping).lower()}
+            "early_stopping": to_text(hp.early_stopping)}
 
 
 def opt_ml_for(staged: Path, job: Path, raw_hyperparameters: dict) -> Path:
@@ -78,8 +81,8 @@ def one_seed(seed: int, staged: Path, job: Path, raw_hyperparameters: dict, loca
     trained = json.loads((opt_ml / "output" / "metrics.json").read_text())
     model = ImageClassifier(opt_ml / "model")
     rows = read_lst(staged / "test.lst")
-    probabilities = model.predict([(staged / "test" / relative).read_bytes() for relative, _ in rows])
-    metrics = score([class_id for _, class_id in rows], probabilities, threshold)["metrics"]
+    probabilities = model.predict([(staged / "test" / entry.path).read_bytes() for entry in rows])
+    metrics = score([entry.class_id for entry in rows], probabilities, threshold)["metrics"]
     return {"seed": seed, "accuracy": metrics["accuracy"]["value"], "coverage": metrics["coverage"]["value"],
             "precision": metrics["confident_precision"]["value"], "roc_auc": metrics["roc_auc"]["value"],
             "ece": metrics["calibration"]["ece"], "train_s": trained["seconds"], "wall_s": wall,
@@ -93,7 +96,7 @@ def _cell(value) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-source", default=str(DEV_ARCHIVE) if DEV_ARCHIVE.exists() else "cifar-100")
+    parser.add_argument("--data-source", default=str(DEV_ARCHIVE) if DEV_ARCHIVE else "cifar-100")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, help="default: training.hyperparameters.epochs")
     parser.add_argument("--local", default="{}", help="JSON overrides of the local_trainer knobs, e.g. "

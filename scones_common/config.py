@@ -141,10 +141,10 @@ class LocalTrainerConfig:
     """
     label_smoothing: float = field(default=0.0, metadata=_check(lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"))
     seed: int = field(default=0, metadata=_check(lambda v: v >= 0, "a whole number >= 0"))
-    ensemble_size: int = field(default=1, metadata=_whole_in(1, 8))          # members exported as one ONNX graph
-    width: int = field(default=16, metadata=_whole_in(4, 128))              # first stage; then 2× and 4×
+    ensemble_size: int = field(default=3, metadata=_whole_in(1, 8))          # members exported as one ONNX graph
+    width: int = field(default=8, metadata=_whole_in(4, 128))               # first stage; then 2× and 4×
     ema_decay: float = field(default=0.99, metadata=_check(lambda v: 0 <= v < 1, "a number in [0, 1)"))  # 0 = off
-    flip_tta: bool = True                   # the exported graph averages the image and its mirror
+    flip_tta: bool = False                  # the exported graph also averages each image's mirror
     temperature: float = field(default=1.0, metadata=_check(lambda v: 0.1 <= v <= 10, "a number in [0.1, 10]"))
     temperature_scaling: bool = False       # fit the temperature on validation instead of the fixed one
     mixup_alpha: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 1, "a number in [0, 1] (0 = off)"))

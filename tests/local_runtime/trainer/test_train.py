@@ -6,6 +6,7 @@ import pytest
 
 from local_runtime.serving.model import ImageClassifier
 from local_runtime.trainer import train as trainer
+from local_runtime.trainer.local_settings import LocalTrainerConfig
 from processing.prepare_data import stage
 from scones_common.algorithm_contract import HyperparameterValidationError
 from tests.builders import make_cifar_archive, png_bytes
@@ -34,7 +35,8 @@ def test_trains_exports_onnx_and_reports_metrics(opt_ml):
     assert trainer.main(["--opt-ml", str(opt_ml)]) == 0
     metrics = json.loads((opt_ml / "output" / "metrics.json").read_text())
     assert metrics["validation:accuracy"] >= 0.8            # the synthetic classes are easy to separate
-    assert metrics["members"] == 1 and metrics["temperature"] == 1.0   # defaults: one network, no temperature
+    defaults = LocalTrainerConfig()
+    assert metrics["members"] == defaults.ensemble_size and metrics["temperature"] == defaults.temperature
     model = ImageClassifier(opt_ml / "model")
     probabilities = model.predict([png_bytes(8, seed=1), png_bytes(48, seed=2)])
     assert probabilities.shape == (2, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
@@ -132,8 +134,6 @@ def _tiny_run(local):
 
 
 def test_the_seed_knob_reaches_the_weights():
-    from local_runtime.trainer.local_settings import LocalTrainerConfig
-
     first, _ = _tiny_run(LocalTrainerConfig(seed=1, threads=1))
     again, _ = _tiny_run(LocalTrainerConfig(seed=1, threads=1))
     other, _ = _tiny_run(LocalTrainerConfig(seed=2, threads=1))
@@ -141,8 +141,6 @@ def test_the_seed_knob_reaches_the_weights():
 
 
 def test_members_train_in_parallel_processes_to_the_same_weights_as_one_after_another():
-    from local_runtime.trainer.local_settings import LocalTrainerConfig
-
     parallel, metrics = _tiny_run(LocalTrainerConfig(ensemble_size=2, threads=2))
     sequential, _ = _tiny_run(LocalTrainerConfig(ensemble_size=2, threads=1))
     assert metrics["members"] == 2
@@ -150,8 +148,6 @@ def test_members_train_in_parallel_processes_to_the_same_weights_as_one_after_an
 
 
 def test_mixup_and_training_on_validation_change_the_weights():
-    from local_runtime.trainer.local_settings import LocalTrainerConfig
-
     plain, _ = _tiny_run(LocalTrainerConfig(threads=1))
     mixed, _ = _tiny_run(LocalTrainerConfig(threads=1, mixup_alpha=0.2))
     with_validation, _ = _tiny_run(LocalTrainerConfig(threads=1, train_on_validation=True))

@@ -36,6 +36,8 @@ class Provisioned:
     functions: dict[str, str]        # substitution name -> function ARN
     deploy_function_arn: str
     state_machine_arn: str
+    monitor_function_arn: str = ""
+    alarm_names: tuple[str, ...] = ()
 
 
 def zip_folder(folder: Path, include: tuple[str, ...] = ("*.py",)) -> bytes:
@@ -124,4 +126,34 @@ def provision(clients, config: SconesConfig) -> Provisioned:
     events.put_targets(Rule=f"{prefix}-model-approved", Targets=[{"Id": "deploy", "Arn": deploy_arn}])
     events.put_rule(Name=f"{prefix}-retrain-schedule", ScheduleExpression=config.schedule.expression,
                     State="ENABLED" if config.schedule.enabled else "DISABLED")
-    return Provisioned(role_arn, functions, deploy_arn, machine_arn)
+    monitor_arn, alarm_names = provision_monitoring(clients, config, role_arn)
+    return Provisioned(role_arn, functions, deploy_arn, machine_arn, monitor_arn, alarm_names)
+
+
+def provision_monitoring(clients, config: SconesConfig, role_arn: str) -> tuple[str, tuple[str, ...]]:
+    """The template's alarms, drift monitor Lambda (with its schedule) and drift rule; returns (monitor ARN, alarm names)."""
+    from local_runtime.aws import ACCOUNT_ID
+    from local_runtime.template_resources import Resolver, alarm_parameters, alarms, event_rules, load_template
+
+    template = load_template()
+    resolver = Resolver(template, alarm_parameters(config), config.project.region, ACCOUNT_ID)
+    cloudwatch, lam, events = (clients.client(s) for s in ("cloudwatch", "lambda", "events"))
+    names = []
+    for request in alarms(resolver).values():
+        cloudwatch.put_metric_alarm(**request)
+        names.append(request["AlarmName"])
+    monitor = resolver.resolve(template["Resources"]["DriftMonitorFunction"]["Properties"])
+    environment = {k: str(v) for k, v in monitor["Environment"]["Variables"].items()}
+    environment["MIN_RECORDS"] = str(config.monitor.min_records)
+    monitor_arn = upsert_function(lam, monitor["FunctionName"], role_arn, zip_folder(WORKFLOW_DIR / "drift_monitor"),
+                                  monitor["Handler"], environment, timeout=int(monitor["Timeout"]))
+    schedule_rule = f"{config.project.name}-drift-monitor-schedule"
+    events.put_rule(Name=schedule_rule, ScheduleExpression=config.monitor.schedule, State="ENABLED")
+    events.put_targets(Rule=schedule_rule, Targets=[{"Id": "drift-monitor", "Arn": monitor_arn}])
+    for logical_id, rule in event_rules(resolver, ("DriftRetrainRule",)).items():
+        name = f"{config.project.name}-{logical_id}"
+        state = rule["State"] if config.monitor.retrain_on_drift else "DISABLED"
+        events.put_rule(Name=name, EventPattern=json.dumps(rule["EventPattern"]), State=state,
+                        Description=rule["Description"])
+        events.put_targets(Rule=name, Targets=rule["Targets"])
+    return monitor_arn, tuple(names)

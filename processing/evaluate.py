@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
+from processing.baseline import baseline_from_evaluation
 from processing.staging import CLASS_NAMES
 from scones_common.logs import setup_logging
 
@@ -80,9 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictions-dir", default=f"{CONTAINER}/input/predictions")
     parser.add_argument("--lst", default=f"{CONTAINER}/input/lst/test.lst")
     parser.add_argument("--output-dir", default=f"{CONTAINER}/evaluation")
+    parser.add_argument("--images-dir", help="test images: also write the drift monitor's baseline.json")
+    parser.add_argument("--confidence-threshold", type=float, default=0.93)
     args = parser.parse_args(argv)
     try:
         report = evaluate(args.predictions_dir, args.lst, args.output_dir)
+        if args.images_dir:
+            baseline_from_evaluation(args.output_dir, args.predictions_dir, args.lst, args.images_dir,
+                                     args.confidence_threshold, report)
     except Exception as exc:   # one clear line for the job log
         log.error("%s: %s", type(exc).__name__, exc)
         return 1

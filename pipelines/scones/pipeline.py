@@ -215,10 +215,12 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
             code=bundle.uri(config.s3_root, "processing/evaluate.py"),
             inputs=[_s3_input("predictions", transform.properties.TransformOutput.S3OutputPath,
                               f"{CONTAINER}/input/predictions"),
-                    _s3_input("test-lst", staged_uri("test.lst"), f"{CONTAINER}/input/lst"), code_lib],
+                    _s3_input("test-lst", staged_uri("test.lst"), f"{CONTAINER}/input/lst"),
+                    _s3_input("test-images", staged_uri("test/"), f"{CONTAINER}/input/images"), code_lib],
             outputs=[_s3_output("evaluation", f"{CONTAINER}/evaluation", _execution_uri(config, "evaluation"))],
             arguments=["--predictions-dir", f"{CONTAINER}/input/predictions", "--lst", f"{CONTAINER}/input/lst/test.lst",
-                       "--output-dir", f"{CONTAINER}/evaluation"]),
+                       "--output-dir", f"{CONTAINER}/evaluation", "--images-dir", f"{CONTAINER}/input/images",
+                       "--confidence-threshold", str(config.inference.confidence_threshold)]),
         property_files=[evaluation_report], cache_config=cache)
     accuracy = sdk.JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path="metrics.accuracy.value")
     evaluation_uri = sdk.Join(on="/", values=[

@@ -33,7 +33,11 @@ def test_cfn_lint_catches_a_deliberate_error(tmp_path):
 def test_least_privilege_invoke_endpoint():
     text = TEMPLATE.read_text()
     assert "sagemaker:InvokeEndpoint" in text and "endpoint/${EndpointName}" in text
-    assert '"*"' not in text and "Resource: '*'" not in text
+    wildcard = text.split('Resource: "*"')
+    # PutMetricData has no resource type: "*" is the only form IAM accepts, so it is fenced by namespace instead
+    assert len(wildcard) == 2 and wildcard[0].rstrip().endswith("Action: cloudwatch:PutMetricData")
+    assert wildcard[1].lstrip().startswith("Condition:") and "cloudwatch:namespace: Scones/DriftMonitor" in wildcard[1]
+    assert "Resource: '*'" not in text
 
 
 needs_sam = pytest.mark.skipif(_sam() is None, reason="the SAM CLI is not installed (the README's test command "

@@ -41,11 +41,14 @@ def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: floa
             server.stop()
 
 
-def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_status: str = "Approved") -> str:
+def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_status: str = "Approved",
+                    evaluation_dir: Path | None = None) -> str:
     """Registers ``model.tar.gz`` as a package and runs the real deploy Lambda on it.
 
     For serving a model trained elsewhere (or a test model) without running the pipeline;
     returns the package ARN. A package that is not Approved is registered but not deployed.
+    ``evaluation_dir`` (evaluation.json, baseline.json) is uploaded and registered as the package's
+    model statistics, as RegisterModel does, so the drift monitor finds its baseline.
     """
     from pipelines.scones.pipeline import algorithm_image_uri
 
@@ -57,12 +60,20 @@ def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_stat
     if not sm.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]:
         sm.create_model_package_group(ModelPackageGroupName=group)
     image = algorithm_image_uri(config.project.region)
+    extra = {}
+    if evaluation_dir is not None:
+        for item in sorted(Path(evaluation_dir).iterdir()):
+            s3.upload_file(str(item), config.storage.bucket, f"{config.storage.prefix}/evaluation/{label}/{item.name}")
+        extra["ModelMetrics"] = {"ModelQuality": {"Statistics": {
+            "ContentType": "application/json",
+            "S3Uri": f"s3://{config.storage.bucket}/{config.storage.prefix}/evaluation/{label}/evaluation.json"}}}
     package_arn = sm.create_model_package(
         ModelPackageGroupName=group, ModelApprovalStatus=approval_status,
         CustomerMetadataProperties={"source": label},
         InferenceSpecification={"Containers": [{"Image": image, "ModelDataUrl": f"s3://{config.storage.bucket}/{key}"}],
                                 "SupportedContentTypes": ["image/png", "application/x-image"],
                                 "SupportedResponseMIMETypes": ["application/json"]},
+        **extra,
     )["ModelPackageArn"]
     response = stack.client("lambda").invoke(FunctionName=stack.resources.deploy_function_arn,
                                              Payload=json.dumps({"model_package_arn": package_arn}).encode())

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_runtime.alarms import AlarmEvaluator
 from local_runtime.aws import LocalAws, free_port, local_aws
 from local_runtime.provision import Provisioned, provision
 from local_runtime.serving.endpoint_server import EndpointServer
@@ -22,6 +23,7 @@ class LocalStack:
     config: SconesConfig
     resources: Provisioned
     server: EndpointServer
+    alarms: AlarmEvaluator | None = None
 
     def client(self, service: str):
         return self.aws.client(service)
@@ -35,9 +37,14 @@ def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: floa
     with local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}", port=aws_port) as aws:
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
                                 capture_flush_seconds=capture_flush_seconds).start()
+        alarms = None
         try:
-            yield LocalStack(aws, config, provision(aws, config), server)
+            resources = provision(aws, config)
+            alarms = AlarmEvaluator(aws).start()
+            yield LocalStack(aws, config, resources, server, alarms)
         finally:
+            if alarms:
+                alarms.stop()
             server.stop()
 
 

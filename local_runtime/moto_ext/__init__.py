@@ -3,15 +3,16 @@
 moto is the local AWS control plane; these fill the gaps that matter for this system:
 Lambda code runs in-process (moto needs Docker), UpdateEndpoint exists (moto has none),
 approving a package emits the EventBridge event the deploy Lambda's rule acts on (moto emits
-none), and the per-request work moto repeats is done once (see hot_paths).
+none), TestEventPattern answers (moto leaves it empty), and the per-request work moto repeats is done once (see hot_paths).
 """
 from __future__ import annotations
 
 
 def install() -> None:
-    from local_runtime.moto_ext import hot_paths, lambda_invoker, model_package_updates, update_endpoint
+    from local_runtime.moto_ext import event_patterns, hot_paths, lambda_invoker, model_package_updates, update_endpoint
 
     lambda_invoker.install()
     update_endpoint.install()
     hot_paths.install()
     model_package_updates.install()
+    event_patterns.install()

@@ -19,11 +19,13 @@ from botocore.exceptions import ClientError
 
 from local_runtime.aws import ACCOUNT_ID
 from local_runtime.serving.capture import DataCapture, capture_record
+from local_runtime.serving.metrics import EndpointMetrics, invocation_values
 from local_runtime.serving.model import ImageClassifier, InvalidImageError
 from local_runtime.serving.resolve import model_artifact_uri
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime.endpoint")
+_timing = threading.local()      # what the current request learned about itself, for its metrics
 IMAGE_TYPES = ("image/png", "image/jpeg", "application/x-image")
 REFRESH_SECONDS = 2.0
 
@@ -95,9 +97,10 @@ class EndpointRegistry:
 
 class EndpointServer:
     def __init__(self, clients, run_dir: Path, default_endpoint: str, host: str = "127.0.0.1", port: int = 0,
-                 capture_flush_seconds: float = 1.0):
+                 capture_flush_seconds: float = 1.0, metrics_flush_seconds: float = 1.0):
         self.registry = EndpointRegistry(clients, Path(run_dir) / "endpoint-models")
         self.capture = DataCapture(clients.client("s3"), capture_flush_seconds)
+        self.metrics = EndpointMetrics(clients.client("cloudwatch"), metrics_flush_seconds)
         self.default_endpoint = default_endpoint
         self.account = ACCOUNT_ID
         self.region = clients.region
@@ -113,6 +116,7 @@ class EndpointServer:
 
     def start(self) -> "EndpointServer":
         self.capture.start()
+        self.metrics.start()
         self._thread.start()
         return self
 
@@ -120,20 +124,40 @@ class EndpointServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.capture.stop()
+        self.metrics.stop()
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> tuple[int, dict, bytes]:
+        """One invocation, with SageMaker's invocation metrics for the variant that answered."""
+        started = time.perf_counter()
+        _timing.variant, _timing.model_seconds, _timing.status_class = None, None, 2
+        reply = self._invoke(endpoint_name, body, content_type)
+        if _timing.variant is not None:
+            elapsed = time.perf_counter() - started
+            model = _timing.model_seconds
+            self.metrics.record(endpoint_name, _timing.variant, time.time(), invocation_values(
+                _timing.status_class, None if model is None else model * 1e6, (elapsed - (model or 0.0)) * 1e6))
+        return reply
+
+    def _invoke(self, endpoint_name: str, body: bytes, content_type: str) -> tuple[int, dict, bytes]:
         """Returns (status, headers, body) for one invocation."""
         try:
             endpoint = self.registry.get(endpoint_name)
         except EndpointNotFoundError:
             return _error(400, "ValidationError", f"Endpoint {endpoint_name} of account {self.account} not found.")
+        _timing.variant = endpoint.variant
         if content_type.split(";")[0].strip() not in IMAGE_TYPES:
             return self._model_error(415, f"content type {content_type!r} is not supported; send image/png or "
                                           "application/x-image", endpoint_name)
+        model_started = time.perf_counter()
         try:
             probabilities = endpoint.model.predict_one(body)
         except InvalidImageError as exc:
             return self._model_error(400, str(exc), endpoint_name)
+        except Exception as exc:    # the model itself failed: the container answers 500
+            log.warning("model of %s failed: %s: %s", endpoint_name, type(exc).__name__, exc)
+            return self._model_error(500, f"the model failed on this request ({type(exc).__name__})", endpoint_name)
+        finally:
+            _timing.model_seconds = time.perf_counter() - model_started
         payload = json.dumps(probabilities)
         if endpoint.capture:
             record = capture_record(body, content_type, payload, "application/json", datetime.now(UTC),
@@ -145,7 +169,9 @@ class EndpointServer:
 
     def _model_error(self, original_status: int, message: str, endpoint: str) -> tuple[int, dict, bytes]:
         """What SageMaker answers when the model container rejects a request: HTTP 424 ModelError."""
-        body = {"message": f'Received client error ({original_status}) from primary with message "{message}".',
+        _timing.status_class = original_status // 100
+        kind = "client" if original_status < 500 else "server"
+        body = {"message": f'Received {kind} error ({original_status}) from primary with message "{message}".',
                 "OriginalStatusCode": original_status, "OriginalMessage": message,
                 "LogStreamArn": f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/Endpoints/{endpoint}"}
         return 424, {"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"}, json.dumps(body).encode()

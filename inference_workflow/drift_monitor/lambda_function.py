@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.exceptions import ClientError
-
 from drift import Profile, judge
 from png import UnsupportedImageError, decode_rgb
 

@@ -117,7 +117,8 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         {"ENDPOINT_NAME": config.endpoint.name, "EXECUTION_ROLE_ARN": role_arn, "CAPTURE_S3_URI": capture_uri(config),
          "ENDPOINT_INSTANCE_TYPE": config.endpoint.instance_type,
          "INITIAL_INSTANCE_COUNT": str(config.endpoint.initial_instance_count),
-         "CAPTURE_SAMPLING_PERCENTAGE": str(config.endpoint.capture_sampling_percentage)}, timeout=300)
+         "CAPTURE_SAMPLING_PERCENTAGE": str(config.endpoint.capture_sampling_percentage),
+         **guarded_update_environment(config)}, timeout=300)
     machine_arn = upsert_state_machine(sfn, config.inference.state_machine_name, render_definition(functions), role_arn)
     events.put_rule(Name=f"{prefix}-model-approved", State="ENABLED", EventPattern=json.dumps({
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
@@ -128,6 +129,18 @@ def provision(clients, config: SconesConfig) -> Provisioned:
                     State="ENABLED" if config.schedule.enabled else "DISABLED")
     monitor_arn, alarm_names = provision_monitoring(clients, config, role_arn)
     return Provisioned(role_arn, functions, deploy_arn, machine_arn, monitor_arn, alarm_names)
+
+
+def guarded_update_environment(config: SconesConfig) -> dict[str, str]:
+    """The deploy Lambda's canary and rollback-alarm variables, resolved from the template as SAM would."""
+    from local_runtime.aws import ACCOUNT_ID
+    from local_runtime.template_resources import Resolver, alarm_parameters, load_template
+
+    template = load_template()
+    resolver = Resolver(template, alarm_parameters(config), config.project.region, ACCOUNT_ID)
+    variables = template["Resources"]["DeployModelFunction"]["Properties"]["Environment"]["Variables"]
+    keys = ("CANARY_PERCENT", "CANARY_WAIT_SECONDS", "ROLLBACK_ALARMS")
+    return {key: str(resolver.resolve(variables[key])) for key in keys}
 
 
 def provision_monitoring(clients, config: SconesConfig, role_arn: str) -> tuple[str, tuple[str, ...]]:

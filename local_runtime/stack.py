@@ -13,6 +13,7 @@ from pathlib import Path
 from local_runtime.alarms import AlarmEvaluator
 from local_runtime.aws import LocalAws, free_port, local_aws
 from local_runtime.provision import Provisioned, provision
+from local_runtime.serving.deployments import DeploymentDriver
 from local_runtime.serving.endpoint_server import EndpointServer
 from scones_common.config import SconesConfig
 
@@ -24,6 +25,7 @@ class LocalStack:
     resources: Provisioned
     server: EndpointServer
     alarms: AlarmEvaluator | None = None
+    deployments: DeploymentDriver | None = None
 
     def client(self, service: str):
         return self.aws.client(service)
@@ -37,14 +39,16 @@ def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: floa
     with local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}", port=aws_port) as aws:
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
                                 capture_flush_seconds=capture_flush_seconds).start()
-        alarms = None
+        alarms = deployments = None
         try:
             resources = provision(aws, config)
             alarms = AlarmEvaluator(aws).start()
-            yield LocalStack(aws, config, resources, server, alarms)
+            deployments = DeploymentDriver(aws, server).start()
+            yield LocalStack(aws, config, resources, server, alarms, deployments)
         finally:
-            if alarms:
-                alarms.stop()
+            for part in (deployments, alarms):
+                if part:
+                    part.stop()
             server.stop()
 
 

@@ -25,4 +25,4 @@ def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float
     config = load_config(environment="local", environ={})
     local = stack.enter_context(local_stack(config, work, capture_flush_seconds))
     package_arn = deploy_tiny_model(local, work)
-    return DeployedStack(local.aws, config, local.resources, local.server, local.alarms, package_arn)
+    return DeployedStack(local.aws, config, local.resources, local.server, local.alarms, local.deployments, package_arn)

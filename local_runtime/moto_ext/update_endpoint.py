@@ -30,9 +30,21 @@ def update_endpoint(backend, endpoint_name: str, endpoint_config_name: str) -> s
 
 def _update_endpoint_action(self) -> Any:
     from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
 
-    arn = update_endpoint(self.sagemaker_backend, self._get_param("EndpointName"),
-                          self._get_param("EndpointConfigName"))
+    from local_runtime.moto_ext import blue_green
+
+    name, config_name = self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+    deployment_config = self._get_param("DeploymentConfig")
+    if deployment_config:
+        endpoint = self.sagemaker_backend.endpoints.get(name)
+        if endpoint is None:
+            raise ValidationError(message=f"Could not find endpoint \"{name}\".")
+        if endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        blue_green.begin(self.sagemaker_backend, endpoint, config_name, deployment_config)
+        return ActionResult({"EndpointArn": endpoint.arn})
+    arn = update_endpoint(self.sagemaker_backend, name, config_name)
     return ActionResult({"EndpointArn": arn})
 
 

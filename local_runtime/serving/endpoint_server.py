@@ -83,6 +83,21 @@ class EndpointRegistry:
         log.info("endpoint %s serves %s (%s)", name, variant["ModelName"], endpoint["EndpointConfigName"])
         return loaded
 
+    def load_config(self, name: str, config_name: str) -> LoadedEndpoint:
+        """The endpoint as it would serve ``config_name`` (a blue/green update's new fleet); loads its model."""
+        sm = self.clients.client("sagemaker")
+        config = sm.describe_endpoint_config(EndpointConfigName=config_name)
+        variant = config["ProductionVariants"][0]
+        model = self._model(sm, variant["ModelName"])
+        capture = config.get("DataCaptureConfig")
+        return LoadedEndpoint(name, config_name, variant["VariantName"], model,
+                              capture if capture and capture.get("EnableCapture") else None, time.monotonic())
+
+    def invalidate(self, name: str) -> None:
+        """Re-read the endpoint on its next request (its config just changed)."""
+        with self._lock:
+            self._loaded.pop(name, None)
+
     def _model(self, sm, model_name: str) -> ImageClassifier:
         uri = model_artifact_uri(sm, model_name)
         if uri not in self._models:
@@ -101,6 +116,7 @@ class EndpointServer:
         self.registry = EndpointRegistry(clients, Path(run_dir) / "endpoint-models")
         self.capture = DataCapture(clients.client("s3"), capture_flush_seconds)
         self.metrics = EndpointMetrics(clients.client("cloudwatch"), metrics_flush_seconds)
+        self.routes: dict = {}     # endpoint -> deployments.Route while a blue/green update shifts traffic
         self.default_endpoint = default_endpoint
         self.account = ACCOUNT_ID
         self.region = clients.region
@@ -144,6 +160,9 @@ class EndpointServer:
             endpoint = self.registry.get(endpoint_name)
         except EndpointNotFoundError:
             return _error(400, "ValidationError", f"Endpoint {endpoint_name} of account {self.account} not found.")
+        route = self.routes.get(endpoint_name)
+        if route is not None:
+            endpoint = route.pick(endpoint)
         _timing.variant = endpoint.variant
         if content_type.split(";")[0].strip() not in IMAGE_TYPES:
             return self._model_error(415, f"content type {content_type!r} is not supported; send image/png or "

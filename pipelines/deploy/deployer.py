@@ -7,7 +7,10 @@ Names derive from the package version, so a re-run with the same package changes
 
 Environment: ENDPOINT_NAME, EXECUTION_ROLE_ARN, CAPTURE_S3_URI, and optionally
 ENDPOINT_INSTANCE_TYPE (ml.m5.large), INITIAL_INSTANCE_COUNT (1),
-CAPTURE_SAMPLING_PERCENTAGE (100).
+CAPTURE_SAMPLING_PERCENTAGE (100), and for guarded updates ROLLBACK_ALARMS (comma-separated
+CloudWatch alarm names), CANARY_PERCENT (10), CANARY_WAIT_SECONDS (600), TERMINATION_WAIT_SECONDS (0):
+with alarms, an update is a blue/green deployment with canary traffic shifting that SageMaker
+rolls back when one of the alarms goes to ALARM.
 """
 from __future__ import annotations
 
@@ -37,6 +40,10 @@ class DeploySettings:
     instance_type: str = "ml.m5.large"
     initial_instance_count: int = 1
     capture_sampling_percentage: int = 100
+    rollback_alarms: tuple[str, ...] = ()
+    canary_percent: int = 10
+    canary_wait_seconds: int = 600
+    termination_wait_seconds: int = 0
 
     @classmethod
     def from_environment(cls, environ=os.environ) -> "DeploySettings":
@@ -50,8 +57,31 @@ class DeploySettings:
             raise DeploymentConfigError(f"CAPTURE_SAMPLING_PERCENTAGE/INITIAL_INSTANCE_COUNT must be integers: {exc}") from None
         if not 0 <= sampling <= 100:
             raise DeploymentConfigError(f"CAPTURE_SAMPLING_PERCENTAGE={sampling} is outside [0, 100]")
+        alarms = tuple(a.strip() for a in environ.get("ROLLBACK_ALARMS", "").split(",") if a.strip())
+        try:
+            canary = int(environ.get("CANARY_PERCENT", "10"))
+            wait = int(environ.get("CANARY_WAIT_SECONDS", "600"))
+            termination = int(environ.get("TERMINATION_WAIT_SECONDS", "0"))
+        except ValueError as exc:
+            raise DeploymentConfigError(f"CANARY_PERCENT/CANARY_WAIT_SECONDS/TERMINATION_WAIT_SECONDS must be "
+                                        f"integers: {exc}") from None
+        if not 1 <= canary <= 50 or not 0 <= wait <= 3600 or not 0 <= termination <= 3600:
+            raise DeploymentConfigError(f"CANARY_PERCENT={canary} must be in [1, 50], CANARY_WAIT_SECONDS={wait} and "
+                                        f"TERMINATION_WAIT_SECONDS={termination} in [0, 3600]")
         return cls(environ["ENDPOINT_NAME"], environ["EXECUTION_ROLE_ARN"], environ["CAPTURE_S3_URI"],
-                   environ.get("ENDPOINT_INSTANCE_TYPE", "ml.m5.large"), count, sampling)
+                   environ.get("ENDPOINT_INSTANCE_TYPE", "ml.m5.large"), count, sampling, alarms, canary, wait,
+                   termination)
+
+    def deployment_config(self) -> dict | None:
+        """UpdateEndpoint's DeploymentConfig: blue/green, canary traffic shifting, rollback on the alarms."""
+        if not self.rollback_alarms:
+            return None
+        return {"BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {
+                        "Type": "CANARY", "WaitIntervalInSeconds": self.canary_wait_seconds,
+                        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": self.canary_percent}},
+                    "TerminationWaitInSeconds": self.termination_wait_seconds},
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in self.rollback_alarms]}}
 
 
 def resource_name(endpoint_name: str, package: dict) -> str:
@@ -114,8 +144,10 @@ def deploy_package(sm, package_arn: str, settings: DeploySettings) -> dict:
     elif endpoint["EndpointConfigName"] == name:
         action = "unchanged"
     else:
-        sm.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=name)
-        action = "updated"
+        guarded = settings.deployment_config()
+        sm.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=name,
+                           **({"DeploymentConfig": guarded} if guarded else {}))
+        action = "updating (blue/green canary)" if guarded else "updated"
     log.info("endpoint %s %s with %s", settings.endpoint_name, action, name)
     return {"status": action, "endpoint_name": settings.endpoint_name, "endpoint_config_name": name,
             "model_package_arn": package_arn}

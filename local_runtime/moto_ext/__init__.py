@@ -9,7 +9,14 @@ from __future__ import annotations
 
 
 def install() -> None:
-    from local_runtime.moto_ext import blue_green, event_patterns, hot_paths, lambda_invoker, model_package_updates, update_endpoint
+    from local_runtime.moto_ext import (
+        blue_green,
+        event_patterns,
+        hot_paths,
+        lambda_invoker,
+        model_package_updates,
+        update_endpoint,
+    )
 
     lambda_invoker.install()
     update_endpoint.install()

@@ -16,7 +16,7 @@ from pathlib import Path
 from local_runtime import provision as provisioning
 from local_runtime import state
 from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor, StepRecord
-from local_runtime.stack import local_stack
+from local_runtime.stack import local_stack, wait_while_updating
 from pipelines.deploy.deployer import live_package_arn
 from scones_common.config import SconesConfig
 from scones_common.s3uri import parse_s3_uri
@@ -117,6 +117,7 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
         summary.accuracy = summary.evaluation["metrics"]["accuracy"]["value"]
         register = executor_properties(executor, "RegisterModel")
         summary.model_package_arn = register.get("ModelPackageArn") if register else None
+        wait_while_updating(sm, config.endpoint.name, timeout=60 + 2 * config.deployment.wait_seconds)
         live = live_package_arn(sm, config.endpoint.name)
         if live:
             status = sm.describe_endpoint(EndpointName=config.endpoint.name)["EndpointStatus"]

@@ -91,4 +91,18 @@ def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_stat
     result = json.loads(response["Payload"].read())
     if response.get("FunctionError"):
         raise RuntimeError(f"deploy Lambda failed: {result.get('errorType')}: {result.get('errorMessage')}")
+    if approval_status == "Approved":
+        wait_while_updating(sm, config.endpoint.name, timeout=60 + 2 * config.deployment.wait_seconds)
     return package_arn
+
+
+def wait_while_updating(sm, endpoint_name: str, timeout: float = 120.0, poll: float = 0.1) -> dict:
+    """DescribeEndpoint once the endpoint is no longer Creating/Updating (or after ``timeout``)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    described = sm.describe_endpoint(EndpointName=endpoint_name)
+    while described["EndpointStatus"] in ("Creating", "Updating") and time.monotonic() < deadline:
+        time.sleep(poll)
+        described = sm.describe_endpoint(EndpointName=endpoint_name)
+    return described

@@ -22,7 +22,7 @@ def deploy_tiny_model(stack: LocalStack, work: Path, status: str = "Approved") -
 
 
 def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float = 0.2) -> DeployedStack:
-    config = load_config(environment="local", environ={})
+    config = load_config(environment="local", environ={"SCONES__DEPLOYMENT__WAIT_SECONDS": "0"})   # canaries: own tests
     local = stack.enter_context(local_stack(config, work, capture_flush_seconds))
     package_arn = deploy_tiny_model(local, work)
     return DeployedStack(local.aws, config, local.resources, local.server, local.alarms, local.deployments, package_arn)

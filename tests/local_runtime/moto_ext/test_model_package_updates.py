@@ -2,6 +2,7 @@
 import inspect
 
 from local_runtime.moto_ext import model_package_updates
+from local_runtime.stack import wait_while_updating
 from pipelines.deploy import registry_cli
 from pipelines.deploy.deployer import live_package_arn
 from tests.local_stack import deploy_tiny_model
@@ -44,12 +45,14 @@ def test_registry_approve_deploys_and_reject_rolls_back(local_stack, tmp_path, c
     assert live_package_arn(sm, endpoint) == first
 
     assert registry_cli.main(["--environment", "local", "approve", version]) == 0
+    wait_while_updating(sm, endpoint)        # a guarded (blue/green) update
     assert live_package_arn(sm, endpoint) == second
     assert registry_cli.main(["--environment", "local", "list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{version:>4}  "))
     assert "Approved" in row and row.rstrip().endswith("*")
 
     assert registry_cli.main(["--environment", "local", "reject", version, "--reason", "blurry at night"]) == 0
+    wait_while_updating(sm, endpoint)
     assert live_package_arn(sm, endpoint) == first
 
 

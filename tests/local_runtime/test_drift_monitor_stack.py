@@ -2,6 +2,7 @@
 monitor Lambda from its zip, its report in S3 and its metrics in the local CloudWatch."""
 import io
 import json
+import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from local_runtime.alarms import wait_for_state
 from local_runtime.serving.model import ImageClassifier
 from local_runtime.stack import deploy_artifact, local_stack
 from processing.baseline import write_baseline
@@ -52,6 +54,10 @@ def monitored(tmp_path_factory):
     with ExitStack() as exits:
         stack = exits.enter_context(local_stack(config, work, capture_flush_seconds=0.2))
         deploy_artifact(stack, artifact, "tiny/drift", evaluation_dir=evaluation)
+        stack.client("sagemaker").create_pipeline(    # the retraining pipeline the drift rule targets
+            PipelineName=config.pipeline.name, RoleArn=stack.resources.role_arn, PipelineDefinition=json.dumps({
+                "Version": "2020-12-01", "Steps": [], "Parameters": [
+                    {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "Approved"}]}))
         yield stack
 
 
@@ -71,9 +77,13 @@ def _run_monitor(stack) -> dict:
 
 
 def test_in_distribution_traffic_then_inverted_images(monitored):
+    sm, cloudwatch = monitored.client("sagemaker"), monitored.client("cloudwatch")
+    drift_alarm = f"{monitored.config.endpoint.name}-drift"
     _send(monitored, _in_distribution(1, 25))
     calm = _run_monitor(monitored)
     assert calm["records"] == 50 and calm["enough_data"] and calm["violations"] == []
+    wait_for_state(cloudwatch, drift_alarm, "OK", timeout=25)      # the period holding the calm score is judged
+    assert sm.list_pipeline_executions(PipelineName=monitored.config.pipeline.name)["PipelineExecutionSummaries"] == []
 
     _send(monitored, 255 - _in_distribution(2, 40))
     shifted = _run_monitor(monitored)
@@ -82,7 +92,17 @@ def test_in_distribution_traffic_then_inverted_images(monitored):
     assert {"brightness", "red_histogram", "green_histogram", "blue_histogram"} <= violated
     assert shifted["drift_score"] > 0.2 and shifted["baseline"].endswith("/evaluation/tiny/drift/baseline.json")
 
-    cloudwatch = monitored.client("cloudwatch")
+    started = time.monotonic()
+    wait_for_state(cloudwatch, drift_alarm, "ALARM", timeout=25)
+    executions = []
+    while not executions and time.monotonic() - started < 30:
+        executions = sm.list_pipeline_executions(PipelineName=monitored.config.pipeline.name)[
+            "PipelineExecutionSummaries"]
+        time.sleep(0.2)
+    assert len(executions) == 1
+    parameters = sm.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=executions[0]["PipelineExecutionArn"])["PipelineParameters"]
+    assert {"Name": "ModelApprovalStatus", "Value": "PendingManualApproval"} in parameters
     now = datetime.now(UTC)
     points = cloudwatch.get_metric_statistics(
         Namespace="Scones/DriftMonitor", MetricName="DriftScore",

@@ -110,3 +110,18 @@ def test_in_distribution_traffic_then_inverted_images(monitored):
         StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1), Period=60,
         Statistics=["Maximum"])["Datapoints"]
     assert max(p["Maximum"] for p in points) == pytest.approx(shifted["drift_score"])
+
+
+def test_capture_report_shows_drift_scores_over_time(monitored, tmp_path):
+    from inference_workflow.capture_report import draw_report, read_capture, read_drift_reports
+
+    s3, config = monitored.client("s3"), monitored.config
+    root = f"{config.s3_root}"
+    if not read_drift_reports(s3, f"{root}/{config.monitor.report_prefix}/{config.endpoint.name}/"):
+        _send(monitored, _in_distribution(3, 20))
+        _run_monitor(monitored)
+    points = read_drift_reports(s3, f"{root}/{config.monitor.report_prefix}/{config.endpoint.name}/")
+    records = read_capture(s3, f"{root}/{config.endpoint.capture_prefix}/{config.endpoint.name}/")
+    index = draw_report(records, 0.93, tmp_path, drift=points, psi_threshold=config.monitor.psi_threshold)
+    assert (tmp_path / "drift_over_time.png").stat().st_size > 1000
+    assert f"{len(points)} monitor runs" in index.read_text() and all("brightness" in p.features for p in points)

@@ -1,9 +1,10 @@
 """``scones-registry``: what ML engineers do in the Model Registry.
 
-    scones-registry list                 packages with status, accuracy, commit
-    scones-registry approve ARN|VERSION  approve (the EventBridge rule then deploys it)
+    scones-registry list                 packages with status, accuracy, commit; the last deployment's outcome
+    scones-registry approve ARN|VERSION --reason "…"   approve (the EventBridge rule then deploys it)
     scones-registry reject ARN|VERSION --reason "…"
     scones-registry live                 the package behind the endpoint
+    scones-registry history              every decision (who, when, why) and the last deployment's outcome
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipelines.deploy.audit import ReasonRequiredError, decision_update, decisions, deployment_outcome
 from pipelines.deploy.deployer import live_package_arn
 from scones_common.config import load_config
 from scones_common.logs import setup_logging
@@ -46,11 +48,29 @@ def resolve_package(sm, group: str, ref: str) -> str:
     raise LookupError(f"no model package version {ref} in group {group}; see 'scones-registry list'")
 
 
-def set_status(sm, package_arn: str, status: str, reason: str | None) -> None:
-    kwargs = {"ModelPackageArn": package_arn, "ModelApprovalStatus": status}
-    if reason:
-        kwargs["ApprovalDescription"] = reason
-    sm.update_model_package(**kwargs)
+def set_status(sm, sts, package_arn: str, status: str, reason: str | None) -> None:
+    """Records the decision with the caller's identity (STS GetCallerIdentity) and the reason."""
+    metadata = sm.describe_model_package(ModelPackageName=package_arn).get("CustomerMetadataProperties", {})
+    update = decision_update(status, sts.get_caller_identity()["Arn"], reason or "", metadata)
+    sm.update_model_package(ModelPackageArn=package_arn, **update)
+
+
+def describe_endpoint(sm, name: str) -> dict | None:
+    try:
+        return sm.describe_endpoint(EndpointName=name)
+    except ClientError:
+        return None
+
+
+def format_history(sm, group: str, endpoint_name: str) -> str:
+    lines = []
+    for row in reversed(list_packages(sm, group)):
+        metadata = sm.describe_model_package(ModelPackageName=row["arn"]).get("CustomerMetadataProperties", {})
+        for d in decisions(metadata):
+            lines.append(f"{d.when:<20}  v{row['version']!s:<4} {d.status:<9} by {d.who}: {d.reason}")
+    lines.sort()
+    lines.append(f"endpoint {endpoint_name}: {deployment_outcome(describe_endpoint(sm, endpoint_name))}")
+    return "\n".join(lines)
 
 
 def format_table(rows: list[dict], live_arn: str | None) -> str:
@@ -73,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("live")
     approve = sub.add_parser("approve")
     approve.add_argument("package")
-    approve.add_argument("--reason")
+    approve.add_argument("--reason", required=True, help="why; recorded with who approved")
+    sub.add_parser("history")
     reject = sub.add_parser("reject")
     reject.add_argument("package")
     reject.add_argument("--reason", required=True, help="why; stored as the ApprovalDescription")
@@ -84,13 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             print(format_table(list_packages(sm, group), live_package_arn(sm, config.endpoint.name)))
+            print(f"endpoint {config.endpoint.name}: {deployment_outcome(describe_endpoint(sm, config.endpoint.name))}")
         elif args.command == "live":
             print(live_package_arn(sm, config.endpoint.name) or f"endpoint {config.endpoint.name} does not exist")
+        elif args.command == "history":
+            print(format_history(sm, group, config.endpoint.name))
         else:
             arn = resolve_package(sm, group, args.package)
-            set_status(sm, arn, "Approved" if args.command == "approve" else "Rejected", args.reason)
+            sts = boto3.client("sts", region_name=config.project.region)
+            set_status(sm, sts, arn, "Approved" if args.command == "approve" else "Rejected", args.reason)
             print(f"{arn} -> {'Approved' if args.command == 'approve' else 'Rejected'}")
-    except (ClientError, BotoCoreError, LookupError) as exc:
+    except (ClientError, BotoCoreError, LookupError, ReasonRequiredError) as exc:
         log.error("%s: %s", type(exc).__name__, exc)
         return 1
     return 0

@@ -8,6 +8,7 @@ import pytest
 
 from local_runtime.alarms import wait_for_state
 from local_runtime.stack import deploy_artifact, local_stack
+from pipelines.deploy.audit import deployment_outcome
 from scones_common.config import load_config
 from tests.builders import solid_png, write_tiny_model_artifact
 
@@ -76,6 +77,7 @@ def test_a_model_that_cannot_load_never_takes_traffic(guarded):
     assert described["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
     assert client.ok / (client.ok + client.failed) >= 0.99 and client.ok > 10
     assert elapsed < 5
+    print(f"health check failed the update after {elapsed:.2f} s; {client.ok} of {client.ok + client.failed} calls ok")
 
 
 def test_a_model_failing_its_invocations_is_rolled_back_by_the_alarm(guarded):
@@ -85,6 +87,7 @@ def test_a_model_failing_its_invocations_is_rolled_back_by_the_alarm(guarded):
     assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == before
     assert "Rolled back: alarm scones-vehicle-classifier-invocation-5xx-rate went to ALARM" in described["FailureReason"]
     assert client.failed > 0 and client.ok / (client.ok + client.failed) > 0.8     # only the canary share failed
+    assert "last deployment failed or rolled back" in deployment_outcome(described)
     assert elapsed < stack.config.deployment.wait_seconds + 5
     print(f"rolled back after {elapsed:.1f} s; {client.failed} of {client.ok + client.failed} calls failed")
 

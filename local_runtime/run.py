@@ -159,7 +159,8 @@ def _after_pipeline(stack: LocalStack, summary: RunSummary, run_dir: Path, execu
     if outputs.get("registered") == "true":
         summary.already_registered = outputs["model_package_arn"]
     sm = stack.client("sagemaker")
-    settled = wait_until_settled(sm, config.endpoint.name, timeout=60 + 5 * config.endpoint.local_transition_seconds)
+    settled = wait_until_settled(sm, config.endpoint.name, timeout=60 + 5 * config.endpoint.local_transition_seconds
+                                 + 2 * config.deployment.wait_seconds)
     summary.endpoint = endpoint_state(sm, config.endpoint.name) if settled else None
     if not summary.endpoint or summary.endpoint.status != "InService":
         return

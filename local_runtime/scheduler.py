@@ -9,16 +9,15 @@ fire-schedule``), enabled or not.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
 from local_runtime.errors import LocalRuntimeError
+from local_runtime.event_targets import Delivery, deliver
 from local_runtime.schedule_expressions import ScheduleExpressionError, next_fire
 
 log = logging.getLogger("local_runtime.schedules")
@@ -29,38 +28,10 @@ class RuleNotFoundError(LocalRuntimeError, LookupError):
     """No EventBridge rule has this name."""
 
 
-@dataclass(frozen=True)
-class Delivery:
-    target_id: str
-    arn: str
-    result: str           # the started execution's ARN, the Lambda's answer, or what went wrong
-    ok: bool
-
-
 def scheduled_event(rule_arn: str, region: str, account: str, when: datetime) -> dict:
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
             "account": account, "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
             "resources": [rule_arn], "detail": {}}
-
-
-def _deliver(clients, rule: dict, target: dict, when: datetime) -> Delivery:
-    arn = target["Arn"]
-    service = arn.split(":")[2]
-    try:
-        if service == "sagemaker" and ":pipeline/" in arn:
-            parameters = target.get("SageMakerPipelineParameters", {}).get("PipelineParameterList", [])
-            started = clients.client("sagemaker").start_pipeline_execution(
-                PipelineName=arn.rsplit("/", 1)[1], PipelineParameters=parameters,
-                PipelineExecutionDisplayName=f"{rule['Name']}-{when.strftime('%Y%m%d%H%M')}"[:82])
-            return Delivery(target["Id"], arn, started["PipelineExecutionArn"], True)
-        if service == "lambda":
-            event = target.get("Input") or json.dumps(scheduled_event(rule["Arn"], arn.split(":")[3], arn.split(":")[4],
-                                                                      when))
-            response = clients.client("lambda").invoke(FunctionName=arn, Payload=event.encode())
-            return Delivery(target["Id"], arn, response["Payload"].read().decode(), not response.get("FunctionError"))
-        return Delivery(target["Id"], arn, f"{service} targets are not delivered by the local scheduler", False)
-    except ClientError as exc:     # like EventBridge, a failing target never stops the others
-        return Delivery(target["Id"], arn, f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}", False)
 
 
 def fire_rule(clients, name: str, when: datetime | None = None) -> list[Delivery]:
@@ -73,7 +44,9 @@ def fire_rule(clients, name: str, when: datetime | None = None) -> list[Delivery
             raise RuleNotFoundError(f"no EventBridge rule named {name!r}") from None
         raise
     when = when or datetime.now(UTC)
-    deliveries = [_deliver(clients, rule, target, when)
+    _, _, _, region, account, _ = rule["Arn"].split(":", 5)
+    event = scheduled_event(rule["Arn"], region, account, when)
+    deliveries = [deliver(clients, name, target, event)
                   for target in events.list_targets_by_rule(Rule=name).get("Targets", [])]
     for delivery in deliveries:
         log.log(logging.INFO if delivery.ok else logging.WARNING, "rule %s -> %s: %s", name, delivery.arn,

@@ -28,10 +28,12 @@ TRANSITION_SECONDS = 0.3     # endpoint Creating/Updating in tests: long enough 
 def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float = 0.2,
                       transition_seconds: float = TRANSITION_SECONDS, **options) -> DeployedStack:
     config = load_config(environment="local",
-                         environ={"SCONES__ENDPOINT__LOCAL_TRANSITION_SECONDS": str(transition_seconds)})
+                         environ={"SCONES__ENDPOINT__LOCAL_TRANSITION_SECONDS": str(transition_seconds),
+                                  "SCONES__DEPLOYMENT__WAIT_SECONDS": "0"})     # canaries have their own tests
     local = stack.enter_context(local_stack(config, work, capture_flush_seconds, **options))
     package_arn = deploy_tiny_model(local, work)
-    return DeployedStack(local.aws, config, local.resources, local.server, local.executions, package_arn=package_arn)
+    return DeployedStack(local.aws, config, local.resources, local.server, local.executions, local.alarms,
+                         local.deployments, package_arn=package_arn)
 
 
 class Serving:

@@ -16,7 +16,8 @@ def runs(tmp_path_factory):
     archive = make_cifar_archive(root / "cifar-100-python.tar.gz", per_class_train=60, per_class_test=20)
     config = load_config(environment="local", environ={}, overrides={
         "data.source": str(archive), "data.cache_dir": str(root / "cache"),
-        "training.hyperparameters.epochs": 4, "evaluation.accuracy_threshold": 0.6})
+        "training.hyperparameters.epochs": 4, "evaluation.accuracy_threshold": 0.6,
+        "deployment.wait_seconds": 2})   # the canary has its own tests
     run_dir = root / "run"
     first = run_local(config, run_dir, executions=6, concurrency=2)
     second = run_local(config, run_dir, executions=2)

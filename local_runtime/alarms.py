@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from local_runtime.errors import LocalRuntimeError
 from local_runtime.event_targets import Delivery, publish
 
 log = logging.getLogger("local_runtime.alarms")
@@ -32,7 +33,7 @@ COMPARISONS = {
 }
 
 
-class UnsupportedAlarmError(ValueError):
+class UnsupportedAlarmError(LocalRuntimeError, ValueError):
     """An alarm the local evaluator does not evaluate (metric math, anomaly bands, percentiles)."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from local_runtime.errors import LocalRuntimeError
 from scones_common.config import SconesConfig
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "inference_workflow" / "template.yaml"
@@ -23,7 +24,7 @@ ALARM_KEYS = ("AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimen
 NUMERIC = {"Period": int, "EvaluationPeriods": int, "DatapointsToAlarm": int, "Threshold": float}
 
 
-class TemplateResolveError(ValueError):
+class TemplateResolveError(LocalRuntimeError, ValueError):
     """The template uses an intrinsic function or reference the local stack cannot resolve."""
 
 

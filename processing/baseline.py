@@ -14,11 +14,12 @@ from pathlib import Path
 from PIL import Image
 
 from inference_workflow.drift_monitor.drift import Profile
+from processing.errors import ProcessingError
 
 BASELINE_FILE = "baseline.json"
 
 
-class BaselineImagesMissingError(FileNotFoundError):
+class BaselineImagesMissingError(ProcessingError, FileNotFoundError):
     """A test image named in test.lst is not in the images directory."""
 
 

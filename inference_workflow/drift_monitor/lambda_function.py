@@ -75,9 +75,18 @@ def split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def baseline_uri(sm, endpoint_name: str) -> str:
+def describe_endpoint(sm, endpoint_name: str) -> dict | None:
+    try:
+        return sm.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ValidationException" and "Could not find" in exc.response["Error"]["Message"]:
+            return None
+        raise
+
+
+def baseline_uri(sm, endpoint: dict) -> str:
     """endpoint → config → model → package → ModelStatistics (evaluation.json) → sibling baseline.json."""
-    endpoint = sm.describe_endpoint(EndpointName=endpoint_name)
+    endpoint_name = endpoint["EndpointName"]
     config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
     package_arn = model.get("PrimaryContainer", {}).get("ModelPackageName")
@@ -175,7 +184,12 @@ def metric_data(settings: MonitorSettings, verdict, current: Profile, end: datet
 def run_monitor(sm, s3, cloudwatch, settings: MonitorSettings, end: datetime | None = None) -> dict:
     end = end or datetime.now(UTC)
     start = end - timedelta(minutes=settings.window_minutes)
-    source = baseline_uri(sm, settings.endpoint_name)
+    endpoint = describe_endpoint(sm, settings.endpoint_name)
+    if endpoint is None:     # nothing deployed yet: nothing to watch, and nothing for Lambda to retry
+        log.info("drift monitor %s: no such endpoint; nothing to monitor", settings.endpoint_name)
+        return {"endpoint_name": settings.endpoint_name, "report_uri": None, "records": 0, "drift_score": 0.0,
+                "violations": [], "enough_data": False, "status": "no endpoint"}
+    source = baseline_uri(sm, endpoint)
     baseline = Profile.from_dict(read_json(s3, source))
     current, skipped = window_profile(baseline, captured_records(s3, settings, start, end))
     verdict = judge(baseline, current, settings.psi_threshold, settings.min_records)

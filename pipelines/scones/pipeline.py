@@ -40,8 +40,8 @@ from scones_common.contracts.container import (
     PREDICTIONS_INPUT,
     STAGING_INPUT,
     STAGING_OUTPUT,
-    TEST_LST,
     TEST_IMAGES_INPUT,
+    TEST_LST,
     TEST_LST_INPUT,
 )
 from scones_common.contracts.staged_data import STAGING_REPORT, lst_name

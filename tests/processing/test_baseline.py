@@ -37,5 +37,15 @@ def test_evaluate_without_images_writes_no_baseline(tmp_path):
     (tmp_path / "pred" / "a.png.out").write_text("[0.9, 0.1]")
     (tmp_path / "test.lst").write_text("0\t0\ta.png\n")
     assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(tmp_path / "test.lst"),
-                 "--output-dir", str(tmp_path / "out")]) == 0
+                 "--output-dir", str(tmp_path / "out"), "--images-dir", "none", "--confidence-threshold", "0.93"]) == 0
     assert not (tmp_path / "out" / "baseline.json").exists()
+
+
+def test_a_missing_test_image_is_a_named_error(tmp_path, capsys):
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "images").mkdir()
+    (tmp_path / "pred" / "a.png.out").write_text("[0.9, 0.1]")
+    (tmp_path / "test.lst").write_text("0\t0\ta.png\n")
+    assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(tmp_path / "test.lst"), "--output-dir",
+                 str(tmp_path / "out"), "--images-dir", str(tmp_path / "images"), "--confidence-threshold", "0.93"]) == 2
+    assert "BaselineImagesMissingError" in capsys.readouterr().err

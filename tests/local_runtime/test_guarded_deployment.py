@@ -7,8 +7,9 @@ from contextlib import ExitStack
 import pytest
 
 from local_runtime.alarms import wait_for_state
+from local_runtime.moto_ext.model_package_updates import wait_for_deliveries
 from local_runtime.stack import deploy_artifact, local_stack
-from pipelines.deploy.audit import deployment_outcome
+from pipelines.registry.audit import deployment_outcome
 from scones_common.config import load_config
 from tests.builders import solid_png, write_tiny_model_artifact
 
@@ -56,6 +57,7 @@ def _approve_while_calling(stack, artifact, label):
     time.sleep(0.5)
     started = time.monotonic()
     sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    wait_for_deliveries()     # the approval event reaches the deploy Lambda asynchronously, as on AWS
     described = sm.describe_endpoint(EndpointName=stack.config.endpoint.name)
     while described["EndpointStatus"] == "Updating" and time.monotonic() - started < 90:
         time.sleep(0.2)

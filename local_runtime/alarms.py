@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from local_runtime.errors import LocalRuntimeError
 from local_runtime.event_targets import Delivery, publish
+from local_runtime.periodic import PeriodicThread
 
 log = logging.getLogger("local_runtime.alarms")
 DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -126,14 +126,13 @@ def state_change_event(alarm: dict, decision: Decision, previous: str, region: s
     }
 
 
-class AlarmEvaluator:
+class AlarmEvaluator(PeriodicThread):
     """``tick(now)`` evaluates every alarm once; ``start()`` does so every ``tick_seconds`` in a thread."""
+    name = "alarm-evaluator"
 
     def __init__(self, clients, tick_seconds: float = 1.0):
+        super().__init__(tick_seconds)
         self.clients = clients
-        self.tick_seconds = tick_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._unsupported: set[str] = set()
         self.changes: list[tuple[str, str, list[Delivery]]] = []    # (alarm, new state, deliveries), newest last
 
@@ -163,23 +162,6 @@ class AlarmEvaluator:
             changed.append((alarm["AlarmName"], decision.state, deliveries))
         self.changes.extend(changed)
         return changed
-
-    def start(self) -> "AlarmEvaluator":
-        self._thread = threading.Thread(target=self._loop, name="alarm-evaluator", daemon=True)
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.tick_seconds):
-            try:
-                self.tick()
-            except Exception as exc:     # the evaluator outlives a failed tick
-                log.warning("alarm evaluation failed: %s", exc)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
 
 
 def wait_for_state(cloudwatch, alarm_name: str, state: str, timeout: float = 60.0) -> float:

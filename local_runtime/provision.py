@@ -163,23 +163,20 @@ def provision(clients, config: SconesConfig) -> Provisioned:
 
 def guarded_update_environment(config: SconesConfig) -> dict[str, str]:
     """The deploy Lambda's canary and rollback-alarm variables, resolved from the template as SAM would."""
-    from local_runtime.aws import ACCOUNT_ID
-    from local_runtime.template_resources import Resolver, alarm_parameters, load_template
+    from local_runtime.template_resources import resolver_for
 
-    template = load_template()
-    resolver = Resolver(template, alarm_parameters(config), config.project.region, ACCOUNT_ID)
-    variables = template["Resources"]["DeployModelFunction"]["Properties"]["Environment"]["Variables"]
+    resolver = resolver_for(config)
+    variables = resolver.template["Resources"]["DeployModelFunction"]["Properties"]["Environment"]["Variables"]
     keys = ("CANARY_PERCENT", "CANARY_WAIT_SECONDS", "ROLLBACK_ALARMS")
     return {key: str(resolver.resolve(variables[key])) for key in keys}
 
 
 def provision_monitoring(clients, config: SconesConfig, role_arn: str) -> tuple[str, tuple[str, ...]]:
     """The template's alarms, drift monitor Lambda (with its schedule) and drift rule; returns (monitor ARN, alarm names)."""
-    from local_runtime.aws import ACCOUNT_ID
-    from local_runtime.template_resources import Resolver, alarm_parameters, alarms, event_rules, load_template
+    from local_runtime.template_resources import alarms, event_rules, resolver_for
 
-    template = load_template()
-    resolver = Resolver(template, alarm_parameters(config), config.project.region, ACCOUNT_ID)
+    resolver = resolver_for(config)
+    template = resolver.template
     cloudwatch, lam, events = (clients.client(s) for s in ("cloudwatch", "lambda", "events"))
     names = []
     for request in alarms(resolver).values():

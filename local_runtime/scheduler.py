@@ -10,7 +10,6 @@ fire-schedule``), enabled or not.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -18,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from local_runtime.errors import LocalRuntimeError
 from local_runtime.event_targets import Delivery, deliver
+from local_runtime.periodic import PeriodicThread
 from local_runtime.schedule_expressions import ScheduleExpressionError, next_fire
 
 log = logging.getLogger("local_runtime.schedules")
@@ -54,17 +54,18 @@ def fire_rule(clients, name: str, when: datetime | None = None) -> list[Delivery
     return deliveries
 
 
-class Scheduler:
+class Scheduler(PeriodicThread):
     """Tracks each enabled schedule rule's next fire time; ``tick(now)`` fires the ones due."""
+    name = "schedules"
 
     def __init__(self, clients, started: datetime | None = None):
+        super().__init__(TICK_SECONDS)
         self.clients = clients
         self.started = started or datetime.now(UTC)
         self._due: dict[tuple[str, str], datetime | None] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def tick(self, now: datetime) -> list[tuple[str, list[Delivery]]]:
+    def tick(self, now: datetime | None = None) -> list[tuple[str, list[Delivery]]]:
+        now = now or datetime.now(UTC)
         fired = []
         pages = self.clients.client("events").get_paginator("list_rules").paginate()
         rules = [r for page in pages for r in page["Rules"] if r.get("ScheduleExpression") and r.get("State") == "ENABLED"]
@@ -84,20 +85,3 @@ class Scheduler:
         for key in [k for k in self._due if k not in enabled]:     # disabled or changed: start over when enabled
             del self._due[key]
         return fired
-
-    def start(self) -> "Scheduler":
-        self._thread = threading.Thread(target=self._loop, name="schedules", daemon=True)
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
-            try:
-                self.tick(datetime.now(UTC))
-            except Exception as exc:     # the scheduler outlives a failed tick
-                log.warning("schedule tick failed: %s", exc)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()

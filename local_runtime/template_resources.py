@@ -52,19 +52,6 @@ def load_template(path: Path = TEMPLATE) -> dict:
     return yaml.load(path.read_text(), Loader=_CfnLoader)
 
 
-def alarm_parameters(config: SconesConfig) -> dict[str, str]:
-    """The template parameters the guardrail and drift resources use, from the configuration."""
-    d, m = config.deployment, config.monitor
-    return {"ProjectName": config.project.name, "DataBucket": config.storage.bucket, "DataPrefix": config.storage.prefix,
-            "EndpointName": config.endpoint.name, "PipelineName": config.pipeline.name,
-            "CanaryPercent": str(d.canary_percent), "CanaryWaitSeconds": str(d.wait_seconds),
-            "AlarmPeriodSeconds": str(d.alarm_period_seconds), "ErrorRateThreshold": str(d.error_rate_threshold),
-            "ModelLatencyThresholdMicroseconds": str(int(d.latency_threshold_ms * 1000)),
-            "LowConfidenceShareThreshold": str(d.low_confidence_share_threshold),
-            "MonitorSchedule": m.schedule, "MonitorWindowMinutes": str(m.window_minutes),
-            "PsiThreshold": str(m.psi_threshold), "DriftReportPrefix": m.report_prefix}
-
-
 @dataclass
 class Resolver:
     template: dict
@@ -137,3 +124,11 @@ def event_rules(resolver: Resolver, logical_ids: tuple[str, ...]) -> dict[str, d
     """Logical id → {'EventPattern', 'State', 'Description', 'Targets'} of the named AWS::Events::Rule resources."""
     return {logical_id: resolver.resolve(resolver.template["Resources"][logical_id]["Properties"])
             for logical_id in logical_ids}
+
+
+def resolver_for(config: SconesConfig) -> Resolver:
+    """The template with the parameters ``sam deploy`` would get for this configuration."""
+    from inference_workflow.template_parameters import template_parameters
+    from local_runtime.aws import ACCOUNT_ID
+
+    return Resolver(load_template(), template_parameters(config), config.project.region, ACCOUNT_ID)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from local_runtime.aws import ACCOUNT_ID
 from local_runtime.moto_ext import blue_green
+from local_runtime.periodic import PeriodicThread
 
 log = logging.getLogger("local_runtime.deployments")
 TICK_SECONDS = 0.2
@@ -51,34 +52,22 @@ def canary_share(policy: dict, instance_count: int) -> float:
     return size["Value"] / 100 if size["Type"] == "CAPACITY_PERCENT" else size["Value"] / max(1, instance_count)
 
 
-class DeploymentDriver:
+class DeploymentDriver(PeriodicThread):
+    """Looks for blue/green updates every ``tick_seconds``; drives each in a thread of its own."""
+    name = "deployments"
+
     def __init__(self, clients, server, tick_seconds: float = TICK_SECONDS):
+        super().__init__(tick_seconds)
         self.clients = clients
         self.server = server
         self.tick_seconds = tick_seconds
         self.outcomes: list[Outcome] = []
         self._driving: set[str] = set()
         self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> "DeploymentDriver":
-        self._thread = threading.Thread(target=self._loop, name="deployments", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in [self._thread, *self._threads]:
-            if thread:
-                thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.tick_seconds):
-            try:
-                self.tick()
-            except Exception as exc:      # the driver outlives a failed look
-                log.warning("deployment check failed: %s", exc)
+    def final(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=10)
 
     def tick(self) -> None:
         region = self.clients.region
@@ -107,7 +96,7 @@ class DeploymentDriver:
         deadline = time.monotonic() + seconds
         while True:
             tripped = self._alarm_in_alarm(alarms)
-            if tripped or time.monotonic() >= deadline or self._stop.is_set():
+            if tripped or time.monotonic() >= deadline or self.stopping:
                 return tripped
             time.sleep(min(self.tick_seconds, max(0.0, deadline - time.monotonic())))
 

@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from local_runtime.periodic import PeriodicThread
+
 log = logging.getLogger("local_runtime.metrics")
 NAMESPACE = "AWS/SageMaker"
 UNITS = {"Invocations": "None", "Invocation4XXErrors": "None", "Invocation5XXErrors": "None",
@@ -51,14 +53,14 @@ def metric_data(aggregates: dict[tuple[str, str, int, str], Aggregate]) -> list[
             for (endpoint, variant, second, metric), a in aggregates.items()]
 
 
-class EndpointMetrics:
+class EndpointMetrics(PeriodicThread):
+    name = "endpoint-metrics"
+
     def __init__(self, cloudwatch, flush_seconds: float = 1.0):
+        super().__init__(flush_seconds)
         self.cloudwatch = cloudwatch
-        self.flush_seconds = flush_seconds
         self._aggregates: dict[tuple[str, str, int, str], Aggregate] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="endpoint-metrics", daemon=True)
 
     def record(self, endpoint: str, variant: str, when: float, values: dict[str, float]) -> None:
         second = int(when)
@@ -85,16 +87,4 @@ class EndpointMetrics:
                         self._aggregates.setdefault(key, aggregates[key])
                 return
 
-    def start(self) -> "EndpointMetrics":
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
-            self.flush()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self.flush()
+    tick = final = flush

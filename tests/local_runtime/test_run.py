@@ -54,6 +54,13 @@ def test_workflow_ran_on_test_images_and_was_captured(runs):
         assert (run_dir / "report" / name).exists(), name
 
 
+def test_the_drift_monitor_judged_the_captured_traffic_against_the_evaluation_baseline(runs):
+    _, first, second, _ = runs
+    assert first.drift["records"] == 6 and first.drift["enough_data"] is False     # below monitor.min_records
+    assert first.drift["report_uri"].endswith(".json") and first.drift["violations"] == []
+    assert second.drift["records"] == 6 + 2
+
+
 def test_everything_is_kept_on_disk(runs):
     run_dir, first, _, _ = runs
     assert json.loads((run_dir / "pipeline-definition.json").read_text())["Steps"][0]["Name"] == "PrepareData"

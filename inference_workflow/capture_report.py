@@ -2,7 +2,9 @@
 
     scones-capture-report --capture-uri s3://bucket/prefix/data-capture/<endpoint>/ --out report/
 
-Writes confidence_over_time.png, confidence_histogram.png, captured_images.png and index.html.
+Writes confidence_over_time.png, confidence_histogram.png, captured_images.png and index.html;
+with ``--evaluation-uri`` also the model's reliability and coverage/precision plots, with
+``--drift-reports-uri`` the drift monitor's scores over time (drift_over_time.png).
 """
 from __future__ import annotations
 

@@ -235,7 +235,7 @@ class EndpointServer:
         except InvalidImageError as exc:
             return self._model_error(400, str(exc), endpoint_name, endpoint.variant, time.perf_counter() - model_started)
         except Exception as exc:     # the model itself failed: a container's 500, still a ModelError
-            log.warning("inference on endpoint %s failed: %s: %s", endpoint_name, type(exc).__name__, exc)
+            log.debug("inference on endpoint %s failed: %s: %s", endpoint_name, type(exc).__name__, exc)   # in its log group
             return self._model_error(500, f"inference failed ({type(exc).__name__}: {exc})", endpoint_name,
                                      endpoint.variant, time.perf_counter() - model_started)
         model_seconds = time.perf_counter() - model_started

@@ -16,6 +16,8 @@ if summary.get("capture_records", 0) < len(summary.get("workflow", [])) or not s
     problems.append(f"{summary.get('capture_records')} capture records for {len(summary.get('workflow', []))} executions")
 if (summary.get("accuracy") or 0) < 0.85:
     problems.append(f"test accuracy {summary.get('accuracy')} < 0.85")
+if summary.get("workflow") and summary.get("drift") is None:
+    problems.append("the drift monitor did not run on the captured traffic")
 captures = list((run_dir / "state" / "s3").rglob("*.jsonl"))
 if not captures:
     problems.append("no data capture files persisted under the run directory")

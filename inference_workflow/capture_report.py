@@ -2,7 +2,9 @@
 
     scones-capture-report --capture-uri s3://bucket/prefix/data-capture/<endpoint>/ --out report/
 
-Writes confidence_over_time.png, confidence_histogram.png, captured_images.png and index.html.
+Writes confidence_over_time.png, confidence_histogram.png, captured_images.png and index.html;
+with ``--evaluation-uri`` also the model's reliability and coverage/precision plots, with
+``--drift-reports-uri`` the drift monitor's scores over time (drift_over_time.png).
 """
 from __future__ import annotations
 
@@ -115,9 +117,57 @@ def draw_evaluation(metrics: dict, out: Path) -> list[str]:
     return ["reliability.png", "coverage_precision.png"]
 
 
+@dataclass(frozen=True)
+class DriftPoint:
+    """One drift monitor run: when its window ended, the largest PSI and each feature's PSI."""
+    time: datetime
+    drift_score: float
+    features: dict
+    violations: int
+
+
+def read_drift_reports(s3, reports_uri: str) -> list[DriftPoint]:
+    """The drift monitor's reports under ``<report prefix>/<endpoint>/``, oldest first."""
+    location = parse_s3_uri(reports_uri)
+    points = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith(".json"):
+                report = json.loads(s3.get_object(Bucket=location.bucket, Key=obj["Key"])["Body"].read())
+                if not report.get("enough_data"):
+                    continue
+                points.append(DriftPoint(datetime.fromisoformat(report["window"]["end"]), float(report["drift_score"]),
+                                         {f["feature"]: f["psi"] for f in report["features"]},
+                                         len(report["violations"])))
+    return sorted(points, key=lambda p: p.time)
+
+
+def draw_drift(points: list[DriftPoint], psi_threshold: float, out: Path) -> str:
+    """drift_over_time.png: each feature's PSI per monitor run, with the violation threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for feature in sorted({f for p in points for f in p.features}):
+        ax.plot([p.time for p in points], [p.features.get(feature, float("nan")) for p in points], marker="o",
+                label=feature)
+    ax.axhline(psi_threshold, color="red", linestyle="--", label=f"violation above PSI {psi_threshold}")
+    ax.set(title="Drift scores over time (drift monitor runs)", ylabel="population stability index")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.savefig(out / "drift_over_time.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    violated = sum(p.violations > 0 for p in points)
+    return (f'<h2>Drift</h2><p>{len(points)} monitor runs, {violated} with violations.</p>'
+            '<img src="drift_over_time.png"><br>')
+
+
 def draw_report(records: list[CapturedInference], threshold: float, out_dir: str | Path, max_images: int = 24,
-                evaluation: dict | None = None) -> Path:
-    """Capture plots, plus the model's calibration and coverage/precision plots when its evaluation.json is given."""
+                evaluation: dict | None = None, drift: list[DriftPoint] | None = None,
+                psi_threshold: float = 0.2) -> Path:
+    """Capture plots; the model's calibration and coverage/precision plots when its evaluation.json is given;
+    drift scores over time when the drift monitor's reports are given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,6 +224,7 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
     model_plots = draw_evaluation(evaluation["metrics"], out) if evaluation else []
     model_section = ("<h2>Model on the test split</h2>" + "".join(f'<img src="{name}">' for name in model_plots)
                      if model_plots else "")
+    drift_html = draw_drift(drift, psi_threshold, out) if drift else ""
     below = sum(r.confidence < threshold for r in records)
     (out / "index.html").write_text(f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Endpoint capture report</title></head><body style="font-family:sans-serif">
@@ -182,7 +233,7 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
 {below} below the confidence threshold {threshold}.</p>
 <img src="confidence_over_time.png"><br><img src="confidence_histogram.png"><br><img src="captured_images.png">
 {model_section}
-</body></html>
+{drift_html}</body></html>
 """)
     return out / "index.html"
 
@@ -195,11 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="capture-report")
     parser.add_argument("--evaluation-uri", help="s3:// URI of the model's evaluation.json: adds reliability and "
                                                  "coverage/precision plots")
+    parser.add_argument("--drift-reports-uri", help="s3:// prefix of the drift monitor's reports for this endpoint "
+                                                    "(…/drift-reports/<endpoint>/): adds drift scores over time")
+    parser.add_argument("--psi-threshold", type=float, default=0.2)
     args = parser.parse_args(argv)
     s3 = boto3.client("s3")
     records = read_capture(s3, args.capture_uri)
     evaluation = read_evaluation(s3, args.evaluation_uri) if args.evaluation_uri else None
-    print(draw_report(records, args.threshold, args.out, evaluation=evaluation))
+    drift = read_drift_reports(s3, args.drift_reports_uri) if args.drift_reports_uri else None
+    print(draw_report(records, args.threshold, args.out, evaluation=evaluation, drift=drift,
+                      psi_threshold=args.psi_threshold))
     return 0
 
 

@@ -3,7 +3,8 @@
     sam deploy --guided --parameter-overrides "$(python -m inference_workflow.template_parameters --environment prod)"
 
 In particular ``schedule.enabled`` becomes ``RetrainScheduleEnabled``: the retraining rule is
-created DISABLED where the environment turns the schedule off.
+created DISABLED where the environment turns the schedule off. The local stack resolves the
+template's alarms, drift monitor and rules with these same values (local_runtime/template_resources.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from scones_common.logs import setup_logging
 
 
 def template_parameters(config: SconesConfig) -> dict[str, str]:
+    deployment, monitor = config.deployment, config.monitor
     return {
         "ProjectName": config.project.name,
         "DataBucket": config.storage.bucket,
@@ -26,6 +28,16 @@ def template_parameters(config: SconesConfig) -> dict[str, str]:
         "PipelineName": config.pipeline.name,
         "RetrainSchedule": config.schedule.expression,
         "RetrainScheduleEnabled": "true" if config.schedule.enabled else "false",
+        "CanaryPercent": str(deployment.canary_percent),
+        "CanaryWaitSeconds": str(deployment.wait_seconds),
+        "AlarmPeriodSeconds": str(deployment.alarm_period_seconds),
+        "ErrorRateThreshold": str(deployment.error_rate_threshold),
+        "ModelLatencyThresholdMicroseconds": str(int(deployment.latency_threshold_ms * 1000)),
+        "LowConfidenceShareThreshold": str(deployment.low_confidence_share_threshold),
+        "MonitorSchedule": monitor.schedule,
+        "MonitorWindowMinutes": str(monitor.window_minutes),
+        "PsiThreshold": str(monitor.psi_threshold),
+        "DriftReportPrefix": monitor.report_prefix,
     }
 
 

@@ -58,9 +58,20 @@ def format_summary(summary, run_dir: Path) -> str:
 
         lines += ["", "Inference workflow executions:", format_table(summary.workflow)]
         lines.append(f"Data capture: {summary.capture_records} records; report {summary.report}")
+        lines.append(_drift_line(summary.drift))
     lines.append("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     lines.append(f"Everything is under {run_dir}")
     return "\n".join(lines)
+
+
+def _drift_line(drift: dict | None) -> str:
+    if drift is None:
+        return "Drift monitor: did not run (see the log)"
+    if not drift.get("enough_data"):
+        return (f"Drift monitor: {drift.get('records', 0)} records in its window, too few to judge "
+                "(monitor.min_records)")
+    violations = ", ".join(v["feature"] for v in drift["violations"]) or "none"
+    return f"Drift monitor: drift score {drift['drift_score']:.3f} on {drift['records']} records; violations: {violations}"
 
 
 def _config(args: argparse.Namespace):

@@ -26,6 +26,7 @@ ASL_PATH = WORKFLOW_DIR / "state_machine.asl.json"
 RUNTIME = "python3.12"
 DEPLOY_FOLDER = "deploy_model"
 FIND_REGISTERED_FOLDER = "find_registered_model"
+DRIFT_MONITOR_FOLDER = "drift_monitor"
 DEPLOY_RETRY_ATTEMPTS = 2              # as the template's EventInvokeConfig
 DEPLOY_MAX_EVENT_AGE = 21600
 DEPLOY_FAILURE_RETENTION = 1209600     # 14 days, SQS's maximum
@@ -45,6 +46,8 @@ class Provisioned:
     deploy_function_arn: str
     state_machine_arn: str
     deploy_failures_queue_url: str
+    monitor_function_arn: str = ""
+    alarm_names: tuple[str, ...] = ()
 
 
 def zip_folder(folder: Path, include: tuple[str, ...] = ("*.py",)) -> bytes:
@@ -133,7 +136,8 @@ def provision(clients, config: SconesConfig) -> Provisioned:
          "ENDPOINT_INSTANCE_TYPE": config.endpoint.instance_type,
          "INITIAL_INSTANCE_COUNT": str(config.endpoint.initial_instance_count),
          "CAPTURE_SAMPLING_PERCENTAGE": str(config.endpoint.capture_sampling_percentage),
-         "ENDPOINT_POLL_SECONDS": str(max(0.05, config.endpoint.local_transition_seconds / 10))}, timeout=300)
+         "ENDPOINT_POLL_SECONDS": str(max(0.05, config.endpoint.local_transition_seconds / 10)),
+         **guarded_update_environment(config)}, timeout=300)
     failures_url, failures_arn = ensure_queue(clients.client("sqs"), f"{prefix}-deploy-model-failures")
     lam.put_function_event_invoke_config(
         FunctionName=deploy_arn, MaximumRetryAttempts=DEPLOY_RETRY_ATTEMPTS, MaximumEventAgeInSeconds=DEPLOY_MAX_EVENT_AGE,
@@ -153,4 +157,43 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         "Arn": f"arn:aws:sagemaker:{config.project.region}:{role_arn.split(':')[4]}:pipeline/{config.pipeline.name}",
         "SageMakerPipelineParameters": {"PipelineParameterList": [
             {"Name": "ModelApprovalStatus", "Value": "PendingManualApproval"}]}}])
-    return Provisioned(role_arn, functions, deploy_arn, machine_arn, failures_url)
+    monitor_arn, alarm_names = provision_monitoring(clients, config, role_arn)
+    return Provisioned(role_arn, functions, deploy_arn, machine_arn, failures_url, monitor_arn, alarm_names)
+
+
+def guarded_update_environment(config: SconesConfig) -> dict[str, str]:
+    """The deploy Lambda's canary and rollback-alarm variables, resolved from the template as SAM would."""
+    from local_runtime.template_resources import resolver_for
+
+    resolver = resolver_for(config)
+    variables = resolver.template["Resources"]["DeployModelFunction"]["Properties"]["Environment"]["Variables"]
+    keys = ("CANARY_PERCENT", "CANARY_WAIT_SECONDS", "ROLLBACK_ALARMS")
+    return {key: str(resolver.resolve(variables[key])) for key in keys}
+
+
+def provision_monitoring(clients, config: SconesConfig, role_arn: str) -> tuple[str, tuple[str, ...]]:
+    """The template's alarms, drift monitor Lambda (with its schedule) and drift rule; returns (monitor ARN, alarm names)."""
+    from local_runtime.template_resources import alarms, event_rules, resolver_for
+
+    resolver = resolver_for(config)
+    template = resolver.template
+    cloudwatch, lam, events = (clients.client(s) for s in ("cloudwatch", "lambda", "events"))
+    names = []
+    for request in alarms(resolver).values():
+        cloudwatch.put_metric_alarm(**request)
+        names.append(request["AlarmName"])
+    monitor = resolver.resolve(template["Resources"]["DriftMonitorFunction"]["Properties"])
+    environment = {k: str(v) for k, v in monitor["Environment"]["Variables"].items()}
+    environment["MIN_RECORDS"] = str(config.monitor.min_records)
+    monitor_arn = upsert_function(lam, monitor["FunctionName"], role_arn, zip_folder(WORKFLOW_DIR / DRIFT_MONITOR_FOLDER),
+                                  monitor["Handler"], environment, timeout=int(monitor["Timeout"]))
+    schedule_rule = f"{config.project.name}-drift-monitor-schedule"
+    events.put_rule(Name=schedule_rule, ScheduleExpression=config.monitor.schedule, State="ENABLED")
+    events.put_targets(Rule=schedule_rule, Targets=[{"Id": "drift-monitor", "Arn": monitor_arn}])
+    for logical_id, rule in event_rules(resolver, ("DriftRetrainRule",)).items():
+        name = f"{config.project.name}-{logical_id}"
+        state = rule["State"] if config.monitor.retrain_on_drift else "DISABLED"
+        events.put_rule(Name=name, EventPattern=json.dumps(rule["EventPattern"]), State=state,
+                        Description=rule["Description"])
+        events.put_targets(Rule=name, Targets=rule["Targets"])
+    return monitor_arn, tuple(names)

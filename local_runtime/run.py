@@ -13,12 +13,12 @@ from pathlib import Path
 
 from inference_workflow.deploy_model.lambda_function import live_package_arn
 from local_runtime import state
-from local_runtime.pipeline.executor import ExecutionRecord
+from local_runtime.pipeline.executor import ExecutionRecord, save_record
 from local_runtime.run_dir import check_run_dir, clear_run_dir, hold_run_dir
 from local_runtime.stack import LocalStack, local_stack, wait_until_settled
 from scones_common.atomic import write_atomic
 from scones_common.config import SconesConfig
-from scones_common.names import capture_uri
+from scones_common.names import capture_uri, drift_reports_uri
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime")
@@ -47,6 +47,7 @@ class RunSummary:
     endpoint_answers: bool = False
     workflow: list = field(default_factory=list)          # inference_workflow WorkflowResult
     capture_records: int = 0
+    drift: dict | None = None          # the drift monitor's answer on this run's captured traffic
     report: str | None = None
     seconds: dict = field(default_factory=dict)
 
@@ -136,8 +137,17 @@ def _record_interrupted(stack: LocalStack, execution_arn: str, run_dir: Path) ->
     """Ctrl-C ends the process and its worker thread with it: the execution's record says so on disk."""
     record = stack.executions.record(execution_arn)
     record.status, record.failure = "Stopped", "interrupted"
-    write_atomic(run_dir / "executions" / f"{record.execution_id}.json",
-                 json.dumps(asdict(record), indent=2, default=str))
+    save_record(run_dir, record)
+
+
+def _run_drift_monitor(stack: LocalStack) -> dict | None:
+    """One run of the drift monitor Lambda on the traffic just captured, as its schedule would start it."""
+    response = stack.client("lambda").invoke(FunctionName=stack.resources.monitor_function_arn, Payload=b"{}")
+    answer = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        log.warning("drift monitor failed: %s: %s", answer.get("errorType"), answer.get("errorMessage"))
+        return None
+    return answer
 
 
 def _output_uri(record: ExecutionRecord, step: str, output: str) -> str:
@@ -148,7 +158,7 @@ def _output_uri(record: ExecutionRecord, step: str, output: str) -> str:
 
 def _after_pipeline(stack: LocalStack, summary: RunSummary, run_dir: Path, executions: int, concurrency: int) -> None:
     """Reads the results off the execution record, then runs the inference workflow on test images."""
-    from inference_workflow.capture_report import draw_report, read_capture
+    from inference_workflow.capture_report import draw_report, read_capture, read_drift_reports
     from inference_workflow.executions import generate_test_cases, run_executions
 
     config, record, timings = stack.config, summary.execution, summary.seconds
@@ -159,7 +169,8 @@ def _after_pipeline(stack: LocalStack, summary: RunSummary, run_dir: Path, execu
     if outputs.get("registered") == "true":
         summary.already_registered = outputs["model_package_arn"]
     sm = stack.client("sagemaker")
-    settled = wait_until_settled(sm, config.endpoint.name, timeout=60 + 5 * config.endpoint.local_transition_seconds)
+    settled = wait_until_settled(sm, config.endpoint.name, timeout=60 + 5 * config.endpoint.local_transition_seconds
+                                 + 2 * config.deployment.wait_seconds)
     summary.endpoint = endpoint_state(sm, config.endpoint.name) if settled else None
     if not summary.endpoint or summary.endpoint.status != "InService":
         return
@@ -175,7 +186,10 @@ def _after_pipeline(stack: LocalStack, summary: RunSummary, run_dir: Path, execu
     clock = time.perf_counter()
     records = read_capture(s3, f"{capture_uri(config)}/{config.endpoint.name}/")
     summary.capture_records = len(records)
+    summary.drift = _run_drift_monitor(stack)
     if records:
+        drift = read_drift_reports(s3, f"{drift_reports_uri(config)}/{config.endpoint.name}/")
         summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report",
-                                         evaluation=summary.evaluation))
+                                         evaluation=summary.evaluation, drift=drift,
+                                         psi_threshold=config.monitor.psi_threshold))
     timings["report"] = time.perf_counter() - clock

@@ -9,16 +9,15 @@ fire-schedule``), enabled or not.
 """
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
 from local_runtime.errors import LocalRuntimeError
+from local_runtime.event_targets import Delivery, deliver
+from local_runtime.periodic import PeriodicThread
 from local_runtime.schedule_expressions import ScheduleExpressionError, next_fire
 
 log = logging.getLogger("local_runtime.schedules")
@@ -29,38 +28,10 @@ class RuleNotFoundError(LocalRuntimeError, LookupError):
     """No EventBridge rule has this name."""
 
 
-@dataclass(frozen=True)
-class Delivery:
-    target_id: str
-    arn: str
-    result: str           # the started execution's ARN, the Lambda's answer, or what went wrong
-    ok: bool
-
-
 def scheduled_event(rule_arn: str, region: str, account: str, when: datetime) -> dict:
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
             "account": account, "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
             "resources": [rule_arn], "detail": {}}
-
-
-def _deliver(clients, rule: dict, target: dict, when: datetime) -> Delivery:
-    arn = target["Arn"]
-    service = arn.split(":")[2]
-    try:
-        if service == "sagemaker" and ":pipeline/" in arn:
-            parameters = target.get("SageMakerPipelineParameters", {}).get("PipelineParameterList", [])
-            started = clients.client("sagemaker").start_pipeline_execution(
-                PipelineName=arn.rsplit("/", 1)[1], PipelineParameters=parameters,
-                PipelineExecutionDisplayName=f"{rule['Name']}-{when.strftime('%Y%m%d%H%M')}"[:82])
-            return Delivery(target["Id"], arn, started["PipelineExecutionArn"], True)
-        if service == "lambda":
-            event = target.get("Input") or json.dumps(scheduled_event(rule["Arn"], arn.split(":")[3], arn.split(":")[4],
-                                                                      when))
-            response = clients.client("lambda").invoke(FunctionName=arn, Payload=event.encode())
-            return Delivery(target["Id"], arn, response["Payload"].read().decode(), not response.get("FunctionError"))
-        return Delivery(target["Id"], arn, f"{service} targets are not delivered by the local scheduler", False)
-    except ClientError as exc:     # like EventBridge, a failing target never stops the others
-        return Delivery(target["Id"], arn, f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}", False)
 
 
 def fire_rule(clients, name: str, when: datetime | None = None) -> list[Delivery]:
@@ -73,7 +44,9 @@ def fire_rule(clients, name: str, when: datetime | None = None) -> list[Delivery
             raise RuleNotFoundError(f"no EventBridge rule named {name!r}") from None
         raise
     when = when or datetime.now(UTC)
-    deliveries = [_deliver(clients, rule, target, when)
+    _, _, _, region, account, _ = rule["Arn"].split(":", 5)
+    event = scheduled_event(rule["Arn"], region, account, when)
+    deliveries = [deliver(clients, name, target, event)
                   for target in events.list_targets_by_rule(Rule=name).get("Targets", [])]
     for delivery in deliveries:
         log.log(logging.INFO if delivery.ok else logging.WARNING, "rule %s -> %s: %s", name, delivery.arn,
@@ -81,17 +54,18 @@ def fire_rule(clients, name: str, when: datetime | None = None) -> list[Delivery
     return deliveries
 
 
-class Scheduler:
+class Scheduler(PeriodicThread):
     """Tracks each enabled schedule rule's next fire time; ``tick(now)`` fires the ones due."""
+    name = "schedules"
 
     def __init__(self, clients, started: datetime | None = None):
+        super().__init__(TICK_SECONDS)
         self.clients = clients
         self.started = started or datetime.now(UTC)
         self._due: dict[tuple[str, str], datetime | None] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def tick(self, now: datetime) -> list[tuple[str, list[Delivery]]]:
+    def tick(self, now: datetime | None = None) -> list[tuple[str, list[Delivery]]]:
+        now = now or datetime.now(UTC)
         fired = []
         pages = self.clients.client("events").get_paginator("list_rules").paginate()
         rules = [r for page in pages for r in page["Rules"] if r.get("ScheduleExpression") and r.get("State") == "ENABLED"]
@@ -111,20 +85,3 @@ class Scheduler:
         for key in [k for k in self._due if k not in enabled]:     # disabled or changed: start over when enabled
             del self._due[key]
         return fired
-
-    def start(self) -> "Scheduler":
-        self._thread = threading.Thread(target=self._loop, name="schedules", daemon=True)
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
-            try:
-                self.tick(datetime.now(UTC))
-            except Exception as exc:     # the scheduler outlives a failed tick
-                log.warning("schedule tick failed: %s", exc)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()

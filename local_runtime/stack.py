@@ -13,14 +13,17 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError, WaiterError
 
+from local_runtime.alarms import AlarmEvaluator
 from local_runtime.aws import LocalAws, free_port, local_aws
 from local_runtime.moto_ext import pipeline_executions
 from local_runtime.pipeline.service import ExecutionService
 from local_runtime.provision import Provisioned, provision
+from local_runtime.serving.deployments import DeploymentDriver
 from local_runtime.serving.endpoint_server import READ_TIMEOUT_SECONDS, EndpointServer
 from scones_common.config import SconesConfig
 
 log = logging.getLogger("local_runtime")
+
 
 @dataclass
 class LocalStack:
@@ -29,6 +32,8 @@ class LocalStack:
     resources: Provisioned
     server: EndpointServer
     executions: ExecutionService | None = None
+    alarms: AlarmEvaluator | None = None
+    deployments: DeploymentDriver | None = None
 
     def client(self, service: str):
         return self.aws.client(service)
@@ -52,19 +57,29 @@ def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: floa
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
                                 capture_flush_seconds=capture_flush_seconds,
                                 read_timeout_seconds=read_timeout_seconds).start()
+        alarms = deployments = None
         try:
-            yield LocalStack(aws, config, provision(aws, config), server, executions)
+            resources = provision(aws, config)
+            alarms = AlarmEvaluator(aws).start()
+            deployments = DeploymentDriver(aws, server).start()
+            yield LocalStack(aws, config, resources, server, executions, alarms, deployments)
         finally:
+            for part in (deployments, alarms):
+                if part:
+                    part.stop()
             server.stop()
             pipeline_executions.detach(executions)
             executions.close()
 
 
-def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_status: str = "Approved") -> str:
+def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_status: str = "Approved",
+                    evaluation_dir: Path | None = None) -> str:
     """Registers ``model.tar.gz`` as a package and runs the real deploy Lambda on it.
 
     For serving a model trained elsewhere (or a test model) without running the pipeline;
     returns the package ARN. A package that is not Approved is registered but not deployed.
+    ``evaluation_dir`` (evaluation.json, baseline.json) is uploaded and registered as the package's
+    model statistics, as RegisterModel does, so the drift monitor finds its baseline.
     """
     from pipelines.scones.pipeline import algorithm_image_uri
 
@@ -76,12 +91,20 @@ def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_stat
     if not sm.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]:
         sm.create_model_package_group(ModelPackageGroupName=group)
     image = algorithm_image_uri(config.project.region)
+    extra = {}
+    if evaluation_dir is not None:
+        for item in sorted(Path(evaluation_dir).iterdir()):
+            s3.upload_file(str(item), config.storage.bucket, f"{config.storage.prefix}/evaluation/{label}/{item.name}")
+        extra["ModelMetrics"] = {"ModelQuality": {"Statistics": {
+            "ContentType": "application/json",
+            "S3Uri": f"s3://{config.storage.bucket}/{config.storage.prefix}/evaluation/{label}/evaluation.json"}}}
     package_arn = sm.create_model_package(
         ModelPackageGroupName=group, ModelApprovalStatus=approval_status,
         CustomerMetadataProperties={"source": label},
         InferenceSpecification={"Containers": [{"Image": image, "ModelDataUrl": f"s3://{config.storage.bucket}/{key}"}],
                                 "SupportedContentTypes": ["image/png", "application/x-image"],
                                 "SupportedResponseMIMETypes": ["application/json"]},
+        **extra,
     )["ModelPackageArn"]
     response = stack.client("lambda").invoke(FunctionName=stack.resources.deploy_function_arn,
                                              Payload=json.dumps({"model_package_arn": package_arn}).encode())
@@ -89,7 +112,8 @@ def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_stat
     if response.get("FunctionError"):
         raise RuntimeError(f"deploy Lambda failed: {result.get('errorType')}: {result.get('errorMessage')}")
     if approval_status == "Approved":
-        wait_until_settled(sm, config.endpoint.name, timeout=60 + 3 * config.endpoint.local_transition_seconds)
+        wait_until_settled(sm, config.endpoint.name,
+                           timeout=60 + 3 * config.endpoint.local_transition_seconds + 2 * config.deployment.wait_seconds)
     return package_arn
 
 

@@ -7,11 +7,11 @@ any endpoint the clients point at; the local run prints it while it waits.
 from __future__ import annotations
 
 import sys
-import threading
 from typing import TextIO
 
 from botocore.exceptions import ClientError
 
+from local_runtime.periodic import PeriodicThread
 from local_runtime.pipeline.jobs import LOG_GROUPS
 from local_runtime.pipeline.runners.training import milestone
 
@@ -32,32 +32,27 @@ def shown_status(step: dict) -> str:
     return "Cached" if step.get("CacheHitResult") and step["StepStatus"] == "Succeeded" else step["StepStatus"]
 
 
-class ExecutionWatcher:
+class ExecutionWatcher(PeriodicThread):
     """Polls in a thread until closed; prints each step once when it starts and once when it ends."""
+    name = "execution-watcher"
 
     def __init__(self, clients, execution_arn: str, stream: TextIO = sys.stderr, poll_seconds: float = 1.0):
+        super().__init__(poll_seconds)
         self.sm, self.logs = clients.client("sagemaker"), clients.client("logs")
-        self.arn, self.stream, self.poll_seconds = execution_arn, stream, poll_seconds
+        self.arn, self.stream = execution_arn, stream
         self._seen: dict[str, str] = {}
         self._log_tokens: dict[str, str | None] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="execution-watcher", daemon=True)
 
-    def start(self) -> "ExecutionWatcher":
-        self._thread.start()
-        return self
+    def tick(self) -> None:
+        try:
+            self.poll()
+        except ClientError:
+            pass    # a missed poll only delays a line
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+    def final(self) -> None:
         self.poll()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                self.poll()
-            except ClientError:
-                pass    # a missed poll only delays a line
+    close = PeriodicThread.stop
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")

@@ -19,10 +19,17 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
+from processing.baseline import baseline_from_evaluation
 from processing.confidence import confidence_report
 from processing.errors import ProcessingError
 from scones_common.contracts.classes import CLASS_NAMES
-from scones_common.contracts.container import EVALUATION_OUTPUT, EVALUATION_REPORT, PREDICTIONS_INPUT, TEST_LST
+from scones_common.contracts.container import (
+    EVALUATION_OUTPUT,
+    EVALUATION_REPORT,
+    PREDICTIONS_INPUT,
+    TEST_IMAGES_INPUT,
+    TEST_LST,
+)
 from scones_common.contracts.staged_data import read_lst
 from scones_common.errors import cli_entry
 
@@ -110,6 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--predictions-dir", default=PREDICTIONS_INPUT)
     parser.add_argument("--lst", default=TEST_LST)
     parser.add_argument("--output-dir", default=EVALUATION_OUTPUT)
+    parser.add_argument("--images-dir", default=TEST_IMAGES_INPUT,
+                        help="the test images, profiled into the drift monitor's baseline.json; 'none' to skip")
     parser.add_argument("--confidence-threshold", type=float, required=True,
                         help="the inference workflow's threshold (config inference.confidence_threshold)")
     return parser.parse_args(argv)
@@ -119,6 +128,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     report = evaluate(args.predictions_dir, args.lst, args.output_dir, args.confidence_threshold)
+    if args.images_dir != "none":
+        baseline_from_evaluation(args.output_dir, args.predictions_dir, args.lst, args.images_dir,
+                                 args.confidence_threshold, report)
     metrics = report["metrics"]
     precision = metrics["confident_precision"]["value"]
     log.info("accuracy %.4f on %d test images; %.1f %% at or above confidence %.2f, precision %s",

@@ -209,6 +209,34 @@ class ScheduleConfig:
     expression: str = field(default="cron(0 3 ? * MON *)", metadata=_matches(_SCHEDULE, "cron(0 3 ? * MON *) or rate(7 days)"))
 
 
+def _alarm_period(v: int) -> bool:
+    return v in (10, 20, 30) or (v > 0 and v % 60 == 0)
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """Blue/green with canary traffic shifting and alarm-driven rollback (SageMaker deployment guardrails)."""
+    canary_percent: int = field(default=10, metadata=_in_range(1, 50))
+    wait_seconds: int = field(default=600, metadata=_in_range(0, 3600))
+    termination_wait_seconds: int = field(default=0, metadata=_in_range(0, 3600))
+    alarm_period_seconds: int = field(default=60, metadata=_check(_alarm_period, "10, 20, 30 or a multiple of 60"))
+    alarm_evaluation_periods: int = field(default=1, metadata=_in_range(1, 100))
+    error_rate_threshold: float = field(default=0.05, metadata=_in_range(0, 1))
+    latency_threshold_ms: float = field(default=500.0, metadata=_POSITIVE)
+    low_confidence_share_threshold: float = field(default=0.7, metadata=_in_range(0, 1))
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """The scheduled drift monitor and the alarm that starts retraining on drift."""
+    schedule: str = field(default="rate(1 hour)", metadata=_matches(_SCHEDULE, "rate(1 hour) or cron(0 * * * ? *)"))
+    window_minutes: int = field(default=60, metadata=_in_range(1, 10080))
+    psi_threshold: float = field(default=0.2, metadata=_POSITIVE)
+    min_records: int = field(default=30, metadata=_in_range(1, 1000000))
+    report_prefix: str = "drift-reports"
+    retrain_on_drift: bool = True
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     name: str = field(default="scones-vehicle-classifier", metadata=_matches(_NAME, "scones-vehicle-classifier"))
@@ -231,6 +259,8 @@ class SconesConfig:
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def require_cloud(self) -> "SconesConfig":

@@ -23,6 +23,11 @@ def capture_uri(config: SconesConfig) -> str:
     return f"{config.s3_root}/{config.endpoint.capture_prefix}"
 
 
+def drift_reports_uri(config: SconesConfig) -> str:
+    """The drift monitor's reports; each endpoint's go under ``<endpoint>/yyyy/mm/dd/`` below it."""
+    return f"{config.s3_root}/{config.monitor.report_prefix}"
+
+
 def deploy_function_name(config: SconesConfig) -> str:
     return f"{config.project.name}-{DEPLOY_FUNCTION_SUFFIX}"
 

@@ -85,10 +85,11 @@ def png_bytes(fine_label: int = 8, seed: int = 0, size: int = 32) -> bytes:
     return buffer.getvalue()
 
 
-def write_tiny_model(model_dir: Path, inverted: bool = False) -> Path:
+def write_tiny_model(model_dir: Path, inverted: bool = False, graph_size: int = 32) -> Path:
     """A real ONNX image classifier whose confidence follows brightness: bright → bicycle, dark → motorcycle,
     mid-grey → 50/50 (``inverted``: bright → motorcycle, so two deployed models are told apart).
-    Written with onnx.helper so tests need no training."""
+    Written with onnx.helper so tests need no training. ``graph_size`` other than 32 gives a model that
+    loads (and answers /ping) but fails every invocation: its graph wants another input size."""
     sign = -1.0 if inverted else 1.0
     import json
 
@@ -102,7 +103,7 @@ def write_tiny_model(model_dir: Path, inverted: bool = False) -> Path:
          helper.make_node("MatMul", ["column", "weight"], ["scaled"]),
          helper.make_node("Add", ["scaled", "bias"], ["logits"]),
          helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)],
-        "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, graph_size, graph_size])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2])],
         [helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
          helper.make_tensor("one", TensorProto.INT64, [1], [1]),
@@ -116,9 +117,9 @@ def write_tiny_model(model_dir: Path, inverted: bool = False) -> Path:
     return model_dir
 
 
-def write_tiny_model_artifact(path: Path, inverted: bool = False) -> Path:
+def write_tiny_model_artifact(path: Path, inverted: bool = False, graph_size: int = 32) -> Path:
     """model.tar.gz as the local trainer writes it."""
-    model_dir = write_tiny_model(path.parent / "tiny-model", inverted)
+    model_dir = write_tiny_model(path.parent / f"tiny-model-{graph_size}", inverted, graph_size)
     with tarfile.open(path, "w:gz") as tar:
         for item in sorted(model_dir.iterdir()):
             tar.add(item, arcname=item.name)

@@ -17,7 +17,11 @@ function's on-failure destination, so an approval is never lost silently.
 
 Environment: ENDPOINT_NAME, EXECUTION_ROLE_ARN, CAPTURE_S3_URI, and optionally
 ENDPOINT_INSTANCE_TYPE (ml.m5.large), INITIAL_INSTANCE_COUNT (1), CAPTURE_SAMPLING_PERCENTAGE (100),
-ENDPOINT_POLL_SECONDS (15).
+ENDPOINT_POLL_SECONDS (15), and for guarded updates ROLLBACK_ALARMS (comma-separated CloudWatch
+alarm names), CANARY_PERCENT (10), CANARY_WAIT_SECONDS (600), TERMINATION_WAIT_SECONDS (0): with
+alarms, an update is a blue/green deployment with canary traffic shifting that SageMaker rolls back
+when one of the alarms goes to ALARM (the endpoint then stays InService on the old config with a
+FailureReason).
 """
 from __future__ import annotations
 
@@ -60,6 +64,10 @@ class DeploySettings:
     initial_instance_count: int = 1
     capture_sampling_percentage: int = 100
     poll_seconds: float = 15.0
+    rollback_alarms: tuple[str, ...] = ()
+    canary_percent: int = 10
+    canary_wait_seconds: int = 600
+    termination_wait_seconds: int = 0
 
     @classmethod
     def from_environment(cls, environ=os.environ) -> "DeploySettings":
@@ -79,8 +87,32 @@ class DeploySettings:
             raise DeploymentConfigError(f"CAPTURE_SAMPLING_PERCENTAGE={sampling} is outside [0, 100]")
         if not poll > 0:
             raise DeploymentConfigError(f"ENDPOINT_POLL_SECONDS={poll} must be > 0")
+        alarms = tuple(a.strip() for a in environ.get("ROLLBACK_ALARMS", "").split(",") if a.strip())
+        try:
+            canary = int(environ.get("CANARY_PERCENT", "10"))
+            wait = int(environ.get("CANARY_WAIT_SECONDS", "600"))
+            termination = int(environ.get("TERMINATION_WAIT_SECONDS", "0"))
+        except ValueError as exc:
+            raise DeploymentConfigError(f"CANARY_PERCENT/CANARY_WAIT_SECONDS/TERMINATION_WAIT_SECONDS must be "
+                                        f"integers: {exc}") from None
+        # UpdateEndpoint's limits: WaitIntervalInSeconds and TerminationWaitInSeconds in [0, 3600]
+        if not 1 <= canary <= 50 or not 0 <= wait <= 3600 or not 0 <= termination <= 3600:
+            raise DeploymentConfigError(f"CANARY_PERCENT={canary} must be in [1, 50], CANARY_WAIT_SECONDS={wait} and "
+                                        f"TERMINATION_WAIT_SECONDS={termination} in [0, 3600]")
         return cls(environ["ENDPOINT_NAME"], environ["EXECUTION_ROLE_ARN"], environ["CAPTURE_S3_URI"],
-                   environ.get("ENDPOINT_INSTANCE_TYPE", "ml.m5.large"), count, sampling, poll)
+                   environ.get("ENDPOINT_INSTANCE_TYPE", "ml.m5.large"), count, sampling, poll, alarms, canary, wait,
+                   termination)
+
+    def deployment_config(self) -> dict | None:
+        """UpdateEndpoint's DeploymentConfig: blue/green, canary traffic shifting, rollback on the alarms."""
+        if not self.rollback_alarms:
+            return None
+        return {"BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {
+                        "Type": "CANARY", "WaitIntervalInSeconds": self.canary_wait_seconds,
+                        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": self.canary_percent}},
+                    "TerminationWaitInSeconds": self.termination_wait_seconds},
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in self.rollback_alarms]}}
 
 
 @dataclass(frozen=True)
@@ -261,9 +293,11 @@ def converge_endpoint(sm, settings: DeploySettings, config_name: str, deadline: 
             log.warning("the last update of endpoint %s failed: %s", settings.endpoint_name, endpoint["FailureReason"])
         if endpoint["EndpointConfigName"] == config_name:
             return "unchanged"
+        guarded = settings.deployment_config()
         try:
-            sm.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=config_name)
-            return "updating"
+            sm.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=config_name,
+                               **({"DeploymentConfig": guarded} if guarded else {}))
+            return "updating (blue/green canary)" if guarded else "updating"
         except ClientError as exc:
             if not _in_progress(exc):
                 raise

@@ -152,8 +152,15 @@ def _existing(backend, endpoint_name: str):
     return endpoint
 
 
-def update_endpoint(backend, endpoint_name: str, endpoint_config_name: str) -> str:
-    """Starts the Updating phase towards another existing config, or refuses like SageMaker."""
+def update_endpoint(backend, endpoint_name: str, endpoint_config_name: str,
+                    deployment_config: dict | None = None) -> str:
+    """Starts the Updating phase towards another existing config, or refuses like SageMaker.
+
+    With a ``DeploymentConfig`` the update is a blue/green deployment that the local deployment
+    driver settles (moto_ext/blue_green.py), not a timed phase.
+    """
+    from local_runtime.moto_ext import blue_green
+
     with _lock:
         endpoint = _existing(backend, endpoint_name)
         if endpoint.endpoint_status in IN_PROGRESS:
@@ -161,6 +168,9 @@ def update_endpoint(backend, endpoint_name: str, endpoint_config_name: str) -> s
         if endpoint.endpoint_status == "Failed":
             raise _validation_error(f'Cannot update failed endpoint "{endpoint.arn}".')
         backend.describe_endpoint_config(endpoint_config_name)     # "Could not find endpoint configuration"
+        if deployment_config:
+            blue_green.begin(backend, endpoint, endpoint_config_name, deployment_config)
+            return endpoint.arn
         endpoint.failure_reason = None
         _begin(endpoint, "Updating", endpoint_config_name)
         return endpoint.arn
@@ -232,7 +242,7 @@ def _update_endpoint_action(self) -> Any:
     from moto.core.responses import ActionResult
 
     arn = update_endpoint(self.sagemaker_backend, self._get_param("EndpointName"),
-                          self._get_param("EndpointConfigName"))
+                          self._get_param("EndpointConfigName"), self._get_param("DeploymentConfig"))
     return ActionResult({"EndpointArn": arn})
 
 

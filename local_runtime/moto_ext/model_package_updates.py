@@ -63,7 +63,7 @@ def lambda_targets(account_id: str, region: str, event: dict) -> list[str]:
 
     bus = events_backends[account_id][region].event_buses["default"]
     return [target["Arn"] for rule in bus.rules.values()
-            if rule.state == "ENABLED" and rule.event_pattern.matches_event(event)
+            if rule.state == "ENABLED" and rule.event_pattern.get_pattern() and rule.event_pattern.matches_event(event)
             for target in rule.targets if target["Arn"].split(":")[2] == "lambda"]
 
 

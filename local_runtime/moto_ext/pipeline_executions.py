@@ -182,7 +182,9 @@ def _conflict(action):
         raise ConflictException(str(exc)) from None
 
 
-def _stop(self) -> Any:
+def _control(self, verb: str, act) -> Any:
+    """StopPipelineExecution / RetryPipelineExecution: ``act(service, arn, execution)`` on an execution this
+    process runs; any other is in a state the action does not apply to (ConflictException, as SageMaker)."""
     from moto.core.responses import ActionResult
     from moto.sagemaker.exceptions import ConflictException
 
@@ -190,24 +192,19 @@ def _stop(self) -> Any:
     _, execution = _execution(self.sagemaker_backend, arn)
     service = _SERVICE[0]
     if service is None or service.record(arn) is None:
-        raise ConflictException(f"execution {arn} is {execution.pipeline_execution_status}; it cannot be stopped")
-    _conflict(lambda: service.stop(arn))
+        raise ConflictException(f"execution {arn} is {execution.pipeline_execution_status}; it cannot be {verb}")
+    _conflict(lambda: act(service, arn, execution))
     _sync(execution, service.record(arn))
     return ActionResult({"PipelineExecutionArn": arn})
+
+
+def _stop(self) -> Any:
+    return _control(self, "stopped", lambda service, arn, _: service.stop(arn))
 
 
 def _retry(self) -> Any:
-    from moto.core.responses import ActionResult
-    from moto.sagemaker.exceptions import ConflictException
-
-    arn = self._get_param("PipelineExecutionArn")
-    pipeline, execution = _execution(self.sagemaker_backend, arn)
-    service = _SERVICE[0]
-    if service is None or service.record(arn) is None:
-        raise ConflictException(f"execution {arn} is {execution.pipeline_execution_status}; it cannot be retried")
-    _conflict(lambda: service.retry(arn, execution.pipeline_definition_for_execution))
-    _sync(execution, service.record(arn))
-    return ActionResult({"PipelineExecutionArn": arn})
+    return _control(self, "retried",
+                    lambda service, arn, execution: service.retry(arn, execution.pipeline_definition_for_execution))
 
 
 def snapshot(region: str) -> list[dict]:

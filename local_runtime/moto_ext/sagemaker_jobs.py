@@ -80,13 +80,19 @@ def job_started(region: str, kind: str, name: str, arn: str, arguments: dict) ->
     return arn
 
 
+def _end(region: str, kind: str, name: str, status: str):
+    """Marks the job ended with ``status``; returns it and the end time."""
+    job = _job(region, kind, name)
+    now = _now()
+    setattr(job, _STATUS[kind], status)
+    setattr(job, _END[kind], now)
+    job.last_modified_time = now
+    return job, now
+
+
 def job_finished(region: str, kind: str, name: str, properties: dict) -> None:
     with _LOCK:
-        job = _job(region, kind, name)
-        now = _now()
-        setattr(job, _STATUS[kind], "Completed")
-        setattr(job, _END[kind], now)
-        job.last_modified_time = now
+        job, now = _end(region, kind, name, "Completed")
         if kind == "Training":
             job.model_artifacts = properties.get("ModelArtifacts", job.model_artifacts)
             job.final_metric_data_list = [{**metric, "Timestamp": now}
@@ -100,11 +106,7 @@ def job_finished(region: str, kind: str, name: str, properties: dict) -> None:
 
 def job_failed(region: str, kind: str, name: str, reason: str) -> None:
     with _LOCK:
-        job = _job(region, kind, name)
-        now = _now()
-        setattr(job, _STATUS[kind], "Failed")
-        setattr(job, _END[kind], now)
-        job.last_modified_time = now
+        job, now = _end(region, kind, name, "Failed")
         job.failure_reason = reason[:1024]
         if kind == "Training":
             _transition(job, "Failed", reason[:1024])

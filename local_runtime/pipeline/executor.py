@@ -82,6 +82,13 @@ class ExecutionRecord:
         return cls(**{**data, "steps": steps})
 
 
+def save_record(run_dir: Path, record: ExecutionRecord) -> Path:
+    """The execution's record on disk, ``<run dir>/executions/<execution id>.json``, written atomically."""
+    path = Path(run_dir) / "executions" / f"{record.execution_id}.json"
+    write_atomic(path, json.dumps(asdict(record), indent=2, default=str))
+    return path
+
+
 class ExecutionStoppedError(LocalRuntimeError, RuntimeError):
     """StopPipelineExecution was called: no further step starts."""
 
@@ -289,5 +296,4 @@ class PipelineExecutor:
             self.cache.record(key, node.type, properties, property_files)
 
     def _save(self, record: ExecutionRecord) -> None:
-        write_atomic(self.run_dir / "executions" / f"{record.execution_id}.json",
-                     json.dumps(asdict(record), indent=2, default=str))
+        save_record(self.run_dir, record)

@@ -8,12 +8,13 @@ does the same for the local executor: the job's state lives in the local SageMak
 """
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Protocol
 
 from botocore.exceptions import ClientError
+
+from local_runtime.periodic import PeriodicThread
 
 JOB_KINDS = {"Training": "TrainingJob", "Processing": "ProcessingJob", "Transform": "TransformJob"}
 LOG_GROUPS = {kind: f"/aws/sagemaker/{JOB_KINDS[kind]}s" for kind in JOB_KINDS}
@@ -39,12 +40,14 @@ class NoJobTracker:
         pass
 
 
-class LogShipper:
+class LogShipper(PeriodicThread):
     """Tails a job's log file into one CloudWatch Logs stream until closed."""
 
     def __init__(self, logs, group: str, stream: str, path: Path):
+        super().__init__(SHIP_SECONDS)
+        self.name = f"logs-{stream}"
         self.logs, self.group, self.stream, self.path = logs, group, stream, path
-        self._offset, self._stop = 0, threading.Event()
+        self._offset = 0
         for create in (lambda: logs.create_log_group(logGroupName=group),
                        lambda: logs.create_log_stream(logGroupName=group, logStreamName=stream)):
             try:
@@ -52,8 +55,7 @@ class LogShipper:
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
                     raise
-        self._thread = threading.Thread(target=self._loop, name=f"logs-{stream}", daemon=True)
-        self._thread.start()
+        self.start()
 
     def _ship(self) -> None:
         if not self.path.exists():
@@ -61,7 +63,7 @@ class LogShipper:
         with open(self.path, "rb") as handle:
             handle.seek(self._offset)
             chunk = handle.read()
-        complete = chunk[:chunk.rfind(b"\n") + 1] if not self._stop.is_set() else chunk
+        complete = chunk[:chunk.rfind(b"\n") + 1] if not self.stopping else chunk
         if not complete:
             return
         self._offset += len(complete)
@@ -71,14 +73,8 @@ class LogShipper:
             self.logs.put_log_events(logGroupName=self.group, logStreamName=self.stream,
                                      logEvents=[{"timestamp": now, "message": line} for line in lines[start:start + 5000]])
 
-    def _loop(self) -> None:
-        while not self._stop.wait(SHIP_SECONDS):
-            self._ship()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._ship()
+    tick = final = _ship
+    close = PeriodicThread.stop
 
 
 class SageMakerJobs:

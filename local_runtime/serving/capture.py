@@ -12,26 +12,23 @@ import threading
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from local_runtime.periodic import PeriodicThread
 from scones_common.contracts.capture import capture_file_key, inference_hour
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("local_runtime.capture")
 
 
-class DataCapture:
+class DataCapture(PeriodicThread):
     """Buffers records per (destination, endpoint, variant, hour) and writes them to S3 periodically."""
+    name = "data-capture"
 
     def __init__(self, s3_client, flush_seconds: float = 1.0):
+        super().__init__(flush_seconds)
         self.s3 = s3_client
-        self.flush_seconds = flush_seconds
         self._buffers: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="data-capture", daemon=True)
         self.files_written = 0
-
-    def start(self) -> None:
-        self._thread.start()
 
     def record(self, destination: str, endpoint: str, variant: str, sampling_percentage: int, record: dict) -> bool:
         if sampling_percentage < 100 and random.uniform(0, 100) >= sampling_percentage:
@@ -56,12 +53,4 @@ class DataCapture:
                 with self._lock:
                     self._buffers[(destination, endpoint, variant, _hour)][:0] = lines
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
-            self.flush()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self.flush()
+    tick = final = flush

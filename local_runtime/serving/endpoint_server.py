@@ -30,6 +30,7 @@ from local_runtime.aws import ACCOUNT_ID
 from local_runtime.errors import LocalRuntimeError
 from local_runtime.serving.capture import DataCapture
 from local_runtime.serving.container_logs import ContainerLogs, log_group, log_group_arn
+from local_runtime.serving.metrics import EndpointMetrics, invocation_values
 from local_runtime.serving.model import ImageClassifier, InvalidImageError, ModelArtifactError
 from local_runtime.serving.request_body import (
     ClientGoneError,
@@ -70,6 +71,13 @@ class Reply(NamedTuple):
     status: int
     headers: dict
     body: bytes
+
+
+class _Answer(NamedTuple):
+    reply: Reply
+    variant: str | None = None            # the variant that answered; None when no model was reached
+    model_seconds: float | None = None
+    model_status: int = 200               # the container's own status: 2xx, 4xx or 5xx for the metrics
 
 
 @dataclass
@@ -124,6 +132,22 @@ class EndpointRegistry:
         log.info("endpoint %s serves %s (%s)", name, variant["ModelName"], endpoint["EndpointConfigName"])
         return loaded
 
+    def load_config(self, name: str, config_name: str) -> LoadedEndpoint:
+        """The endpoint as it would serve ``config_name`` (a blue/green update's new fleet); loads its model."""
+        sm = self.clients.client("sagemaker")
+        config = sm.describe_endpoint_config(EndpointConfigName=config_name)
+        variant = config["ProductionVariants"][0]
+        with self._lock:
+            model = self._model(sm, variant["ModelName"])
+        capture = config.get("DataCaptureConfig")
+        return LoadedEndpoint(name, config_name, variant["VariantName"], model,
+                              capture if capture and capture.get("EnableCapture") else None, time.monotonic())
+
+    def invalidate(self, name: str) -> None:
+        """Re-read the endpoint on its next request (its config just changed)."""
+        with self._lock:
+            self._loaded.pop(name, None)
+
     def _model(self, sm, model_name: str) -> ImageClassifier:
         """Not cached when loading fails: once the artifact is fixed, the next request loads it."""
         try:
@@ -148,10 +172,13 @@ class EndpointRegistry:
 
 class EndpointServer:
     def __init__(self, clients, run_dir: Path, default_endpoint: str, host: str = "127.0.0.1", port: int = 0,
-                 capture_flush_seconds: float = 1.0, read_timeout_seconds: float = READ_TIMEOUT_SECONDS):
+                 capture_flush_seconds: float = 1.0, read_timeout_seconds: float = READ_TIMEOUT_SECONDS,
+                 metrics_flush_seconds: float = 1.0):
         self.registry = EndpointRegistry(clients, Path(run_dir) / "endpoint-models")
         self.capture = DataCapture(clients.client("s3"), capture_flush_seconds)
         self.container_logs = ContainerLogs(clients)
+        self.metrics = EndpointMetrics(clients.client("cloudwatch"), metrics_flush_seconds)
+        self.routes: dict = {}     # endpoint -> deployments.Route while a blue/green update shifts traffic
         self.default_endpoint = default_endpoint
         self.account = ACCOUNT_ID
         self.region = clients.region
@@ -167,6 +194,7 @@ class EndpointServer:
 
     def start(self) -> "EndpointServer":
         self.capture.start()
+        self.metrics.start()
         self._thread.start()
         return self
 
@@ -174,26 +202,43 @@ class EndpointServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.capture.stop()
+        self.metrics.stop()
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> Reply:
-        """The answer to one invocation."""
+        """The answer to one invocation, with SageMaker's invocation metrics for the variant that answered."""
+        started = time.perf_counter()
+        answer = self._answer(endpoint_name, body, content_type)
+        if answer.variant is not None:
+            model = answer.model_seconds
+            self.metrics.record(endpoint_name, answer.variant, time.time(), invocation_values(
+                answer.model_status // 100, None if model is None else model * 1e6,
+                (time.perf_counter() - started - (model or 0.0)) * 1e6))
+        return answer.reply
+
+    def _answer(self, endpoint_name: str, body: bytes, content_type: str) -> _Answer:
         try:
             endpoint = self.registry.get(endpoint_name)
         except EndpointNotFoundError:
-            return error_reply(400, "ValidationError", f"Endpoint {endpoint_name} of account {self.account} not found.")
+            return _Answer(error_reply(400, "ValidationError",
+                                       f"Endpoint {endpoint_name} of account {self.account} not found."))
         except ModelLoadError as exc:
             return self._model_error(500, f"the model could not be loaded: {exc}", endpoint_name, exc.variant)
+        route = self.routes.get(endpoint_name)
+        if route is not None:
+            endpoint = route.pick(endpoint)
         if content_type.split(";")[0].strip() not in IMAGE_TYPES:
             return self._model_error(415, f"content type {content_type!r} is not supported; send image/png or "
                                           "application/x-image", endpoint_name, endpoint.variant)
+        model_started = time.perf_counter()
         try:
             probabilities = endpoint.model.predict_one(body)
         except InvalidImageError as exc:
-            return self._model_error(400, str(exc), endpoint_name, endpoint.variant)
+            return self._model_error(400, str(exc), endpoint_name, endpoint.variant, time.perf_counter() - model_started)
         except Exception as exc:     # the model itself failed: a container's 500, still a ModelError
-            log.exception("inference on endpoint %s failed", endpoint_name)
+            log.debug("inference on endpoint %s failed: %s: %s", endpoint_name, type(exc).__name__, exc)   # in its log group
             return self._model_error(500, f"inference failed ({type(exc).__name__}: {exc})", endpoint_name,
-                                     endpoint.variant)
+                                     endpoint.variant, time.perf_counter() - model_started)
+        model_seconds = time.perf_counter() - model_started
         payload = json.dumps(probabilities)
         if endpoint.capture:
             record = capture_record(body, content_type, payload, "application/json", datetime.now(UTC),
@@ -201,10 +246,12 @@ class EndpointServer:
                                         "JsonContentTypes", ["application/json"])))
             self.capture.record(endpoint.capture["DestinationS3Uri"], endpoint_name, endpoint.variant,
                                 int(endpoint.capture.get("InitialSamplingPercentage", 100)), record)
-        return Reply(200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": endpoint.variant},
-                     payload.encode())
+        reply = Reply(200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": endpoint.variant},
+                      payload.encode())
+        return _Answer(reply, endpoint.variant, model_seconds)
 
-    def _model_error(self, original_status: int, message: str, endpoint: str, variant: str) -> Reply:
+    def _model_error(self, original_status: int, message: str, endpoint: str, variant: str,
+                     model_seconds: float | None = None) -> _Answer:
         """What SageMaker answers when the model container fails a request: HTTP 424 ModelError, with the
         members of botocore's ModelError shape; the container's message also goes to the endpoint's log group."""
         self.container_logs.write(endpoint, variant, f"{original_status} {message}")
@@ -215,9 +262,9 @@ class EndpointServer:
                 f"group={group} in account {self.account} for more information.")
         body = {"Message": text, "OriginalStatusCode": original_status, "OriginalMessage": message,
                 "LogStreamArn": log_group_arn(region, self.account, endpoint)}
-        return Reply(424, {"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"},
-                     json.dumps(body).encode())
-
+        reply = Reply(424, {"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"},
+                      json.dumps(body).encode())
+        return _Answer(reply, variant, model_seconds, original_status)
 
 def error_reply(status: int, code: str | None, message: str) -> Reply:
     """A JSON error document; without ``code`` botocore names the error by the HTTP status, as for a 413."""

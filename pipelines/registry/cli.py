@@ -1,9 +1,13 @@
 """``scones-registry``: what ML engineers do in the Model Registry.
 
-    scones-registry list                 packages with status, accuracy, commit, live marker
-    scones-registry approve ARN|VERSION  approve (the EventBridge rule then deploys it)
+    scones-registry list                 packages with status, accuracy, commit, live marker; the last deployment
+    scones-registry approve ARN|VERSION --reason "…"   approve (the EventBridge rule then deploys it)
     scones-registry reject ARN|VERSION --reason "…" [--delete-endpoint]
     scones-registry live                 the package behind the endpoint
+    scones-registry history              every decision (who, when, why) and the last deployment's outcome
+
+Approvals and rejections record the caller's identity (STS GetCallerIdentity) and the reason in
+the package (pipelines/registry/audit.py), so the registry itself is the audit trail.
 
 Rejecting the package the endpoint serves when no other package is approved leaves the endpoint
 serving it: the command says so and exits with 3, unless ``--delete-endpoint`` stops the endpoint.
@@ -16,9 +20,12 @@ import sys
 
 import boto3
 
+from inference_workflow.deploy_model.lambda_function import describe_endpoint
+from pipelines.registry.audit import deployment_outcome
 from pipelines.registry.packages import (
     PackageRow,
     delete_endpoint,
+    history,
     list_packages,
     live_package_arn,
     rejection_outcome,
@@ -43,9 +50,15 @@ def format_table(rows: list[PackageRow], live_arn: str | None) -> str:
     return "\n".join(lines)
 
 
-def reject(sm, group: str, endpoint_name: str, arn: str, reason: str, stop_endpoint: bool) -> int:
+def format_history(sm, group: str, endpoint_name: str) -> str:
+    lines = [f"{d.when:<20}  v{version:<4} {d.status:<9} by {d.who}: {d.reason}" for version, d in history(sm, group)]
+    lines.append(f"endpoint {endpoint_name}: {deployment_outcome(describe_endpoint(sm, endpoint_name))}")
+    return "\n".join(lines)
+
+
+def reject(sm, sts, group: str, endpoint_name: str, arn: str, reason: str, stop_endpoint: bool) -> int:
     outcome = rejection_outcome(sm, group, endpoint_name, arn)
-    set_status(sm, arn, "Rejected", reason)
+    set_status(sm, sts, arn, "Rejected", reason)
     print(f"{arn} -> Rejected")
     if not outcome.was_live:
         return 0
@@ -74,27 +87,32 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("live")
     approve = sub.add_parser("approve")
     approve.add_argument("package")
-    approve.add_argument("--reason")
+    approve.add_argument("--reason", required=True, help="why; recorded with who approved")
+    sub.add_parser("history")
     rejection = sub.add_parser("reject")
     rejection.add_argument("package")
-    rejection.add_argument("--reason", required=True, help="why; stored as the ApprovalDescription")
+    rejection.add_argument("--reason", required=True, help="why; recorded with who rejected")
     rejection.add_argument("--delete-endpoint", action="store_true",
                            help="if the endpoint serves this package and no other is approved, delete the endpoint")
     args = parser.parse_args(argv)
     config = load_config(args.config, args.environment)
     sm = boto3.client("sagemaker", region_name=config.project.region)
+    sts = boto3.client("sts", region_name=config.project.region)
     group, endpoint = config.registry.model_package_group, config.endpoint.name
     if args.command == "list":
         print(format_table(list_packages(sm, group), live_package_arn(sm, endpoint)))
+        print(f"endpoint {endpoint}: {deployment_outcome(describe_endpoint(sm, endpoint))}")
+    elif args.command == "history":
+        print(format_history(sm, group, endpoint))
     elif args.command == "live":
         print(live_package_arn(sm, endpoint) or f"endpoint {endpoint} does not exist")
     elif args.command == "approve":
         arn = resolve_package(sm, group, args.package)
-        set_status(sm, arn, "Approved", args.reason)
+        set_status(sm, sts, arn, "Approved", args.reason)
         print(f"{arn} -> Approved")
     else:
         arn = resolve_package(sm, group, args.package)
-        return reject(sm, group, endpoint, arn, args.reason, args.delete_endpoint)
+        return reject(sm, sts, group, endpoint, arn, args.reason, args.delete_endpoint)
     return 0
 
 

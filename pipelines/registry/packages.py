@@ -13,11 +13,10 @@ from botocore.exceptions import WaiterError
 
 from inference_workflow.deploy_model.lambda_function import IN_PROGRESS, describe_endpoint, live_package_arn
 from pipelines.errors import PackageNotFoundError
+from pipelines.registry.audit import Decision, decision_update, decisions
 
 log = logging.getLogger("registry")
 WAIT_DELAY_SECONDS = 2
-
-
 
 
 @dataclass(frozen=True)
@@ -69,11 +68,20 @@ def resolve_package(sm, group: str, ref: str) -> str:
     raise PackageNotFoundError(f"no model package version {ref} in group {group}; see 'scones-registry list'")
 
 
-def set_status(sm, package_arn: str, status: str, reason: str | None) -> None:
-    kwargs = {"ModelPackageArn": package_arn, "ModelApprovalStatus": status}
-    if reason:
-        kwargs["ApprovalDescription"] = reason
-    sm.update_model_package(**kwargs)
+def set_status(sm, sts, package_arn: str, status: str, reason: str) -> None:
+    """Records the decision with the caller's identity (STS GetCallerIdentity) and the reason."""
+    metadata = sm.describe_model_package(ModelPackageName=package_arn).get("CustomerMetadataProperties", {})
+    update = decision_update(status, sts.get_caller_identity()["Arn"], reason, metadata)
+    sm.update_model_package(ModelPackageArn=package_arn, **update)
+
+
+def history(sm, group: str) -> list[tuple[str, Decision]]:
+    """Every recorded decision of the group as (version, decision), oldest first."""
+    found = []
+    for row in list_packages(sm, group):
+        metadata = sm.describe_model_package(ModelPackageName=row.arn).get("CustomerMetadataProperties", {})
+        found += [(str(row.version), decision) for decision in decisions(metadata)]
+    return sorted(found, key=lambda item: (item[1].when, item[1].number))
 
 
 def rejection_outcome(sm, group: str, endpoint_name: str, package_arn: str) -> RejectionOutcome:

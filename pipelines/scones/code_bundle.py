@@ -13,7 +13,7 @@ from pathlib import Path
 from scones_common.s3uri import parse_s3_uri
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("processing", "scones_common")
+PACKAGES = ("processing", "scones_common", "inference_workflow/drift_monitor")   # the baseline uses the monitor's profile code
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from scones_common.contracts.container import (
     PREDICTIONS_INPUT,
     STAGING_INPUT,
     STAGING_OUTPUT,
+    TEST_IMAGES_INPUT,
     TEST_LST,
     TEST_LST_INPUT,
 )
@@ -243,10 +244,11 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
         step_args=processor("evaluate").run(
             code=bundle.uri(config.s3_root, "processing/evaluate.py"),
             inputs=[_s3_input("predictions", transform.properties.TransformOutput.S3OutputPath, PREDICTIONS_INPUT),
-                    _s3_input("test-lst", staged_file(lst_name("test")), TEST_LST_INPUT), code_lib],
+                    _s3_input("test-lst", staged_file(lst_name("test")), TEST_LST_INPUT),
+                    _s3_input("test-images", staged_file("test/"), TEST_IMAGES_INPUT), code_lib],
             outputs=[_s3_output("evaluation", EVALUATION_OUTPUT, _execution_uri(config, "evaluation"))],
             arguments=["--predictions-dir", PREDICTIONS_INPUT, "--lst", TEST_LST,
-                       "--output-dir", EVALUATION_OUTPUT,
+                       "--output-dir", EVALUATION_OUTPUT, "--images-dir", TEST_IMAGES_INPUT,
                        "--confidence-threshold", str(config.inference.confidence_threshold)]),
         property_files=[evaluation_report], cache_config=cache)
     accuracy = sdk.JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path="metrics.accuracy.value")

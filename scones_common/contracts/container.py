@@ -21,6 +21,7 @@ STAGING_OUTPUT = f"{PROCESSING}/output"                 # PrepareData: splits, .
 PREDICTIONS_INPUT = f"{PROCESSING}/input/predictions"   # EvaluateModel: the batch transform's output
 TEST_LST_INPUT = f"{PROCESSING}/input/lst"              # EvaluateModel: the folder of the test split's .lst
 TEST_LST = f"{TEST_LST_INPUT}/{lst_name('test')}"
+TEST_IMAGES_INPUT = f"{PROCESSING}/input/images"        # EvaluateModel: the test images, for the drift baseline
 EVALUATION_OUTPUT = f"{PROCESSING}/evaluation"          # EvaluateModel: the evaluation report
 EVALUATION_REPORT = "evaluation.json"
 

@@ -100,7 +100,7 @@ def test_two_approvals_back_to_back_end_on_the_newer_package(local_stack, tmp_pa
     _settle(local_stack)
     second, third = _register(local_stack, tmp_path / "a"), _register(local_stack, tmp_path / "b")
     for package in (second, third):
-        assert registry_cli.main(["--environment", "local", "approve", package.rsplit("/", 1)[1]]) == 0
+        assert registry_cli.main(["--environment", "local", "approve", package.rsplit("/", 1)[1], "--reason", "test approval"]) == 0
     final = _settle(local_stack)
     assert final["EndpointStatus"] == "InService" and live_package_arn(sm, endpoint) == third
     assert _failures(local_stack) == []                        # both deliveries succeeded: no approval lost
@@ -195,7 +195,7 @@ def test_an_event_that_keeps_failing_ends_in_the_on_failure_queue(local_stack, t
     assert record["responseContext"] == {**documented["responseContext"], "statusCode": 200}
     assert record["responsePayload"]["errorType"] == "DeploymentConfigError"
     _settle(local_stack)
-    assert registry_cli.main(["--environment", "local", "approve", package.rsplit("/", 1)[1]]) == 0
+    assert registry_cli.main(["--environment", "local", "approve", package.rsplit("/", 1)[1], "--reason", "test approval"]) == 0
     assert _settle(local_stack)["EndpointStatus"] == "InService"     # re-approving after the fix deploys it
     assert live_package_arn(local_stack.client("sagemaker"), local_stack.config.endpoint.name) == package
 

@@ -115,7 +115,7 @@ def test_every_function_is_packaged_from_the_folder_the_local_runtime_zips():
     functions = {name: r["Properties"] for name, r in _template()["Resources"].items()
                  if r["Type"] == "AWS::Serverless::Function"}
     local = ({folder for folder, _ in provision.INFERENCE_FUNCTIONS.values()}
-             | {provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER})
+             | {provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER})
     assert {f["CodeUri"].rstrip("/") for f in functions.values()} == local
     assert {f["Handler"] for f in functions.values()} == {"lambda_function.lambda_handler"}
 
@@ -126,7 +126,8 @@ def test_lambdas_import_only_the_standard_library_boto3_and_their_own_folder():
     from local_runtime import provision
 
     allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "__future__"}
-    for folder in {f for f, _ in provision.INFERENCE_FUNCTIONS.values()} | {provision.DEPLOY_FOLDER}:
+    for folder in {f for f, _ in provision.INFERENCE_FUNCTIONS.values()} | {
+            provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER}:
         own = {p.stem for p in (provision.WORKFLOW_DIR / folder).glob("*.py")}
         for path in (provision.WORKFLOW_DIR / folder).glob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):

@@ -16,7 +16,8 @@ def runs(tmp_path_factory):
     archive = make_cifar_archive(root / "cifar-100-python.tar.gz", per_class_train=60, per_class_test=20)
     config = load_config(environment="local", environ={}, overrides={
         "data.source": str(archive), "data.cache_dir": str(root / "cache"),
-        "training.hyperparameters.epochs": 4, "evaluation.accuracy_threshold": 0.6})
+        "training.hyperparameters.epochs": 4, "evaluation.accuracy_threshold": 0.6,
+        "deployment.wait_seconds": 2})   # the canary has its own tests
     run_dir = root / "run"
     first = run_local(config, run_dir, executions=6, concurrency=2)
     second = run_local(config, run_dir, executions=2)
@@ -51,6 +52,13 @@ def test_workflow_ran_on_test_images_and_was_captured(runs):
     assert first.capture_records == 6
     for name in ("index.html", "confidence_over_time.png", "confidence_histogram.png", "captured_images.png"):
         assert (run_dir / "report" / name).exists(), name
+
+
+def test_the_drift_monitor_judged_the_captured_traffic_against_the_evaluation_baseline(runs):
+    _, first, second, _ = runs
+    assert first.drift["records"] == 6 and first.drift["enough_data"] is False     # below monitor.min_records
+    assert first.drift["report_uri"].endswith(".json") and first.drift["violations"] == []
+    assert second.drift["records"] == 6 + 2
 
 
 def test_everything_is_kept_on_disk(runs):

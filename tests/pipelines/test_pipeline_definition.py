@@ -190,13 +190,15 @@ def test_processing_scripts_default_to_where_the_definition_mounts(definition):
     assert _local_paths(steps["PrepareData"]) == {container.STAGING_INPUT, container.STAGING_OUTPUT, container.CODE_LIB}
     assert prepare.output_dir == container.STAGING_OUTPUT
     assert _local_paths(steps["EvaluateModel"]) == {container.PREDICTIONS_INPUT, container.TEST_LST_INPUT,
-                                                    container.EVALUATION_OUTPUT, container.CODE_LIB}
+                                                    container.TEST_IMAGES_INPUT, container.EVALUATION_OUTPUT,
+                                                    container.CODE_LIB}
     arguments = steps["EvaluateModel"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert arguments == ["--predictions-dir", container.PREDICTIONS_INPUT, "--lst", container.TEST_LST,
-                         "--output-dir", container.EVALUATION_OUTPUT, "--confidence-threshold", "0.93"]
+                         "--output-dir", container.EVALUATION_OUTPUT, "--images-dir", container.TEST_IMAGES_INPUT,
+                         "--confidence-threshold", "0.93"]
     defaults = evaluate.parse_args(["--confidence-threshold", "0.93"])
-    assert (defaults.predictions_dir, defaults.lst, defaults.output_dir) == (
-        container.PREDICTIONS_INPUT, container.TEST_LST, container.EVALUATION_OUTPUT)
+    assert (defaults.predictions_dir, defaults.lst, defaults.output_dir, defaults.images_dir) == (
+        container.PREDICTIONS_INPUT, container.TEST_LST, container.EVALUATION_OUTPUT, container.TEST_IMAGES_INPUT)
 
 
 def test_caching_follows_config():

@@ -98,7 +98,7 @@ def test_unreadable_prediction_is_named(text, fragment):
 def test_main_writes_threshold_fields(tmp_path):
     lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.95, 0.05]), ("motorcycle/b.png", 1, [0.2, 0.8])])
     assert main(["--predictions-dir", str(tmp_path / "pred"), "--lst", str(lst), "--output-dir", str(tmp_path / "o"),
-                 "--confidence-threshold", "0.9"]) == 0
+                 "--images-dir", "none", "--confidence-threshold", "0.9"]) == 0
     metrics = json.loads((tmp_path / "o" / "evaluation.json").read_text())["metrics"]
     assert metrics["confidence_threshold"]["value"] == 0.9
     assert metrics["coverage"] == {"value": 0.5, "confident": 1} and metrics["confident_precision"]["value"] == 1.0

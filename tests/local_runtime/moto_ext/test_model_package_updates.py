@@ -53,7 +53,7 @@ def test_registry_approve_deploys_and_reject_rolls_back(local_stack, tmp_path, c
     version = second.rsplit("/", 1)[1]
     assert live_package_arn(sm, endpoint) == first
 
-    assert registry_cli.main(["--environment", "local", "approve", version]) == 0
+    assert registry_cli.main(["--environment", "local", "approve", version, "--reason", "better on rain, ticket #12"]) == 0
     assert _deployed(local_stack) == second
     assert registry_cli.main(["--environment", "local", "list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{version:>4}  "))
@@ -61,6 +61,13 @@ def test_registry_approve_deploys_and_reject_rolls_back(local_stack, tmp_path, c
 
     assert registry_cli.main(["--environment", "local", "reject", version, "--reason", "blurry at night"]) == 0
     assert _deployed(local_stack) == first
+    capsys.readouterr()
+    assert registry_cli.main(["--environment", "local", "history"]) == 0
+    history = capsys.readouterr().out.splitlines()
+    mine = [line for line in history if f" v{version} " in line]
+    assert len(mine) == 2 and "Approved  by arn:aws:" in mine[0] and mine[0].endswith("better on rain ticket 12")
+    assert "Rejected  by arn:aws:" in mine[1] and mine[1].endswith(": blurry at night")
+    assert history[-1].startswith(f"endpoint {endpoint}: InService: last deployment completed")
 
 
 def test_events_only_reach_matching_enabled_rules(local_stack):

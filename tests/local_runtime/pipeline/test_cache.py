@@ -1,19 +1,9 @@
 """Step cache entries exist only for durable outputs and are reused only while those outputs are there."""
-from contextlib import ExitStack
 
 import pytest
 
-from local_runtime.aws import local_aws
 from local_runtime.pipeline.executor import PipelineExecutor
 from tests.local_runtime.pipeline.test_executor import BUCKET, _processing, _script
-
-
-@pytest.fixture(scope="module")
-def aws():
-    with ExitStack() as stack:
-        clients = stack.enter_context(local_aws("us-east-1"))
-        clients.client("s3").create_bucket(Bucket=BUCKET)
-        yield clients
 
 
 def _definition(aws, name="Stage"):

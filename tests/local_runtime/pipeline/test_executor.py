@@ -1,27 +1,17 @@
 """The executor on small real definitions: processing scripts in subprocesses, local S3, caching, failures."""
 import json
 import textwrap
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from local_runtime.aws import local_aws
 from local_runtime.pipeline.container_mounts import namespace_prefix
 from local_runtime.pipeline.executor import ParameterError, PipelineExecutor, bind_parameters
 from tests.builders import png_bytes
+from tests.local_runtime.pipeline.conftest import BUCKET
 
-BUCKET = "exec-tests"
 ROLE = "arn:aws:iam::123456789012:role/sm"
 PROCESSING_RESOURCES = {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}}
-
-
-@pytest.fixture(scope="module")
-def aws():
-    with ExitStack() as stack:
-        clients = stack.enter_context(local_aws("us-east-1"))
-        clients.client("s3").create_bucket(Bucket=BUCKET)
-        yield clients
 
 
 def _script(aws, name: str, body: str) -> str:

@@ -27,22 +27,27 @@ def test_list_approve_reject(sm, capsys):
     assert registry_cli.main(["list"]) == 0
     table = capsys.readouterr().out
     assert "0.9100" in table and "0.9300" in table and "PendingManualApproval" in table
-    assert registry_cli.main(["approve", "2"]) == 0
+    assert registry_cli.main(["approve", "2", "--reason", "best accuracy so far"]) == 0
     assert registry_cli.main(["reject", "1", "--reason", "fails on night photos"]) == 0
     statuses = {r.version: r.status for r in packages.list_packages(sm, "scones-vehicle-classifier")}
     assert statuses == {2: "Approved", 1: "Rejected"}
     detail = sm.describe_model_package(ModelPackageName=packages.resolve_package(sm, "scones-vehicle-classifier", "1"))
-    assert detail["ApprovalDescription"] == "fails on night photos"
+    assert detail["ApprovalDescription"].startswith("Rejected by arn:aws:") and detail["ApprovalDescription"].endswith(
+        ": fails on night photos")
+    assert detail["CustomerMetadataProperties"]["decision-1-reason"] == "fails on night photos"
 
 
 def test_unknown_version_is_a_clear_error(sm, capsys):
-    assert registry_cli.main(["approve", "9"]) == 2
+    assert registry_cli.main(["approve", "9", "--reason", "x"]) == 2
     assert "no model package version 9" in capsys.readouterr().err
 
 
-def test_reject_requires_reason(sm):
+@pytest.mark.parametrize("command", ["approve", "reject"])
+def test_decisions_require_a_reason(sm, command, capsys):
     with pytest.raises(SystemExit):
-        registry_cli.main(["reject", "1"])
+        registry_cli.main([command, "1"])
+    assert registry_cli.main([command, "1", "--reason", "  "]) == 2
+    assert "needs --reason" in capsys.readouterr().err
 
 
 def test_live_without_endpoint(sm, capsys):

@@ -1,0 +1,61 @@
+"""Blue/green canary deployments with alarm rollback on the real local stack: approvals through the
+registry, the real deploy Lambda, the endpoint server serving a client all along."""
+from contextlib import ExitStack
+
+import pytest
+
+from local_runtime.alarms import wait_for_state
+from local_runtime.stack import deploy_artifact, local_stack
+from pipelines.registry.audit import deployment_outcome
+from scones_common.config import load_config
+from tests.builders import write_tiny_model_artifact
+from tests.local_stack import approve_while_calling
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    work = tmp_path_factory.mktemp("guarded")
+    config = load_config(environment="local", environ={})
+    with ExitStack() as exits:
+        stack = exits.enter_context(local_stack(config, work, 0.2))
+        deploy_artifact(stack, write_tiny_model_artifact(work / "good" / "model.tar.gz"), "tiny/first")
+        yield stack, work
+
+
+def test_a_model_that_cannot_load_never_takes_traffic(guarded):
+    stack, work = guarded
+    broken = work / "broken" / "model.tar.gz"
+    broken.parent.mkdir()
+    broken.write_bytes(b"this is not a model archive")
+    outcome = approve_while_calling(stack, broken, "tiny/broken")
+    described = outcome.described
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == outcome.config_before
+    assert "failed its health check" in described["FailureReason"]
+    assert described["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    assert outcome.caller.success_share >= 0.99 and outcome.caller.ok > 10
+    assert outcome.seconds < 5
+
+
+def test_a_model_failing_its_invocations_is_rolled_back_by_the_alarm(guarded):
+    stack, work = guarded
+    failing = write_tiny_model_artifact(work / "failing" / "model.tar.gz", graph_size=16)
+    outcome = approve_while_calling(stack, failing, "tiny/failing")
+    described = outcome.described
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == outcome.config_before
+    assert "Rolled back: alarm scones-vehicle-classifier-invocation-5xx-rate went to ALARM" in described["FailureReason"]
+    assert outcome.caller.failed > 0 and outcome.caller.success_share > 0.8     # only the canary share failed
+    assert "last deployment failed or rolled back" in deployment_outcome(described)
+    assert outcome.seconds < stack.config.deployment.wait_seconds + 5
+
+
+def test_a_good_model_takes_all_traffic_after_the_canary(guarded):
+    stack, work = guarded
+    wait_for_state(stack.client("cloudwatch"), f"{stack.config.endpoint.name}-invocation-5xx-rate", "OK", timeout=40)
+    good = write_tiny_model_artifact(work / "next" / "model.tar.gz")
+    outcome = approve_while_calling(stack, good, "tiny/next")
+    described = outcome.described
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] != outcome.config_before
+    assert not described.get("FailureReason") and "PendingDeploymentSummary" not in described
+    assert outcome.caller.failed == 0
+    wait = stack.config.deployment.wait_seconds
+    assert wait <= outcome.seconds < wait + 10 and outcome.seconds < 60

@@ -141,7 +141,7 @@ class LocalTrainerConfig:
     """
     label_smoothing: float = field(default=0.0, metadata=_check(lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"))
     seed: int = field(default=0, metadata=_check(lambda v: v >= 0, "a whole number >= 0"))
-    ensemble_size: int = field(default=3, metadata=_whole_in(1, 8))          # members exported as one ONNX graph
+    ensemble_size: int = field(default=2, metadata=_whole_in(1, 8))          # members exported as one ONNX graph
     width: int = field(default=8, metadata=_whole_in(4, 128))               # first stage; then 2× and 4×
     ema_decay: float = field(default=0.99, metadata=_check(lambda v: 0 <= v < 1, "a number in [0, 1)"))  # 0 = off
     flip_tta: bool = False                  # the exported graph also averages each image's mirror

@@ -98,16 +98,17 @@ def ignored_by_stand_in(raw: Mapping[str, str]) -> list[str]:
 def augment(batch: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
     """Pad-4 random crop (+ brightness/contrast jitter, + horizontal flip) on a normalised batch.
 
-    The crop is one gather over the whole batch: a Python loop per image cost a third of an epoch.
+    The crop is one flat gather over the whole batch: a Python loop per image cost a third of an
+    epoch, and 4-d advanced indexing was 3.6× slower than this (same pixels).
     """
     if kind == "none":
         return batch
     n, c, h, w = batch.shape
     padded = nn.functional.pad(batch, (4, 4, 4, 4), mode="reflect")
     offsets = torch.randint(0, 9, (n, 2), generator=generator)
-    rows = (offsets[:, 0:1] + torch.arange(h)).view(n, 1, h, 1)
-    cols = (offsets[:, 1:2] + torch.arange(w)).view(n, 1, 1, w)
-    batch = padded[torch.arange(n).view(n, 1, 1, 1), torch.arange(c).view(1, c, 1, 1), rows, cols]
+    rows, cols = offsets[:, 0:1] + torch.arange(h), offsets[:, 1:2] + torch.arange(w)
+    flat = (rows.unsqueeze(2) * (w + 8) + cols.unsqueeze(1)).view(n, 1, h * w).expand(n, c, h * w)
+    batch = padded.reshape(n, c, -1).gather(2, flat).view(n, c, h, w)
     if kind in ("crop_color", "crop_color_transform"):
         scale = 1 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.4
         shift = (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.4

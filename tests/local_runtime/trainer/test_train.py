@@ -152,3 +152,23 @@ def test_mixup_and_training_on_validation_change_the_weights():
     mixed, _ = _tiny_run(LocalTrainerConfig(threads=1, mixup_alpha=0.2))
     with_validation, _ = _tiny_run(LocalTrainerConfig(threads=1, train_on_validation=True))
     assert not np.allclose(plain.numpy(), mixed.numpy()) and not np.allclose(plain.numpy(), with_validation.numpy())
+
+
+def test_cutout_zeroes_one_square_of_the_given_size_per_image():
+    import torch
+
+    batch = torch.ones(64, 3, 32, 32)
+    erased = (trainer.cutout(batch, 8, torch.Generator().manual_seed(0)) == 0).sum(dim=(2, 3))
+    assert (erased[:, 0] == erased[:, 1]).all() and (erased <= 64).all() and (erased > 0).all()
+    assert (erased == 64).any()                 # squares away from the border are whole
+
+
+def test_crop_is_a_window_of_the_padded_image():
+    import torch
+
+    batch = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).view(2, 3, 32, 32)
+    cropped = trainer.augment(batch, "crop", torch.Generator().manual_seed(3))
+    padded = torch.nn.functional.pad(batch, (4, 4, 4, 4), mode="reflect")
+    for image in range(2):
+        assert any(torch.equal(cropped[image], padded[image, :, dy:dy + 32, dx:dx + 32])
+                   for dy in range(9) for dx in range(9))

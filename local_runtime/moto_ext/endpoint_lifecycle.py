@@ -49,10 +49,15 @@ _phases: dict[int, tuple[Any, _Phase]] = {}     # id(endpoint) -> (endpoint, pha
 _lock = threading.RLock()
 
 
-def set_health_check(check: Callable[[str, str], str | None] | None) -> None:
-    """The container's /ping for a config about to serve (the local endpoint server loads its model); None:
-    only the model data's presence in S3 is checked."""
-    _health_checks[:] = [check] if check else []
+def add_health_check(check: Callable[[str, str], str | None]) -> None:
+    """The container's /ping for a config about to serve (the local endpoint server loads its model); the newest
+    one added answers. Without any, only the model data's presence in S3 is checked."""
+    _health_checks.append(check)
+
+
+def remove_health_check(check: Callable[[str, str], str | None]) -> None:
+    if check in _health_checks:
+        _health_checks.remove(check)
 
 
 def configure(transition_seconds: float) -> None:
@@ -136,7 +141,7 @@ def settle(backend, endpoint) -> None:
         phase = _phases.pop(id(endpoint))[1]
         failure = model_data_failure(backend, phase.config_name)
         if not failure and _health_checks:
-            failure = _health_checks[0](endpoint.endpoint_name, phase.config_name)
+            failure = _health_checks[-1](endpoint.endpoint_name, phase.config_name)
         if phase.status == "Updating" and not failure:
             config = backend.endpoint_configs[phase.config_name]
             endpoint.endpoint_config_name = phase.config_name

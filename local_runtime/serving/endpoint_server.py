@@ -207,14 +207,14 @@ class EndpointServer:
         return None
 
     def start(self) -> "EndpointServer":
-        endpoint_lifecycle.set_health_check(self.health_check)
+        endpoint_lifecycle.add_health_check(self.health_check)
         self.capture.start()
         self.metrics.start()
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        endpoint_lifecycle.set_health_check(None)
+        endpoint_lifecycle.remove_health_check(self.health_check)
         self.httpd.shutdown()
         self.httpd.server_close()
         self.capture.stop()

@@ -96,7 +96,8 @@ def test_a_config_deleted_during_the_bake_rolls_the_update_back(local_stack, liv
     assert "Could not find endpoint configuration" in done["FailureReason"]
 
 
-def test_a_stack_stopping_during_the_bake_never_promotes_the_new_config(local_stack, live):
+def test_a_stack_stopping_during_the_bake_never_promotes_the_new_config(local_stack, live, request):
+    """Last in the module: it stops the stack's deployment driver (a fresh one serves until the module ends)."""
     sm, endpoint, config = live
     before = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
     sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=_guarded(local_stack, 60))
@@ -107,6 +108,7 @@ def test_a_stack_stopping_during_the_bake_never_promotes_the_new_config(local_st
         local_stack.deployments.stop()
     finally:
         local_stack.deployments = DeploymentDriver(local_stack.aws, local_stack.server).start()
+        request.addfinalizer(local_stack.deployments.stop)
     done = sm.describe_endpoint(EndpointName=endpoint)
     assert done["EndpointStatus"] == "InService" and done["EndpointConfigName"] == before
     assert STOPPED in done["FailureReason"]

@@ -13,7 +13,9 @@ The endpoint is only changed when it is not in progress, as SageMaker requires: 
 Creating or Updating the function waits, bounded by its remaining time; a Failed endpoint (which
 SageMaker only lets you delete) is deleted and created again. Still busy when time runs out, it
 raises EndpointBusyError: Lambda retries the asynchronous event and finally hands it to the
-function's on-failure destination, so an approval is never lost silently.
+function's on-failure destination, so an approval is never lost silently. An update that failed or
+was rolled back is not started again by a later event: the endpoint's ATTEMPT_TAG names the config
+each update went to, and while DescribeEndpoint shows a FailureReason that config is left alone.
 
 Environment: ENDPOINT_NAME, EXECUTION_ROLE_ARN, CAPTURE_S3_URI, and optionally
 ENDPOINT_INSTANCE_TYPE (ml.m5.large), INITIAL_INSTANCE_COUNT (1), CAPTURE_SAMPLING_PERCENTAGE (100),

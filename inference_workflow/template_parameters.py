@@ -30,6 +30,8 @@ def template_parameters(config: SconesConfig) -> dict[str, str]:
         "RetrainScheduleEnabled": "true" if config.schedule.enabled else "false",
         "CanaryPercent": str(deployment.canary_percent),
         "CanaryWaitSeconds": str(deployment.wait_seconds),
+        "TerminationWaitSeconds": str(deployment.termination_wait_seconds),
+        "AlarmEvaluationPeriods": str(deployment.alarm_evaluation_periods),
         "AlarmPeriodSeconds": str(deployment.alarm_period_seconds),
         "ErrorRateThreshold": str(deployment.error_rate_threshold),
         "ModelLatencyThresholdMicroseconds": str(int(deployment.latency_threshold_ms * 1000)),
@@ -37,6 +39,8 @@ def template_parameters(config: SconesConfig) -> dict[str, str]:
         "MonitorSchedule": monitor.schedule,
         "MonitorWindowMinutes": str(monitor.window_minutes),
         "PsiThreshold": str(monitor.psi_threshold),
+        "MonitorMinRecords": str(monitor.min_records),
+        "RetrainOnDrift": "true" if monitor.retrain_on_drift else "false",
         "DriftReportPrefix": monitor.report_prefix,
     }
 

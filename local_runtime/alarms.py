@@ -32,6 +32,9 @@ COMPARISONS = {
     "LessThanOrEqualToThreshold": lambda v, t: v <= t,
 }
 
+PHRASES = {"GreaterThanThreshold": "greater than", "GreaterThanOrEqualToThreshold": "greater than or equal to",
+           "LessThanThreshold": "less than", "LessThanOrEqualToThreshold": "less than or equal to"}
+
 
 class UnsupportedAlarmError(LocalRuntimeError, ValueError):
     """An alarm the local evaluator does not evaluate (metric math, anomaly bands, percentiles)."""
@@ -59,12 +62,15 @@ def decide(alarm: dict, values: Sequence[float | None]) -> Decision:
                         tuple(values))
     breaching = sum(compare(v, threshold) for v in present) + (missing if treat == "breaching" else 0)
     shown = "[" + ", ".join("-" if v is None else f"{v:g}" for v in values) + "]"
-    if breaching >= needed:
-        return Decision("ALARM", f"Threshold Crossed: {breaching} out of the last {len(values)} datapoints {shown} "
-                                 f"were {alarm['ComparisonOperator']} the threshold ({threshold:g}).", tuple(values))
-    return Decision("OK", f"Threshold Crossed: {breaching} out of the last {len(values)} datapoints {shown} were "
-                          f"{alarm['ComparisonOperator']} the threshold ({threshold:g}); {needed} needed to alarm.",
-                    tuple(values))
+    relation = PHRASES[alarm["ComparisonOperator"]]
+    counted = f"{breaching} out of the last {len(values)} datapoints {shown}"
+    if breaching >= needed:     # CloudWatch's wording
+        return Decision("ALARM", f"Threshold Crossed: {counted} {'was' if breaching == 1 else 'were'} {relation} the "
+                                 f"threshold ({threshold:g}) (minimum {needed} datapoint"
+                                 f"{'s' if needed > 1 else ''} for OK -> ALARM transition).", tuple(values))
+    return Decision("OK", f"Threshold Crossed: {counted} {'was' if breaching == 1 else 'were'} {relation} the "
+                          f"threshold ({threshold:g}) (minimum {needed} datapoint{'s' if needed > 1 else ''} for "
+                          "ALARM -> OK transition).", tuple(values))
 
 
 def combine(datapoints: Sequence[dict], statistic: str) -> float | None:
@@ -102,10 +108,14 @@ def period_values(cloudwatch, alarm: dict, now: datetime) -> list[float | None]:
     return values
 
 
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
 def state_change_event(alarm: dict, decision: Decision, previous: str, region: str, account: str,
                        when: datetime) -> dict:
     """The documented "CloudWatch Alarm State Change" event for a single-metric alarm."""
-    stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+    stamp = _stamp(when)
     reason_data = json.dumps({"version": "1.0", "queryDate": stamp, "statistic": alarm["Statistic"],
                               "period": alarm["Period"], "threshold": alarm["Threshold"],
                               "recentDatapoints": [v for v in decision.values if v is not None]})
@@ -116,7 +126,9 @@ def state_change_event(alarm: dict, decision: Decision, previous: str, region: s
         "detail": {
             "alarmName": alarm["AlarmName"],
             "state": {"value": decision.state, "reason": decision.reason, "reasonData": reason_data, "timestamp": stamp},
-            "previousState": {"value": previous, "reason": alarm.get("StateReason", ""), "timestamp": stamp},
+            "previousState": {"value": previous, "reason": alarm.get("StateReason", ""),
+                              "reasonData": alarm.get("StateReasonData", ""),
+                              "timestamp": _stamp(alarm.get("StateUpdatedTimestamp") or when)},
             "configuration": {"description": alarm.get("AlarmDescription", ""), "metrics": [{
                 "id": "m1", "returnData": True,
                 "metricStat": {"metric": {"namespace": alarm["Namespace"], "name": alarm["MetricName"],

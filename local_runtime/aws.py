@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,10 @@ def free_port(wanted: int | None = None) -> int:
         return sock.getsockname()[1]
 
 
+_CLIENTS: dict[tuple[str, str, str], object] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 @dataclass
 class LocalAws:
     url: str
@@ -48,12 +53,18 @@ class LocalAws:
     runtime_url: str | None = None
 
     def client(self, service: str):
+        """One client per service and local AWS, shared: boto3 clients are thread-safe, creating them is not
+        (the default session, and the environment that in-process Lambdas change), and it costs ~20 ms."""
         endpoint = self.runtime_url if service == _RUNTIME_SERVICE and self.runtime_url else self.url
-        return boto3.client(service, region_name=self.region, endpoint_url=endpoint,
-                            aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                            aws_session_token=_CREDENTIALS["AWS_SESSION_TOKEN"],
-                            config=Config(retries={"max_attempts": 2}))
+        key = (service, endpoint, self.region)
+        with _CLIENTS_LOCK:
+            if key not in _CLIENTS:
+                _CLIENTS[key] = boto3.client(service, region_name=self.region, endpoint_url=endpoint,
+                                             aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                             aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                                             aws_session_token=_CREDENTIALS["AWS_SESSION_TOKEN"],
+                                             config=Config(retries={"max_attempts": 2}))
+            return _CLIENTS[key]
 
     def environment(self) -> dict[str, str]:
         """What points unmodified boto3 code (Lambdas, CLIs) at these local APIs; MOTO_PORT is how moto's
@@ -111,3 +122,6 @@ def local_aws(region: str, runtime_url: str | None = None, port: int | None = No
             yield aws
     finally:
         server.stop()
+        with _CLIENTS_LOCK:     # a later server may get the same port: no pooled connection to this one survives
+            for key in [k for k in _CLIENTS if k[1] in (aws.url, aws.runtime_url)]:
+                del _CLIENTS[key]

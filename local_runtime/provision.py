@@ -167,7 +167,7 @@ def guarded_update_environment(config: SconesConfig) -> dict[str, str]:
 
     resolver = resolver_for(config)
     variables = resolver.template["Resources"]["DeployModelFunction"]["Properties"]["Environment"]["Variables"]
-    keys = ("CANARY_PERCENT", "CANARY_WAIT_SECONDS", "ROLLBACK_ALARMS")
+    keys = ("CANARY_PERCENT", "CANARY_WAIT_SECONDS", "TERMINATION_WAIT_SECONDS", "ROLLBACK_ALARMS")
     return {key: str(resolver.resolve(variables[key])) for key in keys}
 
 
@@ -184,7 +184,6 @@ def provision_monitoring(clients, config: SconesConfig, role_arn: str) -> tuple[
         names.append(request["AlarmName"])
     monitor = resolver.resolve(template["Resources"]["DriftMonitorFunction"]["Properties"])
     environment = {k: str(v) for k, v in monitor["Environment"]["Variables"].items()}
-    environment["MIN_RECORDS"] = str(config.monitor.min_records)
     monitor_arn = upsert_function(lam, monitor["FunctionName"], role_arn, zip_folder(WORKFLOW_DIR / DRIFT_MONITOR_FOLDER),
                                   monitor["Handler"], environment, timeout=int(monitor["Timeout"]))
     schedule_rule = f"{config.project.name}-drift-monitor-schedule"
@@ -192,8 +191,7 @@ def provision_monitoring(clients, config: SconesConfig, role_arn: str) -> tuple[
     events.put_targets(Rule=schedule_rule, Targets=[{"Id": "drift-monitor", "Arn": monitor_arn}])
     for logical_id, rule in event_rules(resolver, ("DriftRetrainRule",)).items():
         name = f"{config.project.name}-{logical_id}"
-        state = rule["State"] if config.monitor.retrain_on_drift else "DISABLED"
-        events.put_rule(Name=name, EventPattern=json.dumps(rule["EventPattern"]), State=state,
+        events.put_rule(Name=name, EventPattern=json.dumps(rule["EventPattern"]), State=rule["State"],
                         Description=rule["Description"])
         events.put_targets(Rule=name, Targets=rule["Targets"])
     return monitor_arn, tuple(names)

@@ -91,7 +91,17 @@ class Resolver:
                 return arg[0].join(str(self.resolve(v)) for v in arg[1])
             if key == "Fn::GetAtt":
                 return self._get_att(*arg)
+            if key == "Fn::If":
+                return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
+            if key == "Fn::Equals":
+                return str(self.resolve(arg[0])) == str(self.resolve(arg[1]))
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name: str) -> bool:
+        conditions = self.template.get("Conditions", {})
+        if name not in conditions:
+            raise TemplateResolveError(f"the template has no condition {name}")
+        return bool(self.resolve(conditions[name]))
 
     def _sub(self, name: str) -> str:
         return self._get_att(*name.split(".", 1)) if "." in name else self.ref(name)

@@ -93,6 +93,7 @@ class EndpointCaller(threading.Thread):
 
 @dataclass
 class ApprovalOutcome:
+    package_arn: str
     config_before: str
     described: dict          # DescribeEndpoint once the update ended
     caller: EndpointCaller
@@ -122,4 +123,4 @@ def approve_while_calling(stack: LocalStack, artifact: Path, label: str, timeout
     seconds = time.monotonic() - started
     time.sleep(0.5)
     caller.stop()
-    return ApprovalOutcome(before, described, caller, seconds)
+    return ApprovalOutcome(arn, before, described, caller, seconds)

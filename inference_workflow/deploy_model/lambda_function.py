@@ -13,7 +13,9 @@ The endpoint is only changed when it is not in progress, as SageMaker requires: 
 Creating or Updating the function waits, bounded by its remaining time; a Failed endpoint (which
 SageMaker only lets you delete) is deleted and created again. Still busy when time runs out, it
 raises EndpointBusyError: Lambda retries the asynchronous event and finally hands it to the
-function's on-failure destination, so an approval is never lost silently.
+function's on-failure destination, so an approval is never lost silently. An update that failed or
+was rolled back is not started again by a later event: the endpoint's ATTEMPT_TAG names the config
+each update went to, and while DescribeEndpoint shows a FailureReason that config is left alone.
 
 Environment: ENDPOINT_NAME, EXECUTION_ROLE_ARN, CAPTURE_S3_URI, and optionally
 ENDPOINT_INSTANCE_TYPE (ml.m5.large), INITIAL_INSTANCE_COUNT (1), CAPTURE_SAMPLING_PERCENTAGE (100),
@@ -37,6 +39,7 @@ log = logging.getLogger()
 log.setLevel(logging.INFO)
 
 VARIANT = "AllTraffic"
+ATTEMPT_TAG = "scones:last-update-config"
 STATE_CHANGE = "SageMaker Model Package State Change"
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 SAFETY_SECONDS = 10.0          # stop waiting this long before the function's timeout
@@ -289,11 +292,16 @@ def converge_endpoint(sm, settings: DeploySettings, config_name: str, deadline: 
                     raise
             recreating = True
             continue
-        if endpoint.get("FailureReason"):
-            log.warning("the last update of endpoint %s failed: %s", settings.endpoint_name, endpoint["FailureReason"])
         if endpoint["EndpointConfigName"] == config_name:
             return "unchanged"
+        if endpoint.get("FailureReason"):
+            log.warning("the last update of endpoint %s failed: %s", settings.endpoint_name, endpoint["FailureReason"])
+            if last_attempted_config(sm, endpoint) == config_name:
+                log.error("not updating %s to %s again: that update failed or was rolled back; see README "
+                          "'Release flow' to retry it", settings.endpoint_name, config_name)
+                return "not retried: this config's last update failed or was rolled back"
         guarded = settings.deployment_config()
+        record_attempt(sm, endpoint, config_name)
         try:
             sm.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=config_name,
                                **({"DeploymentConfig": guarded} if guarded else {}))
@@ -301,6 +309,20 @@ def converge_endpoint(sm, settings: DeploySettings, config_name: str, deadline: 
         except ClientError as exc:
             if not _in_progress(exc):
                 raise
+
+
+def last_attempted_config(sm, endpoint: dict) -> str | None:
+    """The config the last update of this function tried (the endpoint's ATTEMPT_TAG)."""
+    tags = sm.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])
+    values = [tag["Value"] for tag in tags if tag["Key"] == ATTEMPT_TAG]
+    return values[-1] if values else None
+
+
+def record_attempt(sm, endpoint: dict, config_name: str) -> None:
+    """Tags the endpoint with the config this update goes to, so a duplicate or later event does not start the
+    same failed or rolled-back update again (DescribeEndpoint's FailureReason does not name the config)."""
+    sm.delete_tags(ResourceArn=endpoint["EndpointArn"], TagKeys=[ATTEMPT_TAG])
+    sm.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=[{"Key": ATTEMPT_TAG, "Value": config_name}])
 
 
 def deploy_newest_approved(sm, group: str, settings: DeploySettings, deadline: Deadline) -> dict:

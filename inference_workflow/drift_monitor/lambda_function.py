@@ -41,6 +41,10 @@ class BaselineNotFoundError(LookupError):
     """The live model has no baseline.json next to its evaluation report."""
 
 
+class BaselineFormatError(ValueError):
+    """baseline.json is there but is not a profile this monitor can read."""
+
+
 @dataclass(frozen=True)
 class MonitorSettings:
     endpoint_name: str
@@ -110,6 +114,14 @@ def read_json(s3, uri: str) -> dict:
         raise
 
 
+def read_baseline(s3, uri: str) -> Profile:
+    try:
+        return Profile.from_dict(read_json(s3, uri))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BaselineFormatError(f"{uri} is not a drift baseline written by EvaluateModel "
+                                  f"({type(exc).__name__}: {exc}); re-run the pipeline's evaluation") from None
+
+
 def hour_prefixes(start: datetime, end: datetime) -> list[str]:
     """The ``yyyy/mm/dd/hh/`` folders the window touches (capture files are filed by the hour they were written)."""
     hours, at = [], start.replace(minute=0, second=0, microsecond=0)
@@ -119,8 +131,23 @@ def hour_prefixes(start: datetime, end: datetime) -> list[str]:
     return hours
 
 
-def captured_records(s3, settings: MonitorSettings, start: datetime, end: datetime):
-    """Yields the capture records whose inferenceTime is in [start, end)."""
+def inference_time(record: dict) -> datetime:
+    """``eventMetadata.inferenceTime``: SageMaker writes ``2022-02-14T17:25:49Z``, with or without fractions."""
+    when = datetime.fromisoformat(record["eventMetadata"]["inferenceTime"].replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class RecordCounter:
+    """How many capture lines could not be read at all (not JSON, no inferenceTime); they are skipped, counted."""
+
+    def __init__(self):
+        self.unreadable = 0
+
+
+def captured_records(s3, settings: MonitorSettings, start: datetime, end: datetime,
+                     counter: RecordCounter | None = None):
+    """Yields the capture records whose inferenceTime is in [start, end); unreadable lines are counted, not fatal."""
+    counter = counter or RecordCounter()
     bucket, root = split_s3(settings.capture_s3_uri)
     endpoint_prefix = f"{root}/{settings.endpoint_name}/".lstrip("/")
     variants = [p["Prefix"] for page in s3.get_paginator("list_objects_v2").paginate(
@@ -133,9 +160,12 @@ def captured_records(s3, settings: MonitorSettings, start: datetime, end: dateti
                     for line in body.splitlines():
                         if not line.strip():
                             continue
-                        record = json.loads(line)
-                        when = datetime.strptime(record["eventMetadata"]["inferenceTime"],
-                                                 "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+                        try:
+                            record = json.loads(line)
+                            when = inference_time(record)
+                        except (ValueError, KeyError, TypeError, AttributeError):
+                            counter.unreadable += 1
+                            continue
                         if start <= when < end:
                             yield record
 
@@ -154,7 +184,7 @@ def window_profile(baseline: Profile, records) -> tuple[Profile, int]:
             if not isinstance(probabilities, list) or len(probabilities) != len(baseline.class_names):
                 raise ValueError("output is not the class probabilities")
             pixels = decode_rgb(_payload(record["captureData"]["endpointInput"]))
-        except (ValueError, KeyError, UnsupportedImageError):
+        except (ValueError, KeyError, TypeError, UnsupportedImageError):
             skipped += 1
             continue
         current.add_prediction([float(p) for p in probabilities])
@@ -167,9 +197,11 @@ def report_key(settings: MonitorSettings, end: datetime) -> tuple[str, str]:
     return bucket, f"{root}/{settings.endpoint_name}/{end:%Y/%m/%d/%H%M%S}.json".lstrip("/")
 
 
-def metric_data(settings: MonitorSettings, verdict, current: Profile, end: datetime) -> list[dict]:
+def metric_data(settings: MonitorSettings, verdict, current: Profile, end: datetime, skipped: int = 0) -> list[dict]:
     dims = [{"Name": "EndpointName", "Value": settings.endpoint_name}]
     data = [{"MetricName": "RecordCount", "Dimensions": dims, "Timestamp": end, "Value": current.count,
+             "Unit": "Count"},
+            {"MetricName": "SkippedRecords", "Dimensions": dims, "Timestamp": end, "Value": skipped,
              "Unit": "Count"}]
     if verdict.enough_data:
         data += [{"MetricName": "DriftScore", "Dimensions": dims, "Timestamp": end, "Value": verdict.drift_score,
@@ -190,8 +222,10 @@ def run_monitor(sm, s3, cloudwatch, settings: MonitorSettings, end: datetime | N
         return {"endpoint_name": settings.endpoint_name, "report_uri": None, "records": 0, "drift_score": 0.0,
                 "violations": [], "enough_data": False, "status": "no endpoint"}
     source = baseline_uri(sm, endpoint)
-    baseline = Profile.from_dict(read_json(s3, source))
-    current, skipped = window_profile(baseline, captured_records(s3, settings, start, end))
+    baseline = read_baseline(s3, source)
+    counter = RecordCounter()
+    current, skipped = window_profile(baseline, captured_records(s3, settings, start, end, counter))
+    skipped += counter.unreadable
     verdict = judge(baseline, current, settings.psi_threshold, settings.min_records)
     report = {"endpoint_name": settings.endpoint_name, "baseline": source,
               "window": {"start": start.isoformat(), "end": end.isoformat()},
@@ -206,7 +240,8 @@ def run_monitor(sm, s3, cloudwatch, settings: MonitorSettings, end: datetime | N
     bucket, key = report_key(settings, end)
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report, indent=1).encode(), ContentType="application/json")
     report["report_uri"] = f"s3://{bucket}/{key}"
-    cloudwatch.put_metric_data(Namespace=settings.namespace, MetricData=metric_data(settings, verdict, current, end))
+    cloudwatch.put_metric_data(Namespace=settings.namespace,
+                               MetricData=metric_data(settings, verdict, current, end, skipped))
     log.info("drift monitor %s: %d records, drift score %.3f, %d violations -> %s", settings.endpoint_name,
              current.count, verdict.drift_score, len(report["violations"]), report["report_uri"])
     return report

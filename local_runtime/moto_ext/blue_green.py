@@ -8,8 +8,8 @@ given the canary share and baked; DescribeEndpoint shows the old config plus a
 ``AutoRollbackConfiguration`` goes to ALARM, ``InService`` on the old config with a
 ``FailureReason``. moto knows none of this. Here UpdateEndpoint with a DeploymentConfig records
 the pending deployment; the driver (local_runtime/serving/deployments.py), which owns the
-models and the traffic, calls :func:`finish`. The canary test in
-tests/local_runtime/moto_ext/test_blue_green.py fails loudly if a moto upgrade moves what is used here.
+models and the traffic, calls :func:`finish`. tests/local_runtime/moto_ext/test_blue_green.py holds
+the refusals and fails loudly if a moto upgrade moves what is used here.
 """
 from __future__ import annotations
 
@@ -63,12 +63,31 @@ def check_deployment_config(deployment_config: dict, instance_count: int) -> Non
                                 "(CANARY and ALL_AT_ONCE are).")
 
 
+def check_guardrails(backend, endpoint, new_variants: list[dict], deployment_config: dict) -> None:
+    """What a guarded update needs beyond its own shape: the same variant names (deployment guardrails keep
+    the variants; the alarms watch them by name) and alarms that exist (a misspelt alarm would leave the
+    canary unguarded; the caller needs cloudwatch:DescribeAlarms for this check)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    old = sorted(v["VariantName"] for v in endpoint.production_variants)
+    new = sorted(v["VariantName"] for v in new_variants)
+    if old != new:
+        raise _validation_error(f"A blue/green update must keep the endpoint's variant names {old}; the new endpoint "
+                                f"configuration has {new}. Update without a DeploymentConfig to change variants.")
+    alarms = [a["AlarmName"] for a in deployment_config.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+    known = cloudwatch_backends[backend.account_id][backend.region_name].alarms
+    missing = [name for name in alarms if name not in known]
+    if missing:
+        raise _validation_error(f"AutoRollbackConfiguration names CloudWatch alarms that do not exist: {missing}.")
+
+
 def begin(backend, endpoint, new_config_name: str, deployment_config: dict) -> None:
     from moto.core.utils import utcnow
 
     config = backend.describe_endpoint_config(new_config_name)
     count = sum(int(v.get("InitialInstanceCount", 1)) for v in config["ProductionVariants"])
     check_deployment_config(deployment_config, count)
+    check_guardrails(backend, endpoint, config["ProductionVariants"], deployment_config)
     with _lock:
         key = _key(backend, endpoint.endpoint_name)
         _pending[key] = PendingDeployment(endpoint.endpoint_config_name, new_config_name, deployment_config, utcnow(),
@@ -77,6 +96,13 @@ def begin(backend, endpoint, new_config_name: str, deployment_config: dict) -> N
         endpoint.endpoint_status = "Updating"
         endpoint.failure_reason = None
         endpoint.last_modified_time = utcnow()
+
+
+def forget(backend, endpoint_name: str) -> None:
+    """DeleteEndpoint: a re-created endpoint of the same name starts without deployment history."""
+    with _lock:
+        _pending.pop(_key(backend, endpoint_name), None)
+        _last_config.pop(_key(backend, endpoint_name), None)
 
 
 def pending(account: str, region: str, endpoint_name: str) -> PendingDeployment | None:
@@ -97,11 +123,14 @@ def finish(account: str, region: str, endpoint_name: str, succeeded: bool, failu
         endpoint = backend.endpoints.get(endpoint_name)
         if deployment is None or endpoint is None:
             return
+        config = backend.endpoint_configs.get(deployment.new_config) if succeeded else None
+        if succeeded and config is None:     # deleted during the bake: the old config keeps serving
+            succeeded, failure_reason = False, (f'Could not find endpoint configuration "{deployment.new_config}" '
+                                                "when shifting traffic; the update was rolled back.")
         if succeeded:
-            config = backend.describe_endpoint_config(deployment.new_config)
             endpoint.endpoint_config_name = deployment.new_config
-            endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-            endpoint.data_capture_config = capture_summary(config.get("DataCaptureConfig"))
+            endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+            endpoint.data_capture_config = capture_summary(config.data_capture_config)
         endpoint.endpoint_status = "InService"
         endpoint.failure_reason = None if succeeded else failure_reason
         endpoint.last_modified_time = utcnow()

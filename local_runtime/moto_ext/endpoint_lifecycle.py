@@ -8,7 +8,8 @@ SageMaker instead (API reference: CreateEndpoint, UpdateEndpoint, DescribeEndpoi
   ``FailureReason`` when the model cannot start (here: its model data is not in S3).
 - UpdateEndpoint sets ``Updating``; DescribeEndpoint keeps showing the old config (and the old
   model keeps serving) until the new one is ``InService``. A failed update leaves the endpoint
-  ``InService`` on the old config with a ``FailureReason``.
+  ``InService`` on the old config with a ``FailureReason``. Every update is health-checked: when
+  the local endpoint server runs, its model must load (the container's /ping) before the phase ends.
 - UpdateEndpoint and DeleteEndpoint on an endpoint in progress are refused with
   ``ValidationException: Cannot update in-progress endpoint "<arn>".``; a ``Failed`` endpoint can
   only be deleted.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,8 +44,20 @@ class _Phase:
 
 
 _settings = {"transition_seconds": DEFAULT_TRANSITION_SECONDS}
+_health_checks: list[Callable[[str, str], str | None]] = []     # (endpoint, config) -> FailureReason or None
 _phases: dict[int, tuple[Any, _Phase]] = {}     # id(endpoint) -> (endpoint, phase); the reference pins the id
 _lock = threading.RLock()
+
+
+def add_health_check(check: Callable[[str, str], str | None]) -> None:
+    """The container's /ping for a config about to serve (the local endpoint server loads its model); the newest
+    one added answers. Without any, only the model data's presence in S3 is checked."""
+    _health_checks.append(check)
+
+
+def remove_health_check(check: Callable[[str, str], str | None]) -> None:
+    if check in _health_checks:
+        _health_checks.remove(check)
 
 
 def configure(transition_seconds: float) -> None:
@@ -126,6 +140,8 @@ def settle(backend, endpoint) -> None:
             return
         phase = _phases.pop(id(endpoint))[1]
         failure = model_data_failure(backend, phase.config_name)
+        if not failure and _health_checks:
+            failure = _health_checks[-1](endpoint.endpoint_name, phase.config_name)
         if phase.status == "Updating" and not failure:
             config = backend.endpoint_configs[phase.config_name]
             endpoint.endpoint_config_name = phase.config_name
@@ -226,6 +242,8 @@ def _list_endpoints(original):
 
 
 def _delete_endpoint(original):
+    from local_runtime.moto_ext import blue_green
+
     @functools.wraps(original)
     def delete(self, endpoint_name: str):
         with _lock:
@@ -233,6 +251,7 @@ def _delete_endpoint(original):
             if endpoint.endpoint_status in IN_PROGRESS:
                 raise _validation_error(f'Cannot update in-progress endpoint "{endpoint.arn}".')
             _phases.pop(id(endpoint), None)
+            blue_green.forget(self, endpoint_name)
             return original(self, endpoint_name)
     setattr(delete, _WRAPPED, original)
     return delete
@@ -241,6 +260,14 @@ def _delete_endpoint(original):
 def _update_endpoint_action(self) -> Any:
     from moto.core.responses import ActionResult
 
+    from local_runtime.pipeline.request_validation import ValidationException, validate_request
+
+    request = {key: self._get_param(key) for key in ("EndpointName", "EndpointConfigName", "DeploymentConfig",
+                                                     "RetainAllVariantProperties", "RetainDeploymentConfig")}
+    try:     # the service model's limits botocore leaves to the service (e.g. WaitIntervalInSeconds <= 3600)
+        validate_request("UpdateEndpoint", {k: v for k, v in request.items() if v is not None})
+    except ValidationException as exc:
+        raise _validation_error(str(exc)) from None
     arn = update_endpoint(self.sagemaker_backend, self._get_param("EndpointName"),
                           self._get_param("EndpointConfigName"), self._get_param("DeploymentConfig"))
     return ActionResult({"EndpointArn": arn})

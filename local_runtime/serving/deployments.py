@@ -26,6 +26,7 @@ from local_runtime.periodic import PeriodicThread
 
 log = logging.getLogger("local_runtime.deployments")
 TICK_SECONDS = 0.2
+STOPPED = "the local stack stopped before the bake ended"
 
 
 @dataclass
@@ -92,12 +93,17 @@ class DeploymentDriver(PeriodicThread):
         return None
 
     def _bake(self, seconds: float, alarms: list[str]) -> str | None:
-        """Waits ``seconds`` while no alarm is in ALARM; returns the alarm that tripped, if one did."""
+        """Waits ``seconds`` while no alarm is in ALARM; what ended the bake early, if anything did: the alarm
+        that tripped, or :data:`STOPPED` when the local stack shuts down (an unfinished bake never promotes)."""
         deadline = time.monotonic() + seconds
         while True:
             tripped = self._alarm_in_alarm(alarms)
-            if tripped or time.monotonic() >= deadline or self.stopping:
-                return tripped
+            if tripped:
+                return f"alarm {tripped} went to ALARM"
+            if self.stopping:
+                return STOPPED
+            if time.monotonic() >= deadline:
+                return None
             time.sleep(min(self.tick_seconds, max(0.0, deadline - time.monotonic())))
 
     def _drive(self, name: str, deployment) -> None:
@@ -123,14 +129,14 @@ class DeploymentDriver(PeriodicThread):
                 if tripped:
                     routes.pop(name, None)
                     return self._finish(name, deployment.new_config, False, started,
-                                        f"Rolled back: alarm {tripped} went to ALARM while the canary of "
+                                        f"Rolled back: {tripped} while the canary of "
                                         f"{deployment.new_config} was baking; {deployment.old_config} serves again.")
             routes[name] = Route(new, 1.0)
             tripped = self._bake(float(config["BlueGreenUpdatePolicy"].get("TerminationWaitInSeconds", 0)), alarms)
             if tripped:
                 routes.pop(name, None)
                 return self._finish(name, deployment.new_config, False, started,
-                                    f"Rolled back: alarm {tripped} went to ALARM after all traffic shifted to "
+                                    f"Rolled back: {tripped} after all traffic shifted to "
                                     f"{deployment.new_config}; {deployment.old_config} serves again.")
             self._finish(name, deployment.new_config, True, started, "all traffic shifted")
             self.server.registry.invalidate(name)

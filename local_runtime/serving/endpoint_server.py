@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local_runtime.aws import ACCOUNT_ID
 from local_runtime.errors import LocalRuntimeError
+from local_runtime.moto_ext import endpoint_lifecycle
 from local_runtime.serving.capture import DataCapture
 from local_runtime.serving.container_logs import ContainerLogs, log_group, log_group_arn
 from local_runtime.serving.metrics import EndpointMetrics, invocation_values
@@ -99,6 +100,7 @@ class EndpointRegistry:
         self._loaded: dict[str, LoadedEndpoint] = {}
         self._models: dict[str, ImageClassifier] = {}
         self._lock = threading.Lock()
+        self._models_lock = threading.Lock()
 
     def get(self, name: str) -> LoadedEndpoint:
         loaded = self._loaded.get(name)
@@ -137,8 +139,7 @@ class EndpointRegistry:
         sm = self.clients.client("sagemaker")
         config = sm.describe_endpoint_config(EndpointConfigName=config_name)
         variant = config["ProductionVariants"][0]
-        with self._lock:
-            model = self._model(sm, variant["ModelName"])
+        model = self._model(sm, variant["ModelName"])
         capture = config.get("DataCaptureConfig")
         return LoadedEndpoint(name, config_name, variant["VariantName"], model,
                               capture if capture and capture.get("EnableCapture") else None, time.monotonic())
@@ -154,6 +155,10 @@ class EndpointRegistry:
             uri = model_artifact_uri(sm, model_name)
         except (ClientError, LookupError, KeyError, IndexError) as exc:
             raise ModelArtifactError(f"model {model_name} names no usable model artifact ({exc})") from None
+        with self._models_lock:     # not the endpoint lock: a health check loads models inside a control-plane call
+            return self._load(uri, model_name)
+
+    def _load(self, uri: str, model_name: str) -> ImageClassifier:
         if uri not in self._models:
             location = parse_s3_uri(uri)
             target = self.model_root / model_name
@@ -192,13 +197,24 @@ class EndpointServer:
         self.url = f"http://{host}:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="endpoint-server", daemon=True)
 
+    def health_check(self, endpoint_name: str, config_name: str) -> str | None:
+        """SageMaker's FailureReason when ``config_name``'s model would not pass /ping here, else None."""
+        try:
+            self.registry.load_config(endpoint_name, config_name)
+        except Exception as exc:     # any reason the model does not load is a failed /ping
+            return ("The primary container for production variant AllTraffic did not pass the ping health check "
+                    f"({type(exc).__name__}: {exc}). Please check CloudWatch logs for this endpoint.")
+        return None
+
     def start(self) -> "EndpointServer":
+        endpoint_lifecycle.add_health_check(self.health_check)
         self.capture.start()
         self.metrics.start()
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        endpoint_lifecycle.remove_health_check(self.health_check)
         self.httpd.shutdown()
         self.httpd.server_close()
         self.capture.stop()

@@ -9,6 +9,7 @@ so other characters of the reason become spaces there; the description keeps the
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,10 +17,20 @@ from pipelines.errors import PipelinesError
 
 _DISALLOWED = re.compile(r"[^\w\s.:/=+\-@]", re.UNICODE)
 _DECISION = re.compile(r"^decision-(\d+)$")
+MAX_DESCRIPTION = 1024          # ApprovalDescription's max length in the service model
+MAX_METADATA_ENTRIES = 50       # CustomerMetadataProperties' max entries
 
 
 class ReasonRequiredError(PipelinesError, ValueError):
     """An approval or rejection without a reason: the audit trail needs one."""
+
+
+class ReasonTooLongError(PipelinesError, ValueError):
+    """The reason does not fit ApprovalDescription (1024 characters with who and when)."""
+
+
+class AuditTrailFullError(PipelinesError, ValueError):
+    """The package's customer metadata has no room for another decision (50 entries at most)."""
 
 
 @dataclass(frozen=True)
@@ -47,16 +58,32 @@ def decisions(metadata: dict[str, str]) -> list[Decision]:
     return sorted(found, key=lambda d: d.number)
 
 
+def clean_reason(reason: str | None) -> str:
+    """One line of visible text: ApprovalDescription's pattern ``.*`` takes no line breaks, and invisible
+    characters (zero-width spaces, other format characters) do not make a reason."""
+    text = "".join(c for c in (reason or "") if unicodedata.category(c) not in ("Cf", "Cc") or c.isspace())
+    return " ".join(text.split())
+
+
 def decision_update(status: str, caller_arn: str, reason: str, metadata: dict[str, str],
                     when: datetime | None = None) -> dict:
     """UpdateModelPackage arguments (less the ARN) recording one decision."""
-    if not reason or not reason.strip():
+    reason = clean_reason(reason)
+    if not any(c.isalnum() for c in reason):
         raise ReasonRequiredError(f"{status.lower().replace('approved', 'approving').replace('rejected', 'rejecting')} "
                                   "needs --reason: the registry keeps who decided and why")
+    if len(metadata) + 2 > MAX_METADATA_ENTRIES:
+        raise AuditTrailFullError(f"the package already holds {len(metadata)} metadata entries and a decision adds 2 "
+                                  f"(SageMaker allows {MAX_METADATA_ENTRIES}); register a new version instead")
     stamp = (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    description = f"{status} by {caller_arn} at {stamp}: {reason}"
+    if len(description) > MAX_DESCRIPTION:
+        raise ReasonTooLongError(f"the reason is {len(reason)} characters; with who and when it must fit "
+                                 f"ApprovalDescription's {MAX_DESCRIPTION}: at most "
+                                 f"{MAX_DESCRIPTION - len(description) + len(reason)} characters")
     number = max((d.number for d in decisions(metadata)), default=0) + 1
     return {"ModelApprovalStatus": status,
-            "ApprovalDescription": f"{status} by {caller_arn} at {stamp}: {reason.strip()}"[:1024],
+            "ApprovalDescription": description,
             "CustomerMetadataProperties": {
                 f"decision-{number}": metadata_value(f"{status} by {caller_arn} at {stamp}"),
                 f"decision-{number}-reason": metadata_value(reason)}}

@@ -35,6 +35,13 @@ def test_decide(values, overrides, state):
     assert decide(_alarm(**overrides), values).state == state
 
 
+def test_the_reason_is_worded_as_cloudwatch_words_it():
+    alarm = _alarm(EvaluationPeriods=1, Threshold=0.05)
+    assert decide(alarm, [0.5]).reason == ("Threshold Crossed: 1 out of the last 1 datapoints [0.5] was greater than "
+                                           "the threshold (0.05) (minimum 1 datapoint for OK -> ALARM transition).")
+    assert "0 out of the last 1 datapoints [0] were greater than the threshold (0.05)" in decide(alarm, [0.0]).reason
+
+
 def test_average_combines_partial_datapoints_exactly():
     points = [{"Sum": 3.0, "SampleCount": 10.0}, {"Sum": 0.0, "SampleCount": 10.0}]
     assert combine(points, "Average") == pytest.approx(0.15) and combine([], "Average") is None

@@ -125,3 +125,37 @@ def test_capture_report_shows_drift_scores_over_time(monitored, tmp_path):
     index = draw_report(records, 0.93, tmp_path, drift=points, psi_threshold=config.monitor.psi_threshold)
     assert (tmp_path / "drift_over_time.png").stat().st_size > 1000
     assert f"{len(points)} monitor runs" in index.read_text() and all("brightness" in p.features for p in points)
+
+
+def test_records_as_sagemaker_writes_them_count_and_unreadable_lines_are_skipped(monitored):
+    """SageMaker's capture files carry inferenceTime without fractions; a broken line must not stop the monitor."""
+    from scones_common.contracts.capture import capture_file_key, capture_record
+
+    s3, config = monitored.client("s3"), monitored.config
+    before = _run_monitor(monitored)
+    image = _pngs(_in_distribution(4, 1)[:1])[0]
+    now = datetime.now(UTC)
+    record = capture_record(image, "image/png", json.dumps([0.99, 0.01]), "application/json", now)
+    record["eventMetadata"]["inferenceTime"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [json.dumps(record), '{"captureData": {"endpointInput"', json.dumps({"captureData": {}}), "[1, 2]"]
+    location = parse_s3_uri(f"{config.s3_root}/{config.endpoint.capture_prefix}")
+    s3.put_object(Bucket=location.bucket, Key=capture_file_key(location.key, config.endpoint.name, "AllTraffic", now),
+                  Body="\n".join(lines).encode())
+    after = _run_monitor(monitored)
+    assert after["records"] == before["records"] + 1
+    assert after["skipped_records"] == before["skipped_records"] + 3
+
+
+def test_a_malformed_baseline_is_a_named_error(monitored):
+    s3, config = monitored.client("s3"), monitored.config
+    key = f"{config.storage.prefix}/evaluation/tiny/drift/baseline.json"
+    original = s3.get_object(Bucket=config.storage.bucket, Key=key)["Body"].read()
+    s3.put_object(Bucket=config.storage.bucket, Key=key, Body=b'{"class_names": ["bicycle"]}')
+    try:
+        response = monitored.client("lambda").invoke(FunctionName=monitored.resources.monitor_function_arn,
+                                                     Payload=b"{}")
+        result = json.loads(response["Payload"].read())
+        assert response.get("FunctionError") and result["errorType"] == "BaselineFormatError"
+        assert "re-run the pipeline's evaluation" in result["errorMessage"]
+    finally:
+        s3.put_object(Bucket=config.storage.bucket, Key=key, Body=original)

@@ -1,5 +1,6 @@
 """Blue/green canary deployments with alarm rollback on the real local stack: approvals through the
 registry, the real deploy Lambda, the endpoint server serving a client all along."""
+import json
 from contextlib import ExitStack
 
 import pytest
@@ -46,6 +47,12 @@ def test_a_model_failing_its_invocations_is_rolled_back_by_the_alarm(guarded):
     assert outcome.caller.failed > 0 and outcome.caller.success_share > 0.8     # only the canary share failed
     assert "last deployment failed or rolled back" in deployment_outcome(described)
     assert outcome.seconds < stack.config.deployment.wait_seconds + 5
+
+    again = stack.client("lambda").invoke(FunctionName=stack.resources.deploy_function_arn,   # a duplicate event
+                                          Payload=json.dumps({"model_package_arn": outcome.package_arn}).encode())
+    assert json.loads(again["Payload"].read())["status"].startswith("not retried")
+    still = stack.client("sagemaker").describe_endpoint(EndpointName=stack.config.endpoint.name)
+    assert still["EndpointStatus"] == "InService" and still["EndpointConfigName"] == outcome.config_before
 
 
 def test_a_good_model_takes_all_traffic_after_the_canary(guarded):

@@ -135,3 +135,19 @@ def test_update_to_a_missing_config_is_a_validation_error(local_stack):
     assert "Could not find endpoint configuration" in _refusal(
         local_stack.client("sagemaker").update_endpoint, EndpointName=local_stack.config.endpoint.name,
         EndpointConfigName="no-such-config")
+
+
+def test_a_plain_update_to_a_model_that_cannot_load_fails_its_health_check(local_stack, tmp_path):
+    """Without a DeploymentConfig too, SageMaker only switches to a fleet that answers /ping."""
+    sm, config = local_stack.client("sagemaker"), local_stack.config
+    endpoint = config.endpoint.name
+    before = wait_until_settled(sm, endpoint)["EndpointConfigName"]
+    name = _model(local_stack, tmp_path, "lifecycle-corrupt", upload=False)
+    local_stack.client("s3").put_object(Bucket=config.storage.bucket, Body=b"not a model archive",
+                                        Key=f"{config.storage.prefix}/lifecycle/{name}/model.tar.gz")
+    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=name)
+    done = wait_until_settled(sm, endpoint)
+    assert done["EndpointStatus"] == "InService" and done["EndpointConfigName"] == before
+    assert "did not pass the ping health check" in done["FailureReason"]
+    assert local_stack.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint, ContentType="image/png", Body=solid_png(250))["ResponseMetadata"]["HTTPStatusCode"] == 200

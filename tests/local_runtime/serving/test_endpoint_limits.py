@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 from PIL import Image
 
 from local_runtime.serving.endpoint_server import MAX_PAYLOAD_BYTES
@@ -231,25 +231,51 @@ def serve_artifact_at(stack, key: str, endpoint: str) -> None:
     sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
-def test_missing_model_artifact_is_a_model_error_500_until_it_appears(stack, tmp_path):
-    """SageMaker refuses to create an endpoint whose model data is missing (the local control plane too);
-    an artifact that disappears after the endpoint is InService is what the server must answer for."""
+def test_an_artifact_deleted_after_in_service_goes_on_serving_as_on_sagemaker(stack, tmp_path):
+    """The container loaded the model when it passed /ping: the S3 object is not read again."""
+    s3, bucket = stack.client("s3"), stack.config.storage.bucket
+    s3.upload_file(str(write_tiny_model_artifact(tmp_path / "model.tar.gz")), bucket, "deleted/model.tar.gz")
+    serve_artifact_at(stack, "deleted/model.tar.gz", "deleted-artifact")
+    s3.delete_object(Bucket=bucket, Key="deleted/model.tar.gz")
+    assert invoke(stack, solid_png(0), endpoint="deleted-artifact")[1] > 0.99
+
+
+def test_a_restarted_server_without_the_artifact_answers_model_error_500_until_it_appears(stack, tmp_path):
+    """State restored by ``scones-local serve`` whose model data is gone: each request says so, and once the
+    artifact is back the next request loads it."""
+    import boto3
+
+    from local_runtime.serving.endpoint_server import EndpointServer
+
     s3, bucket = stack.client("s3"), stack.config.storage.bucket
     s3.upload_file(str(write_tiny_model_artifact(tmp_path / "model.tar.gz")), bucket, "missing/model.tar.gz")
     serve_artifact_at(stack, "missing/model.tar.gz", "missing-artifact")
     s3.delete_object(Bucket=bucket, Key="missing/model.tar.gz")
-    response = invoke_error(stack, solid_png(0), endpoint="missing-artifact")
-    assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 500
-    assert "missing/model.tar.gz" in response["OriginalMessage"]
-    assert response["Error"]["Message"].startswith("Received server error (500)")
-    stack.client("s3").upload_file(str(write_tiny_model_artifact(tmp_path / "model.tar.gz")),
-                                   stack.config.storage.bucket, "missing/model.tar.gz")
-    assert invoke(stack, solid_png(0), endpoint="missing-artifact")[1] > 0.99
+    restarted = EndpointServer(stack.aws, tmp_path / "restarted", "missing-artifact").start()
+    try:
+        runtime = boto3.client("sagemaker-runtime", region_name=stack.aws.region, endpoint_url=restarted.url,
+                               aws_access_key_id="x", aws_secret_access_key="x")
+        with pytest.raises(ClientError) as info:
+            runtime.invoke_endpoint(EndpointName="missing-artifact", ContentType="image/png", Body=solid_png(0))
+        response = info.value.response
+        assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 500
+        assert "missing/model.tar.gz" in response["OriginalMessage"]
+        assert response["Error"]["Message"].startswith("Received server error (500)")
+        s3.upload_file(str(write_tiny_model_artifact(tmp_path / "model.tar.gz")), bucket, "missing/model.tar.gz")
+        answer = runtime.invoke_endpoint(EndpointName="missing-artifact", ContentType="image/png", Body=solid_png(0))
+        assert json.loads(answer["Body"].read())[1] > 0.99
+    finally:
+        restarted.stop()
 
 
-def test_corrupt_model_artifact_is_a_model_error_500(stack):
+def test_an_endpoint_on_a_corrupt_artifact_fails_its_health_check(stack):
+    """SageMaker: Creating → Failed, "did not pass the ping health check"; invoking it is a ValidationError."""
+    sm = stack.client("sagemaker")
     stack.client("s3").put_object(Bucket=stack.config.storage.bucket, Key="corrupt/model.tar.gz", Body=b"not a tarball")
-    serve_artifact_at(stack, "corrupt/model.tar.gz", "corrupt-artifact")
-    response = invoke_error(stack, solid_png(0), endpoint="corrupt-artifact")
-    assert response["OriginalStatusCode"] == 500 and "cannot be loaded" in response["OriginalMessage"]
+    with pytest.raises(WaiterError):
+        serve_artifact_at(stack, "corrupt/model.tar.gz", "corrupt-artifact")
+    described = sm.describe_endpoint(EndpointName="corrupt-artifact")
+    assert described["EndpointStatus"] == "Failed" and "did not pass the ping health check" in described["FailureReason"]
+    assert "cannot be loaded" in described["FailureReason"]
+    assert invoke_error(stack, solid_png(0), endpoint="corrupt-artifact")["Error"]["Code"] == "ValidationError"
     assert_still_serving(stack)

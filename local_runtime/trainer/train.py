@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import os
 import sys
 import time
 import warnings
@@ -29,6 +30,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from local_runtime.errors import LocalRuntimeError
+from local_runtime.pipeline.runners.job_process import die_with_parent
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.local_settings import LocalSettingsError, LocalTrainerConfig, from_environment
 from local_runtime.trainer.network import ServingGraph, SmallVgg
@@ -272,7 +274,8 @@ def _train_members(settings: TrainSettings, local: LocalTrainerConfig, data: tup
     workers = size if local.threads > 1 else 1
     if workers == 1:
         return [_train_member(settings, local, seed, data, tag, progress) for seed, tag in zip(seeds, tags)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_member_in_worker, settings, local, seed, data, tag, max(1, local.threads // size))
                    for seed, tag in zip(seeds, tags)]
         results = [future.result() for future in futures]

@@ -30,6 +30,21 @@ os.execv(sys.argv[2], sys.argv[2:])
 """
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Run first in a worker process a job starts itself (the trainer's members): SIGKILL when the job dies,
+    so no worker outlives a job killed outright; exits at once if the job is already gone."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:
+        os._exit(137)
+
+
 def bound_to_parent(command: list[str]) -> list[str]:
     """``command`` wrapped so that it dies with this process (Linux)."""
     if not sys.platform.startswith("linux"):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -40,6 +41,9 @@ log.setLevel(logging.INFO)
 
 VARIANT = "AllTraffic"
 ATTEMPT_TAG = "scones:last-update-config"
+OUTCOME_TAG = "scones:recorded-outcome-config"     # the attempt whose outcome is in its package's metadata
+_METADATA_DISALLOWED = re.compile(r"[^\w\s.:/=+\-@]")
+_DEPLOYMENT_KEY = re.compile(r"^deployment-(\d+)$")
 STATE_CHANGE = "SageMaker Model Package State Change"
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 SAFETY_SECONDS = 10.0          # stop waiting this long before the function's timeout
@@ -292,6 +296,7 @@ def converge_endpoint(sm, settings: DeploySettings, config_name: str, deadline: 
                     raise
             recreating = True
             continue
+        record_outcome(sm, endpoint)
         if endpoint["EndpointConfigName"] == config_name:
             return "unchanged"
         if endpoint.get("FailureReason"):
@@ -313,16 +318,58 @@ def converge_endpoint(sm, settings: DeploySettings, config_name: str, deadline: 
 
 def last_attempted_config(sm, endpoint: dict) -> str | None:
     """The config the last update of this function tried (the endpoint's ATTEMPT_TAG)."""
-    tags = sm.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])
-    values = [tag["Value"] for tag in tags if tag["Key"] == ATTEMPT_TAG]
-    return values[-1] if values else None
+    return _tags(sm, endpoint).get(ATTEMPT_TAG)
+
+
+def _tags(sm, endpoint: dict) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in sm.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])}
+
+
+def _set_tag(sm, endpoint: dict, key: str, value: str) -> None:
+    sm.delete_tags(ResourceArn=endpoint["EndpointArn"], TagKeys=[key])
+    sm.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=[{"Key": key, "Value": value}])
+
+
+def metadata_value(text: str) -> str:
+    """CustomerMetadataProperties values allow letters, digits, spaces and ``_.:/=+-@`` (at most 256)."""
+    return " ".join(_METADATA_DISALLOWED.sub(" ", text).split())[:256] or "-"
+
+
+def record_outcome(sm, endpoint: dict) -> None:
+    """How the last update ended, written once into its package's metadata (``deployment-<n>``, and
+    ``deployment-<n>-reason`` when it failed or was rolled back), so the registry keeps every deployment
+    outcome and not only the endpoint's last FailureReason. Runs when the endpoint is settled again."""
+    tags = _tags(sm, endpoint)
+    attempted = tags.get(ATTEMPT_TAG)
+    if not attempted or tags.get(OUTCOME_TAG) == attempted:
+        return
+    succeeded = endpoint["EndpointConfigName"] == attempted and not endpoint.get("FailureReason")
+    try:
+        config = sm.describe_endpoint_config(EndpointConfigName=attempted)
+        model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+        package_arn = model.get("PrimaryContainer", {}).get("ModelPackageName")
+    except ClientError as exc:
+        if not _not_found(exc):
+            raise
+        package_arn = None     # its config or model was deleted since: nothing left to annotate
+    if package_arn:
+        metadata = sm.describe_model_package(ModelPackageName=package_arn).get("CustomerMetadataProperties", {})
+        number = 1 + max((int(m.group(1)) for m in map(_DEPLOYMENT_KEY.match, metadata) if m), default=0)
+        when = endpoint["LastModifiedTime"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        outcome = "completed" if succeeded else "failed or rolled back"
+        values = {f"deployment-{number}": metadata_value(f"{outcome} on {endpoint['EndpointName']} at {when}")}
+        if not succeeded:
+            values[f"deployment-{number}-reason"] = metadata_value(endpoint.get("FailureReason", ""))
+        if len(metadata) + len(values) <= 50:    # CustomerMetadataProperties' limit
+            sm.update_model_package(ModelPackageArn=package_arn, CustomerMetadataProperties=values)
+        log.info("deployment of %s %s (recorded on %s)", attempted, outcome, package_arn)
+    _set_tag(sm, endpoint, OUTCOME_TAG, attempted)
 
 
 def record_attempt(sm, endpoint: dict, config_name: str) -> None:
     """Tags the endpoint with the config this update goes to, so a duplicate or later event does not start the
     same failed or rolled-back update again (DescribeEndpoint's FailureReason does not name the config)."""
-    sm.delete_tags(ResourceArn=endpoint["EndpointArn"], TagKeys=[ATTEMPT_TAG])
-    sm.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=[{"Key": ATTEMPT_TAG, "Value": config_name}])
+    _set_tag(sm, endpoint, ATTEMPT_TAG, config_name)
 
 
 def deploy_newest_approved(sm, group: str, settings: DeploySettings, deadline: Deadline) -> dict:

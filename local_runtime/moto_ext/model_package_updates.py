@@ -1,8 +1,9 @@
 """UpdateModelPackage as on AWS: metadata it is not told to change stays, and approvals emit events.
 
 moto's UpdateModelPackage replaces CustomerMetadataProperties with whatever the request holds,
-so approving a package without them erased its accuracy and commit; here the request's
-properties are merged into the package's, less CustomerMetadataPropertiesToRemove.
+so approving a package without them erased its accuracy and commit, and clears the approval status
+and description a request does not name; here the request's properties are merged into the
+package's, less CustomerMetadataPropertiesToRemove, and what the request leaves out stays.
 
 On AWS, approving or rejecting a package in the registry emits the "SageMaker Model Package
 State Change" event (the documented shape: tests/contracts/model_package_state_change.json) and
@@ -145,8 +146,13 @@ def _update_model_package_like_aws(self):
     package = self.sagemaker_backend.describe_model_package(self._get_param("ModelPackageArn"))
     metadata = merged_metadata(package.customer_metadata_properties, self._get_param("CustomerMetadataProperties"),
                                self._get_param("CustomerMetadataPropertiesToRemove"))
+    status, description = package.model_approval_status, package.approval_description
     result = _ORIGINAL[0](self)
     package.customer_metadata_properties = metadata
+    if not self._get_param("ModelApprovalStatus"):     # AWS leaves what the request does not name (moto clears it)
+        package.model_approval_status = status
+    if self._get_param("ApprovalDescription") is None:
+        package.approval_description = description
     if self._get_param("ModelApprovalStatus"):
         publish(package, self.current_account, self.region)
     return result

@@ -17,6 +17,7 @@ from pipelines.errors import PipelinesError
 
 _DISALLOWED = re.compile(r"[^\w\s.:/=+\-@]", re.UNICODE)
 _DECISION = re.compile(r"^decision-(\d+)$")
+_DEPLOYMENT = re.compile(r"^deployment-(\d+)$")     # written by the deploy Lambda (record_outcome)
 MAX_DESCRIPTION = 1024          # ApprovalDescription's max length in the service model
 MAX_METADATA_ENTRIES = 50       # CustomerMetadataProperties' max entries
 
@@ -41,6 +42,23 @@ class Decision:
     when: str
     reason: str
 
+    def line(self, version: str) -> str:
+        return f"{self.when:<20}  v{version:<4} {self.status:<9} by {self.who}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """How one update to this package ended, as the deploy Lambda recorded it (``deployment-<n>``)."""
+    number: int
+    outcome: str        # completed | failed or rolled back
+    endpoint: str
+    when: str
+    reason: str
+
+    def line(self, version: str) -> str:
+        return (f"{self.when:<20}  v{version:<4} deployment {self.outcome} on {self.endpoint}"
+                + (f": {self.reason}" if self.reason else ""))
+
 
 def metadata_value(text: str, limit: int = 256) -> str:
     cleaned = " ".join(_DISALLOWED.sub(" ", text).split())
@@ -63,6 +81,18 @@ def clean_reason(reason: str | None) -> str:
     characters (zero-width spaces, other format characters) do not make a reason."""
     text = "".join(c for c in (reason or "") if unicodedata.category(c) not in ("Cf", "Cc") or c.isspace())
     return " ".join(text.split())
+
+
+def deployment_records(metadata: dict[str, str]) -> list[DeploymentRecord]:
+    found = []
+    for key, value in metadata.items():
+        match = _DEPLOYMENT.match(key)
+        if match:
+            outcome, _, rest = value.partition(" on ")
+            endpoint, _, when = rest.rpartition(" at ")
+            found.append(DeploymentRecord(int(match.group(1)), outcome, endpoint, when,
+                                          metadata.get(f"{key}-reason", "")))
+    return sorted(found, key=lambda d: d.number)
 
 
 def decision_update(status: str, caller_arn: str, reason: str, metadata: dict[str, str],

@@ -4,7 +4,7 @@
     scones-registry approve ARN|VERSION --reason "…"   approve (the EventBridge rule then deploys it)
     scones-registry reject ARN|VERSION --reason "…" [--delete-endpoint]
     scones-registry live                 the package behind the endpoint
-    scones-registry history              every decision (who, when, why) and the last deployment's outcome
+    scones-registry history              every decision (who, when, why), every deployment outcome, the endpoint now
 
 Approvals and rejections record the caller's identity (STS GetCallerIdentity) and the reason in
 the package (pipelines/registry/audit.py), so the registry itself is the audit trail.
@@ -51,7 +51,7 @@ def format_table(rows: list[PackageRow], live_arn: str | None) -> str:
 
 
 def format_history(sm, group: str, endpoint_name: str) -> str:
-    lines = [f"{d.when:<20}  v{version:<4} {d.status:<9} by {d.who}: {d.reason}" for version, d in history(sm, group)]
+    lines = [entry.line(version) for version, entry in history(sm, group)]
     lines.append(f"endpoint {endpoint_name}: {deployment_outcome(describe_endpoint(sm, endpoint_name))}")
     return "\n".join(lines)
 

@@ -13,7 +13,7 @@ from botocore.exceptions import WaiterError
 
 from inference_workflow.deploy_model.lambda_function import IN_PROGRESS, describe_endpoint, live_package_arn
 from pipelines.errors import PackageNotFoundError
-from pipelines.registry.audit import Decision, decision_update, decisions
+from pipelines.registry.audit import Decision, DeploymentRecord, decision_update, decisions, deployment_records
 
 log = logging.getLogger("registry")
 WAIT_DELAY_SECONDS = 2
@@ -75,13 +75,13 @@ def set_status(sm, sts, package_arn: str, status: str, reason: str) -> None:
     sm.update_model_package(ModelPackageArn=package_arn, **update)
 
 
-def history(sm, group: str) -> list[tuple[str, Decision]]:
-    """Every recorded decision of the group as (version, decision), oldest first."""
+def history(sm, group: str) -> list[tuple[str, Decision | DeploymentRecord]]:
+    """Every recorded decision and deployment outcome of the group as (version, entry), oldest first."""
     found = []
     for row in list_packages(sm, group):
         metadata = sm.describe_model_package(ModelPackageName=row.arn).get("CustomerMetadataProperties", {})
-        found += [(str(row.version), decision) for decision in decisions(metadata)]
-    return sorted(found, key=lambda item: (item[1].when, item[1].number))
+        found += [(str(row.version), entry) for entry in [*decisions(metadata), *deployment_records(metadata)]]
+    return sorted(found, key=lambda item: item[1].when)
 
 
 def rejection_outcome(sm, group: str, endpoint_name: str, package_arn: str) -> RejectionOutcome:

@@ -66,3 +66,25 @@ def test_a_good_model_takes_all_traffic_after_the_canary(guarded):
     assert outcome.caller.failed == 0
     wait = stack.config.deployment.wait_seconds
     assert wait <= outcome.seconds < wait + 10 and outcome.seconds < 60
+
+
+def test_the_registry_history_lists_every_deployment_outcome(guarded, capsys):
+    """The deploy Lambda writes each update's outcome into its package when it next looks at the endpoint."""
+    from pipelines.registry import cli as registry_cli
+
+    stack, _ = guarded
+    sm = stack.client("sagemaker")
+    live = sm.describe_endpoint(EndpointName=stack.config.endpoint.name)
+    package = sm.describe_model(ModelName=sm.describe_endpoint_config(
+        EndpointConfigName=live["EndpointConfigName"])["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]
+    answer = stack.client("lambda").invoke(FunctionName=stack.resources.deploy_function_arn,
+                                           Payload=json.dumps({"model_package_arn": package["ModelPackageName"]}).encode())
+    assert json.loads(answer["Payload"].read())["status"] == "unchanged"
+    capsys.readouterr()
+    assert registry_cli.main(["--environment", "local", "history"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    outcomes = [line.split(" deployment ", 1)[1] for line in lines[:-1] if " deployment " in line]
+    assert [o.split(" on ")[0] for o in outcomes] == ["failed or rolled back", "failed or rolled back", "completed"]
+    assert "ping" in outcomes[0] or "health check" in outcomes[0]
+    assert "Rolled back: alarm" in outcomes[1]
+    assert lines[-1].startswith(f"endpoint {stack.config.endpoint.name}: InService: last deployment completed")

@@ -64,7 +64,8 @@ def test_registry_approve_deploys_and_reject_rolls_back(local_stack, tmp_path, c
     capsys.readouterr()
     assert registry_cli.main(["--environment", "local", "history"]) == 0
     history = capsys.readouterr().out.splitlines()
-    mine = [line for line in history if f" v{version} " in line]
+    mine = [line for line in history if f" v{version} " in line and " by " in line]     # its decisions
+    assert any(f" v{version} " in line and "deployment completed" in line for line in history)
     assert len(mine) == 2 and "Approved  by arn:aws:" in mine[0] and mine[0].endswith("better on rain ticket 12")
     assert "Rejected  by arn:aws:" in mine[1] and mine[1].endswith(": blurry at night")
     assert history[-1].startswith(f"endpoint {endpoint}: InService: last deployment completed")

@@ -3,8 +3,12 @@ import json
 import pytest
 
 from local_runtime.pipeline.runners.training import local_trainer_environment
-from local_runtime.trainer.local_settings import (LOCAL_TRAINER_ENV, LocalSettingsError, LocalTrainerConfig,
-                                                  parse_local_settings)
+from local_runtime.trainer.local_settings import (
+    LOCAL_TRAINER_ENV,
+    LocalSettingsError,
+    LocalTrainerConfig,
+    parse_local_settings,
+)
 from scones_common.config import load_config
 
 

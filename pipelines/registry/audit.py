@@ -65,15 +65,20 @@ def metadata_value(text: str, limit: int = 256) -> str:
     return cleaned[:limit] or "-"
 
 
-def decisions(metadata: dict[str, str]) -> list[Decision]:
+def _entries(metadata: dict[str, str], key_pattern: re.Pattern, separator: str, make) -> list:
+    """``<kind>-<n>`` = "<what><separator><who> at <when>" entries, with ``<kind>-<n>-reason``, in order."""
     found = []
     for key, value in metadata.items():
-        match = _DECISION.match(key)
+        match = key_pattern.match(key)
         if match:
-            status, _, rest = value.partition(" by ")
+            what, _, rest = value.partition(separator)
             who, _, when = rest.rpartition(" at ")
-            found.append(Decision(int(match.group(1)), status, who, when, metadata.get(f"{key}-reason", "")))
-    return sorted(found, key=lambda d: d.number)
+            found.append(make(int(match.group(1)), what, who, when, metadata.get(f"{key}-reason", "")))
+    return sorted(found, key=lambda entry: entry.number)
+
+
+def decisions(metadata: dict[str, str]) -> list[Decision]:
+    return _entries(metadata, _DECISION, " by ", Decision)
 
 
 def clean_reason(reason: str | None) -> str:
@@ -84,15 +89,7 @@ def clean_reason(reason: str | None) -> str:
 
 
 def deployment_records(metadata: dict[str, str]) -> list[DeploymentRecord]:
-    found = []
-    for key, value in metadata.items():
-        match = _DEPLOYMENT.match(key)
-        if match:
-            outcome, _, rest = value.partition(" on ")
-            endpoint, _, when = rest.rpartition(" at ")
-            found.append(DeploymentRecord(int(match.group(1)), outcome, endpoint, when,
-                                          metadata.get(f"{key}-reason", "")))
-    return sorted(found, key=lambda d: d.number)
+    return _entries(metadata, _DEPLOYMENT, " on ", DeploymentRecord)
 
 
 def decision_update(status: str, caller_arn: str, reason: str, metadata: dict[str, str],

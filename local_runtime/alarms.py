@@ -64,13 +64,11 @@ def decide(alarm: dict, values: Sequence[float | None]) -> Decision:
     shown = "[" + ", ".join("-" if v is None else f"{v:g}" for v in values) + "]"
     relation = PHRASES[alarm["ComparisonOperator"]]
     counted = f"{breaching} out of the last {len(values)} datapoints {shown}"
-    if breaching >= needed:     # CloudWatch's wording
-        return Decision("ALARM", f"Threshold Crossed: {counted} {'was' if breaching == 1 else 'were'} {relation} the "
-                                 f"threshold ({threshold:g}) (minimum {needed} datapoint"
-                                 f"{'s' if needed > 1 else ''} for OK -> ALARM transition).", tuple(values))
-    return Decision("OK", f"Threshold Crossed: {counted} {'was' if breaching == 1 else 'were'} {relation} the "
-                          f"threshold ({threshold:g}) (minimum {needed} datapoint{'s' if needed > 1 else ''} for "
-                          "ALARM -> OK transition).", tuple(values))
+    state = "ALARM" if breaching >= needed else "OK"
+    transition = "OK -> ALARM" if state == "ALARM" else "ALARM -> OK"
+    return Decision(state, f"Threshold Crossed: {counted} {'was' if breaching == 1 else 'were'} {relation} the "   # CloudWatch's wording
+                           f"threshold ({threshold:g}) (minimum {needed} datapoint{'s' if needed > 1 else ''} for "
+                           f"{transition} transition).", tuple(values))
 
 
 def combine(datapoints: Sequence[dict], statistic: str) -> float | None:

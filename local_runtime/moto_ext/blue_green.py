@@ -105,6 +105,12 @@ def forget(backend, endpoint_name: str) -> None:
         _last_config.pop(_key(backend, endpoint_name), None)
 
 
+def pending_deployments(account: str, region: str) -> dict[str, PendingDeployment]:
+    """Endpoint name -> its blue/green update in progress."""
+    with _lock:
+        return {name: deployment for (a, r, name), deployment in _pending.items() if (a, r) == (account, region)}
+
+
 def pending(account: str, region: str, endpoint_name: str) -> PendingDeployment | None:
     with _lock:
         return _pending.get((account, region, endpoint_name))

@@ -61,7 +61,6 @@ class DeploymentDriver(PeriodicThread):
         super().__init__(tick_seconds)
         self.clients = clients
         self.server = server
-        self.tick_seconds = tick_seconds
         self.outcomes: list[Outcome] = []
         self._driving: set[str] = set()
         self._threads: list[threading.Thread] = []
@@ -71,13 +70,9 @@ class DeploymentDriver(PeriodicThread):
             thread.join(timeout=10)
 
     def tick(self) -> None:
-        region = self.clients.region
-        for summary in self.clients.client("sagemaker").list_endpoints()["Endpoints"]:
-            name = summary["EndpointName"]
-            if summary["EndpointStatus"] != "Updating" or name in self._driving:
-                continue
-            deployment = blue_green.pending(ACCOUNT_ID, region, name)
-            if deployment is None:
+        """Reads the pending deployments UpdateEndpoint recorded (not ListEndpoints five times a second)."""
+        for name, deployment in blue_green.pending_deployments(ACCOUNT_ID, self.clients.region).items():
+            if name in self._driving:
                 continue
             self._driving.add(name)
             thread = threading.Thread(target=self._drive, args=(name, deployment), name=f"deploy-{name}", daemon=True)
@@ -104,7 +99,7 @@ class DeploymentDriver(PeriodicThread):
                 return STOPPED
             if time.monotonic() >= deadline:
                 return None
-            time.sleep(min(self.tick_seconds, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(self.interval, max(0.0, deadline - time.monotonic())))
 
     def _drive(self, name: str, deployment) -> None:
         started = time.monotonic()

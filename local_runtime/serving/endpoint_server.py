@@ -121,25 +121,21 @@ class EndpointRegistry:
         if loaded and loaded.config_name == endpoint["EndpointConfigName"]:
             loaded.checked = time.monotonic()
             return loaded
-        config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        loaded = self.load_config(name, endpoint["EndpointConfigName"])
+        self._loaded[name] = loaded
+        log.info("endpoint %s serves %s", name, endpoint["EndpointConfigName"])
+        return loaded
+
+    def load_config(self, name: str, config_name: str) -> LoadedEndpoint:
+        """The endpoint as it serves ``config_name`` (also a blue/green update's new fleet, or a health check);
+        loads its model, or raises ModelLoadError naming the variant."""
+        sm = self.clients.client("sagemaker")
+        config = sm.describe_endpoint_config(EndpointConfigName=config_name)
         variant = config["ProductionVariants"][0]
         try:
             model = self._model(sm, variant["ModelName"])
         except ModelArtifactError as exc:
             raise ModelLoadError(variant["VariantName"], str(exc)) from None
-        capture = config.get("DataCaptureConfig")
-        loaded = LoadedEndpoint(name, endpoint["EndpointConfigName"], variant["VariantName"], model,
-                                capture if capture and capture.get("EnableCapture") else None, time.monotonic())
-        self._loaded[name] = loaded
-        log.info("endpoint %s serves %s (%s)", name, variant["ModelName"], endpoint["EndpointConfigName"])
-        return loaded
-
-    def load_config(self, name: str, config_name: str) -> LoadedEndpoint:
-        """The endpoint as it would serve ``config_name`` (a blue/green update's new fleet); loads its model."""
-        sm = self.clients.client("sagemaker")
-        config = sm.describe_endpoint_config(EndpointConfigName=config_name)
-        variant = config["ProductionVariants"][0]
-        model = self._model(sm, variant["ModelName"])
         capture = config.get("DataCaptureConfig")
         return LoadedEndpoint(name, config_name, variant["VariantName"], model,
                               capture if capture and capture.get("EnableCapture") else None, time.monotonic())
@@ -202,7 +198,8 @@ class EndpointServer:
         try:
             self.registry.load_config(endpoint_name, config_name)
         except Exception as exc:     # any reason the model does not load is a failed /ping
-            return ("The primary container for production variant AllTraffic did not pass the ping health check "
+            variant = exc.variant if isinstance(exc, ModelLoadError) else "AllTraffic"
+            return (f"The primary container for production variant {variant} did not pass the ping health check "
                     f"({type(exc).__name__}: {exc}). Please check CloudWatch logs for this endpoint.")
         return None
 

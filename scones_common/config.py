@@ -130,6 +130,9 @@ def _whole_in(lo: int, hi: int) -> dict:
     return _check(lambda v: lo <= v <= hi, f"a whole number in [{lo}, {hi}]")
 
 
+ENSEMBLE_AVERAGES = ("logits", "probabilities")
+
+
 @dataclass(frozen=True)
 class LocalTrainerConfig:
     """Knobs of the local stand-in trainer only; never in the cloud request. The one declaration.
@@ -141,7 +144,7 @@ class LocalTrainerConfig:
     """
     label_smoothing: float = field(default=0.0, metadata=_check(lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"))
     seed: int = field(default=0, metadata=_check(lambda v: v >= 0, "a whole number >= 0"))
-    ensemble_size: int = field(default=2, metadata=_whole_in(1, 8))          # members exported as one ONNX graph
+    ensemble_size: int = field(default=3, metadata=_whole_in(1, 8))          # members exported as one ONNX graph
     width: int = field(default=8, metadata=_whole_in(4, 128))               # first stage; then 2× and 4×
     ema_decay: float = field(default=0.99, metadata=_check(lambda v: 0 <= v < 1, "a number in [0, 1)"))  # 0 = off
     flip_tta: bool = False                  # the exported graph also averages each image's mirror
@@ -149,6 +152,9 @@ class LocalTrainerConfig:
     temperature_scaling: bool = False       # fit the temperature on validation instead of the fixed one
     mixup_alpha: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 1, "a number in [0, 1] (0 = off)"))
     cutout: int = field(default=0, metadata=_whole_in(0, 32))               # side of the square erased per image (0 = off)
+    ensemble_average: str = field(default="logits", metadata=_one_of(*ENSEMBLE_AVERAGES))  # how views are combined
+    coarse_fraction: float = field(default=0.5, metadata=_check(lambda v: 0 <= v < 1, "a number in [0, 1) (0 = off)"))
+    coarse_resolution: int = field(default=16, metadata=_whole_in(4, 32))   # image width in the coarse epochs (aspect kept)
     train_on_validation: bool = False       # fit on train + validation with the schedule chosen on validation
     channels_last: bool = True              # faster convolutions on CPU
     threads: int = field(default=2, metadata=_whole_in(1, 64))              # torch intra-op threads

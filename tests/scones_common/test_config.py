@@ -48,6 +48,8 @@ def test_layers_file_overlay_env_cli(tmp_path):
     ("local_trainer.width", 2, "a whole number in [4, 128]"),
     ("local_trainer.ensemble_size", 9, "a whole number in [1, 8]"),
     ("local_trainer.threads", "two", "a whole number"),
+    ("local_trainer.coarse_fraction", 1.0, "[0, 1)"),
+    ("local_trainer.coarse_resolution", 40, "a whole number in [4, 32]"),
     ("local_trainer.depth", 3, "known keys"),
 ])
 def test_bad_values_name_key_value_and_range(key, value, fragment):

@@ -13,8 +13,18 @@ def test_graph_averages_probabilities_over_members_and_mirrors():
     members, x = _members(2), torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         expected = torch.stack([torch.softmax(m(v), dim=1) for m in members for v in (x, x.flip(3))]).mean(dim=0)
-        assert torch.allclose(ServingGraph(members, flip=True)(x), expected, atol=1e-6)
+        assert torch.allclose(ServingGraph(members, flip=True, average="probabilities")(x), expected, atol=1e-6)
         assert torch.allclose(ServingGraph(members[:1], flip=False)(x), torch.softmax(members[0](x), dim=1), atol=1e-6)
+
+
+def test_graph_averages_logits_by_default():
+    members, x = _members(3), torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        logits = torch.stack([m(x) for m in members])
+        by_logits = ServingGraph(members, flip=False)(x)
+        assert torch.allclose(by_logits, torch.softmax(logits.mean(dim=0), dim=1), atol=1e-6)
+        by_probabilities = ServingGraph(members, flip=False, average="probabilities")(x)
+        assert not torch.allclose(by_logits, by_probabilities)
 
 
 def test_temperature_divides_every_views_logits():

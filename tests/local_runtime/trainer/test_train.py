@@ -122,10 +122,10 @@ def test_bad_local_trainer_knob_fails_with_reason(opt_ml, monkeypatch):
     assert "SCONES_LOCAL_TRAINER ensemble_size = 0 is invalid" in (opt_ml / "output" / "failure").read_text()
 
 
-def _tiny_run(local):
+def _tiny_run(local, epochs=1):
     import torch
 
-    settings = trainer.TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.05,
+    settings = trainer.TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=epochs, learning_rate=0.05,
                                      mini_batch_size=16)
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 255, (32, 3, 32, 32), dtype=np.uint8), np.arange(32) % 2
@@ -172,3 +172,22 @@ def test_crop_is_a_window_of_the_padded_image():
     for image in range(2):
         assert any(torch.equal(cropped[image], padded[image, :, dy:dy + 32, dx:dx + 32])
                    for dy in range(9) for dx in range(9))
+
+
+def test_coarsen_downsamples_and_keeps_the_picture():
+    import torch
+
+    batch = torch.zeros(2, 3, 32, 32)
+    batch[:, :, :, 16:] = 1.0                       # left half dark, right half bright
+    coarse = trainer.coarsen(batch, 16)
+    assert coarse.shape == (2, 3, 16, 16)
+    assert torch.allclose(coarse[..., :7], torch.zeros(1)) and torch.allclose(coarse[..., 9:], torch.ones(1))
+    assert trainer.coarsen(batch, 32) is batch
+    assert trainer.coarsen(torch.zeros(1, 3, 24, 48), 16).shape == (1, 3, 8, 16)
+
+
+def test_coarse_epochs_change_the_weights():
+    full, _ = _tiny_run(LocalTrainerConfig(threads=1, coarse_fraction=0.0), epochs=2)
+    coarse, metrics = _tiny_run(LocalTrainerConfig(threads=1, coarse_fraction=0.5, coarse_resolution=16), epochs=2)
+    assert not np.allclose(full.numpy(), coarse.numpy())
+    assert metrics["members"] == LocalTrainerConfig().ensemble_size

@@ -13,6 +13,7 @@ an ``environ`` mapping (a private-method override), and it added ~0.25 s to ever
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import typing
@@ -35,21 +36,29 @@ NO_AUGMENTATION = "none"          # config only: augmentation_type is then left 
 LOCAL_TRAINER_ENV = "SCONES_LOCAL_TRAINER"
 OFFICIAL_SOURCE = "cifar-100"
 
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.(\d*xlarge|large|medium|small|metal)$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_SCHEDULE = re.compile(r"^(cron\(([^ )]+ ){5}[^ )]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# Whole-string, ASCII-only patterns (used with fullmatch): AWS refuses a trailing newline or a non-ASCII digit.
+_INSTANCE_TYPE = re.compile(r"ml\.[a-z][a-z0-9-]*\.(\d*xlarge|large|medium|small|metal)", re.ASCII)
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", re.ASCII)
+_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d", re.ASCII)
+_SCHEDULE = re.compile(r"cron\(([^ )]+ ){5}[^ )]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)", re.ASCII)
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", re.ASCII)
+_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", re.ASCII)
+_DURATION = re.compile(r"P(T?\d+[YMWDHS])+", re.ASCII)
+_WHOLE_NUMBER = re.compile(r"\s*-?\d+\s*", re.ASCII)
+SEED_MAX = 10**9     # local_trainer seeds become seed·1000 + k for torch.manual_seed (a 64-bit integer)
 
 
 class ConfigError(SconesError, ValueError):
     """A configuration value is missing, of the wrong type or out of range."""
 
-    def __init__(self, key: str, value: Any, expected: str):
+    def __init__(self, key: str, value: Any, expected: str, fix: str | None = None):
         self.key, self.value, self.expected = key, value, expected
-        super().__init__(f"config {key} = {value!r} is invalid: expected {expected}. "
-                         f"Fix it in configs/, in ${ENV_PREFIX}{key.upper().replace('.', '__')} or on the command line.")
+        fix = fix or (f"Fix it in configs/, in ${ENV_PREFIX}{key.upper().replace('.', '__')} "
+                      "or on the command line.")
+        shown = repr(value)
+        if len(shown) > 120:
+            shown = f"{shown[:100]}… ({len(shown)} characters)"
+        super().__init__(f"config {key} = {shown} is invalid: expected {expected}. {fix}")
 
 
 def _check(predicate: Callable[[Any], bool], expected: str) -> dict:
@@ -65,7 +74,7 @@ def _one_of(*options: str) -> dict:
 
 
 def _matches(pattern: re.Pattern, example: str) -> dict:
-    return _check(lambda v: bool(pattern.match(v)), f"a value like {example}")
+    return _check(lambda v: bool(pattern.fullmatch(v)), f"a value like {example}")
 
 
 def _algorithm(name: str, narrower: tuple[Callable[[Any], bool], str] | None = None) -> dict:
@@ -81,6 +90,10 @@ def _algorithm(name: str, narrower: tuple[Callable[[Any], bool], str] | None = N
     return _check(lambda v: accepts(v) and predicate(v), expected)
 
 
+def _whole_in(lo: int, hi: int) -> dict:
+    return _check(lambda v: lo <= v <= hi, f"a whole number in [{lo}, {hi}]")
+
+
 _POSITIVE = _check(lambda v: v > 0, "a number > 0")
 _INSTANCE = _matches(_INSTANCE_TYPE, "ml.m5.xlarge (ml.<family>.<size>)")
 
@@ -94,7 +107,7 @@ class ProjectConfig:
 
 @dataclass(frozen=True)
 class StorageConfig:
-    bucket: str = field(default="", metadata=_check(lambda v: v == "" or bool(_BUCKET.match(v)), "an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"))
+    bucket: str = field(default="", metadata=_check(lambda v: v == "" or bool(_BUCKET.fullmatch(v)), "an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"))
     prefix: str = field(default="scones-vehicle-classifier", metadata=_check(lambda v: not v.startswith("/") and not v.endswith("/"), "a key prefix without leading or trailing '/'"))
 
 
@@ -103,7 +116,7 @@ class DataConfig:
     source: str = field(default=OFFICIAL_SOURCE, metadata=_check(bool, f"'{OFFICIAL_SOURCE}', an s3:// URI, a file:// URL or a path"))
     cache_dir: str = "~/.cache/scones"
     validation_fraction: float = field(default=0.1, metadata=_check(lambda v: 0 < v < 0.5, "a fraction in (0, 0.5)"))
-    seed: int = 42
+    seed: int = field(default=42, metadata=_whole_in(0, SEED_MAX))
 
 
 @dataclass(frozen=True)
@@ -126,10 +139,6 @@ class Hyperparameters:
     early_stopping_patience: int = field(default=10, metadata=_algorithm("early_stopping_patience"))
 
 
-def _whole_in(lo: int, hi: int) -> dict:
-    return _check(lambda v: lo <= v <= hi, f"a whole number in [{lo}, {hi}]")
-
-
 ENSEMBLE_AVERAGES = ("logits", "probabilities")
 
 
@@ -143,7 +152,7 @@ class LocalTrainerConfig:
     Defaults are the variant chosen on validation (README "Trainer": the table of what was tried).
     """
     label_smoothing: float = field(default=0.0, metadata=_check(lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"))
-    seed: int = field(default=0, metadata=_check(lambda v: v >= 0, "a whole number >= 0"))
+    seed: int = field(default=0, metadata=_whole_in(0, SEED_MAX))
     ensemble_size: int = field(default=3, metadata=_whole_in(1, 8))          # members exported as one ONNX graph
     width: int = field(default=8, metadata=_whole_in(4, 128))               # first stage; then 2× and 4×
     ema_decay: float = field(default=0.99, metadata=_check(lambda v: 0 <= v < 1, "a number in [0, 1)"))  # 0 = off
@@ -154,7 +163,7 @@ class LocalTrainerConfig:
     cutout: int = field(default=0, metadata=_whole_in(0, 32))               # side of the square erased per image (0 = off)
     ensemble_average: str = field(default="logits", metadata=_one_of(*ENSEMBLE_AVERAGES))  # how views are combined
     coarse_fraction: float = field(default=0.5, metadata=_check(lambda v: 0 <= v < 1, "a number in [0, 1) (0 = off)"))
-    coarse_resolution: int = field(default=16, metadata=_whole_in(4, 32))   # image width in the coarse epochs (aspect kept)
+    coarse_resolution: int = field(default=16, metadata=_whole_in(8, 32))   # image width in the coarse epochs; the three 2×2 max-pools need ≥ 8
     train_on_validation: bool = False       # fit on train + validation with the schedule chosen on validation
     channels_last: bool = True              # faster convolutions on CPU
     threads: int = field(default=2, metadata=_whole_in(1, 64))              # torch intra-op threads
@@ -247,8 +256,8 @@ class MonitorConfig:
 class PipelineConfig:
     name: str = field(default="scones-vehicle-classifier", metadata=_matches(_NAME, "scones-vehicle-classifier"))
     cache_enabled: bool = True
-    cache_expire_after: str = field(default="P30D", metadata=_matches(re.compile(r"^P(T?\d+[YMWDHS])+$"), "an ISO 8601 duration such as P30D"))
-    role_arn: str = field(default="", metadata=_check(lambda v: v == "" or bool(_ROLE_ARN.match(v)), "an IAM role ARN arn:aws:iam::<12 digits>:role/<name>"))
+    cache_expire_after: str = field(default="P30D", metadata=_matches(_DURATION, "an ISO 8601 duration such as P30D"))
+    role_arn: str = field(default="", metadata=_check(lambda v: v == "" or bool(_ROLE_ARN.fullmatch(v)), "an IAM role ARN arn:aws:iam::<12 digits>:role/<name>"))
 
 
 @dataclass(frozen=True)
@@ -293,18 +302,26 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
             return value.lower() in ("true", "1", "yes")
         raise ConfigError(key, value, "true or false")
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not re.fullmatch(r"-?\d+", value.strip())):
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not _WHOLE_NUMBER.fullmatch(value)):
             raise ConfigError(key, value, "a whole number")
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:          # more digits than Python converts (sys.get_int_max_str_digits)
+            raise ConfigError(key, value, "a whole number of a sensible size") from None
     if kind is float:
         try:
             if isinstance(value, bool):
                 raise TypeError
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(key, value, "a number") from None
+        except OverflowError:       # an integer beyond the float range
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(key, value, "a finite number (not inf or nan)")
+        return number
     if kind is str:
-        if isinstance(value, (dict, list)) or value is None:
+        if isinstance(value, (dict, list, bytes)) or value is None:
             raise ConfigError(key, value, "a string")
         return str(value)
     raise TypeError(f"unsupported config field type {kind}")
@@ -313,6 +330,12 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
 def _build(cls: type, raw: Mapping[str, Any], path: str) -> Any:
     if not isinstance(raw, Mapping):
         raise ConfigError(path or "<root>", raw, "a mapping of keys to values")
+    for name in raw:
+        if not isinstance(name, str):
+            key = f"{path}.{name!r}" if path else repr(name)
+            raise ConfigError(key, raw[name], "a text key; keys are names such as "
+                              + ", ".join(f.name for f in dataclasses.fields(cls)[:3]) + ", …",
+                              "Fix the key in the config file (YAML reads 1, true or null unquoted as non-text).")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
@@ -326,7 +349,7 @@ def _build(cls: type, raw: Mapping[str, Any], path: str) -> Any:
         key = f"{path}.{f.name}" if path else f.name
         kind = hints[f.name]
         if dataclasses.is_dataclass(kind):
-            values[f.name] = _build(kind, raw[f.name] or {}, key)
+            values[f.name] = _build(kind, {} if raw[f.name] is None else raw[f.name], key)
             continue
         value = _coerce(key, raw[f.name], kind)
         if "check" in f.metadata:
@@ -353,30 +376,64 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
 
 
 def dotted_to_nested(flat: Mapping[str, Any]) -> dict:
+    """``{"a.b": 1}`` → ``{"a": {"b": 1}}``; a key set both as a value and as a section is refused."""
     nested: dict = {}
-    for dotted, value in flat.items():
-        node = nested
+    for dotted in sorted(flat, key=lambda k: k.count(".")):     # sections before the keys inside them
+        value = flat[dotted]
         *parents, leaf = dotted.split(".")
-        for part in parents:
+        if "" in parents or not leaf:
+            raise ConfigError(dotted, value, "a key of non-empty dotted names such as training.instance_type")
+        node = nested
+        for depth, part in enumerate(parents):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                section = ".".join(parents[:depth + 1])
+                raise ConfigError(section, node, f"a mapping, since {dotted} is also set: give either "
+                                  f"{section} or keys inside it")
+        if isinstance(node.get(leaf), dict):
+            raise ConfigError(dotted, value, f"a mapping, since keys inside {dotted} are also set: give either "
+                              f"{dotted} or keys inside it")
         node[leaf] = value
     return nested
 
 
+_FILE_FIX = "Fix the file, or pass --config with a readable YAML file."
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("config file", str(path), "an existing YAML file") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError("config file", str(path), f"valid YAML ({exc})") from None
+        raise ConfigError("config file", str(path), "an existing YAML file", _FILE_FIX) from None
+    except IsADirectoryError:
+        raise ConfigError("config file", str(path), "a YAML file, not a directory", _FILE_FIX) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("config file", str(path), f"UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                          f"offset {exc.start} is not)", _FILE_FIX) from None
+    except OSError as exc:
+        raise ConfigError("config file", str(path), f"a readable file ({exc.strerror or exc})", _FILE_FIX) from None
+    except (yaml.YAMLError, ValueError) as exc:    # ValueError: e.g. an integer of more than 4300 digits
+        raise ConfigError("config file", str(path), f"valid YAML ({exc})", _FILE_FIX) from None
+    data = {} if data is None else data
     if not isinstance(data, dict):
-        raise ConfigError("config file", str(path), "a YAML mapping at the top level")
+        raise ConfigError("config file", str(path), "a YAML mapping at the top level", _FILE_FIX)
     return data
 
 
+def _env_value(name: str, value: str) -> Any:
+    """A ``SCONES__`` value read as one YAML value (``7`` a number, ``true`` a boolean, ``a`` text)."""
+    if not value:
+        return value
+    try:
+        return yaml.safe_load(value)
+    except (yaml.YAMLError, ValueError) as exc:
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(name, value, f"one YAML value such as 7, true, 0.5 or text ({problem}); quote text "
+                          f"that holds YAML syntax, e.g. {name}='\"a: b\"'", f"Fix ${name}.") from None
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict:
-    flat = {name[len(ENV_PREFIX):].lower().replace("__", "."): yaml.safe_load(value) if value else value
+    flat = {name[len(ENV_PREFIX):].lower().replace("__", "."): _env_value(name, value)
             for name, value in environ.items() if name.startswith(ENV_PREFIX)}
     return dotted_to_nested(flat)
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from scones_common.config import ConfigError, load_config
@@ -49,14 +51,29 @@ def test_layers_file_overlay_env_cli(tmp_path):
     ("local_trainer.ensemble_size", 9, "a whole number in [1, 8]"),
     ("local_trainer.threads", "two", "a whole number"),
     ("local_trainer.coarse_fraction", 1.0, "[0, 1)"),
-    ("local_trainer.coarse_resolution", 40, "a whole number in [4, 32]"),
+    ("local_trainer.coarse_resolution", 40, "a whole number in [8, 32]"),
+    ("local_trainer.coarse_resolution", 7, "a whole number in [8, 32]"),     # three 2×2 max-pools need 8 px
+    ("local_trainer.seed", 10**9 + 1, "a whole number in [0, 1000000000]"),
+    ("local_trainer.seed", -1, "a whole number in [0, 1000000000]"),
+    ("data.seed", -1, "a whole number in [0, 1000000000]"),
+    ("project.region", "us-east-1\n", "us-east-1"),                           # patterns match the whole value
+    ("project.region", "us-east-\u0661", "us-east-1"),                        # ASCII digits only
+    ("storage.bucket", "bucket\n", "bucket name"),
+    ("pipeline.role_arn", "arn:aws:iam::123456789012:role/r\n", "role ARN"),
+    ("pipeline.cache_expire_after", "P\u0663D", "ISO 8601"),
+    ("training.instance_count", "\u0661", "a whole number"),
+    pytest.param("training.instance_count", "1" * 5000, "a whole number", id="5000-digits"),
+    ("deployment.latency_threshold_ms", "1e400", "a finite number"),
+    ("deployment.latency_threshold_ms", float("inf"), "a finite number"),
+    pytest.param("deployment.latency_threshold_ms", 10**400, "a finite number", id="integer-beyond-float"),
+    ("project.name", b"scones", "a string"),
     ("local_trainer.depth", 3, "known keys"),
 ])
 def test_bad_values_name_key_value_and_range(key, value, fragment):
     with pytest.raises(ConfigError) as info:
         load_config(environ={}, overrides={key: value})
     message = str(info.value)
-    assert key in message and repr(value) in message and fragment in message
+    assert key in message and repr(value)[:100] in message and fragment in message
 
 
 def test_unknown_environment_rejected():
@@ -90,3 +107,54 @@ def test_local_trainer_section_and_no_augmentation():
                          overrides={"training.hyperparameters.augmentation_type": "none"})
     assert config.local_trainer.label_smoothing == 0.05 and config.local_trainer.seed == 0
     assert config.training.hyperparameters.augmentation_type == "none"
+
+
+@pytest.mark.parametrize("value", ["[unclosed", "a: b: c", "1\x00", "!!python/object/apply:os.system [true]"])
+def test_env_value_that_is_not_one_yaml_value_names_the_variable(value):
+    with pytest.raises(ConfigError, match=r"SCONES__LOCAL_TRAINER__THREADS = .* one YAML value .* quote text"):
+        load_config(environ={"SCONES__LOCAL_TRAINER__THREADS": value})
+
+
+@pytest.mark.parametrize("environ, key", [
+    ({"SCONES__LOCAL_TRAINER": "3", "SCONES__LOCAL_TRAINER__THREADS": "1"}, "local_trainer"),
+    ({"SCONES__LOCAL_TRAINER__THREADS": "1", "SCONES__LOCAL_TRAINER": "3"}, "local_trainer"),
+    ({"SCONES__TRAINING__HYPERPARAMETERS": "x", "SCONES__TRAINING__HYPERPARAMETERS__EPOCHS": "3"},
+     "training.hyperparameters"),
+    ({"SCONES__DATA____SEED": "1"}, "data..seed"),
+    ({"SCONES__": "1"}, ""),
+])
+def test_env_variables_that_contradict_or_misname_keys_are_refused(environ, key):
+    with pytest.raises(ConfigError) as info:
+        load_config(environ=environ)
+    assert info.value.key == key
+
+
+def test_a_section_given_as_a_value_and_as_keys_on_the_command_line_is_refused():
+    with pytest.raises(ConfigError, match="give either local_trainer or keys inside it"):
+        load_config(environ={}, overrides={"local_trainer": 3, "local_trainer.threads": 1})
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"project:\n  name: caf\xe9\n", "UTF-8 text (byte 0xe9 at offset 20"),
+    (b"training: [unclosed\n", "valid YAML"),
+    (b"project: {name: x}\nstorage: {bucket: \"a\tb\x01\"}\n", "valid YAML"),
+    (b"- a\n- b\n", "a YAML mapping at the top level"),
+    (b"1: 2\n", "a text key"),
+    (b"training: {true: 2}\n", "a text key"),
+    (b"local_trainer: []\n", "a mapping of keys to values"),
+    (b"data: {seed: " + b"9" * 5000 + b"}\n", "valid YAML"),
+])
+def test_a_config_file_that_cannot_be_read_is_named(tmp_path, content, expected):
+    bad = tmp_path / "pipeline.yaml"
+    bad.write_bytes(content)
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(bad, environ={})
+
+
+def test_a_directory_given_as_config_file_or_overlay_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=f"'{re.escape(str(tmp_path))}' is invalid: expected a YAML file, not a directory"):
+        load_config(tmp_path, environ={})
+    (tmp_path / "pipeline.yaml").write_text("project: {name: x}\n")
+    (tmp_path / "environments" / "local.yaml").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="local.yaml' is invalid: expected a YAML file, not a directory"):
+        load_config(tmp_path / "pipeline.yaml", environ={})

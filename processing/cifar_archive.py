@@ -5,8 +5,12 @@ crafted archive would run code while it is being staged. :class:`CifarUnpickler`
 the globals the format needs: numpy's array reconstruction (``_reconstruct``, ``ndarray``,
 ``dtype``; under ``numpy.core`` in the official 2009 file written by numpy 1.x, under
 ``numpy._core`` in re-pickled copies such as the team's dev archive, checked with
-``pickletools``) and ``_codecs.encode`` for the latin-1 bytes Python 3 writes in protocol 2.
+``pickletools``), ``_codecs.encode`` for the latin-1 bytes Python 3 writes in protocol 2, and
+``bytes()`` with no argument, which is how protocol 2 writes ``b""`` (an empty array's buffer).
 Dicts, lists, strings and numbers need no global. Anything else is refused before it is called.
+
+What loads is then checked field by field (:meth:`CifarArchive.split`), so a damaged or crafted
+member is a :class:`CorruptArchiveError` naming the member and field, never a numpy or codec error.
 """
 from __future__ import annotations
 
@@ -50,12 +54,21 @@ def _latin1_bytes(text, encoding: str = "latin1") -> bytes:
     return text.encode("latin1")
 
 
+def _empty_bytes(*args) -> bytes:
+    """What protocol 2 writes for ``b""`` (``bytes()``); any argument (``bytes(10**12)`` allocates) is refused."""
+    if args:
+        raise pickle.UnpicklingError(f"bytes() called with {len(args)} argument(s); only b'' is pickled that way")
+    return b""
+
+
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct(),   # written by numpy 1.x (the official file)
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct(),  # written by numpy 2.x
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _latin1_bytes,
+    ("__builtin__", "bytes"): _empty_bytes,                           # Python 3 writes builtins under their 2.x name
+    ("builtins", "bytes"): _empty_bytes,
 }
 
 
@@ -95,8 +108,8 @@ class CifarSplit:
     filenames: list[str]
 
 
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+MAX_FILENAME_BYTES = 200      # the staged name adds a 6-character index; most file systems allow 255 bytes
+_REMAKE = "re-download the archive or re-create it from the original"
 
 
 def _field(record: dict, name: str, member: str):
@@ -106,18 +119,60 @@ def _field(record: dict, name: str, member: str):
     raise CorruptArchiveError(f"{member} has no '{name}' entry; not a cifar-100-python pickle")
 
 
+def _sequence(value, member: str, name: str) -> list:
+    """A list field's items; numpy 1-D arrays count (their items become Python values)."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    described = f"a {value.ndim}-D array" if isinstance(value, np.ndarray) else f"a {type(value).__name__}"
+    raise CorruptArchiveError(f"{member}: {name} is {described}; expected a list, one entry per image. {_REMAKE}")
+
+
+def _texts(value, member: str, name: str, max_bytes: int | None = None) -> list[str]:
+    """A list of names as text: str, or bytes in UTF-8 (what the official archive holds)."""
+    texts = []
+    for i, item in enumerate(_sequence(value, member, name)):
+        if isinstance(item, bytes):
+            try:
+                item = item.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CorruptArchiveError(f"{member}: {name}[{i}] = {item[:60]!r} is not UTF-8 (byte "
+                                          f"0x{item[exc.start]:02x} at {exc.start}). {_REMAKE}") from None
+        elif not isinstance(item, str):
+            raise CorruptArchiveError(f"{member}: {name}[{i}] is a {type(item).__name__} ({item!r:.60}); "
+                                      f"expected text. {_REMAKE}")
+        if max_bytes is not None and len(item.encode("utf-8", "surrogatepass")) > max_bytes:
+            raise CorruptArchiveError(f"{member}: {name}[{i}] = {item[:60]!r}… is {len(item.encode('utf-8', 'surrogatepass'))} "
+                                      f"bytes long; a file name here is at most {max_bytes} bytes. {_REMAKE}")
+        texts.append(item)
+    return texts
+
+
+def _labels(value, member: str, name: str, count: int) -> np.ndarray:
+    """Label ids: whole numbers in [0, count), never truncated from a float or wrapped from a big int."""
+    labels = _sequence(value, member, name)
+    for i, label in enumerate(labels):
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < count:
+            raise CorruptArchiveError(f"{member}: {name}[{i}] is {label!r:.60} ({type(label).__name__}); expected a "
+                                      f"whole number in [0, {count}), an index into fine_label_names. {_REMAKE}")
+    return np.array(labels, dtype=np.int64)
+
+
 class CifarArchive:
     """Random access to the three pickles of one archive, read once each."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._members: dict[str, dict] = {}
+        self._where: dict[str, str] = {}
         try:
             with tarfile.open(self.path, "r:gz") as tar:
                 for member in tar.getmembers():
                     name = member.name.rsplit("/", 1)[-1]
                     if member.isfile() and name in ("meta", "train", "test"):
-                        self._members[name] = load_member(tar.extractfile(member), f"{self.path.name}:{member.name}")
+                        self._where[name] = f"{self.path.name}:{member.name}"
+                        self._members[name] = load_member(tar.extractfile(member), self._where[name])
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise CorruptArchiveError(f"{self.path} is not a readable cifar-100-python .tar.gz ({exc}); "
                                       "re-download it or check the path") from exc
@@ -126,25 +181,37 @@ class CifarArchive:
             raise CorruptArchiveError(f"{self.path} lacks {', '.join(sorted(missing))}: expected the "
                                       f"{ARCHIVE_ROOT}/{{meta,train,test}} layout")
 
+    def fine_label_names(self) -> list[str]:
+        """``meta``'s fine_label_names, checked: text, and a requested name at most once."""
+        where = self._where["meta"]
+        return _texts(_field(self._members["meta"], "fine_label_names", where), where, "fine_label_names")
+
     def fine_label_ids(self, names: list[str]) -> dict[str, int]:
         """Maps class names to CIFAR fine label ids, read from ``meta``, never assumed."""
-        label_names = [_text(n) for n in _field(self._members["meta"], "fine_label_names", "meta")]
+        label_names = self.fine_label_names()
         missing = [n for n in names if n not in label_names]
         if missing:
             raise MissingClassesError(f"classes {missing} are not in {self.path}'s fine_label_names "
                                       f"({len(label_names)} names); is this CIFAR-100?")
+        repeated = [n for n in names if label_names.count(n) > 1]
+        if repeated:
+            raise CorruptArchiveError(f"{self._where['meta']}: fine_label_names holds {repeated} more than once, "
+                                      f"so the label id is ambiguous. {_REMAKE}")
         return {name: label_names.index(name) for name in names}
 
     def split(self, name: str) -> CifarSplit:
-        record = self._members[name]
-        data = np.asarray(_field(record, "data", name))
-        labels = np.asarray(_field(record, "fine_labels", name), dtype=np.int64)
-        filenames = [_text(f) for f in _field(record, "filenames", name)]
+        record, where = self._members[name], self._where[name]
+        data = _field(record, "data", where)
+        if not isinstance(data, np.ndarray):
+            raise CorruptArchiveError(f"{where}: data is a {type(data).__name__}; expected a uint8 numpy array "
+                                      f"(N, 3072) of 32×32 RGB rows. {_REMAKE}")
+        labels = _labels(_field(record, "fine_labels", where), where, "fine_labels", len(self.fine_label_names()))
+        filenames = _texts(_field(record, "filenames", where), where, "filenames", MAX_FILENAME_BYTES)
         if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != int(np.prod(IMAGE_SHAPE)):
-            raise CorruptArchiveError(f"{name}: data is {data.dtype} {data.shape}; expected uint8 (N, 3072) "
+            raise CorruptArchiveError(f"{where}: data is {data.dtype} {data.shape}; expected uint8 (N, 3072) "
                                       "32×32 RGB rows")
         if not (len(data) == len(labels) == len(filenames)):
-            raise CorruptArchiveError(f"{name}: {len(data)} images, {len(labels)} labels, "
+            raise CorruptArchiveError(f"{where}: {len(data)} images, {len(labels)} labels, "
                                       f"{len(filenames)} filenames; the counts must match")
         images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         return CifarSplit(images=images, fine_labels=labels, filenames=filenames)

@@ -101,6 +101,19 @@ def _fraction(text: str) -> float:
     return value
 
 
+SEED_MAX = 10**9      # the config's bound on data.seed
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is outside [0, {SEED_MAX}]")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-source", default=None,
@@ -108,7 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"a directory holding one archive (default: {STAGING_INPUT} if present, else cifar-100)")
     parser.add_argument("--output-dir", default=STAGING_OUTPUT)
     parser.add_argument("--validation-fraction", type=_fraction, default=0.1)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=_seed, default=42)
     parser.add_argument("--md5", default=None, help="expected MD5 of a custom archive")
     parser.add_argument("--cache-dir", default="~/.cache/scones")
     return parser.parse_args(argv)

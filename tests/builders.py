@@ -46,11 +46,14 @@ class RunsOnLoad:
 def make_cifar_archive(path: Path, per_class_train: int = 40, per_class_test: int = 10, other_classes: int = 5,
                        str_keys: bool = False, fine_names: list[str] | None = None, omit: str | None = None,
                        seed: int = 0, other_train: int = 7, other_test: int = 3,
-                       planted: dict[str, object] | None = None) -> Path:
+                       planted: dict[str, object] | None = None,
+                       replaced: dict[str, dict[str, object]] | None = None) -> Path:
     """Writes a tar.gz in the original cifar-100-python layout, with some other classes mixed in.
 
     ``planted`` adds an extra entry to the named members' records (e.g. a :class:`RunsOnLoad`);
-    the archive stays otherwise valid, so staging it would succeed if the entry were loaded."""
+    the archive stays otherwise valid, so staging it would succeed if the entry were loaded.
+    ``replaced`` sets fields of members, e.g. ``{"train": {"fine_labels": "8"}}``: a damaged archive;
+    a callable value is given the field's current value."""
     rng = np.random.default_rng(seed)
     names = fine_names or FINE_NAMES
     others = [c for c in range(100) if c not in (8, 48)][:other_classes]
@@ -65,6 +68,10 @@ def make_cifar_archive(path: Path, per_class_train: int = 40, per_class_test: in
     }
     for name, extra in (planted or {}).items():
         members[name][key("planted")] = extra
+    for name, fields in (replaced or {}).items():
+        for field_name, value in fields.items():
+            current = members[name].get(key(field_name))
+            members[name][key(field_name)] = value(current) if callable(value) else value
     with tarfile.open(path, "w:gz") as tar:
         for name, record in members.items():
             if name == omit:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from processing.cifar_archive import CifarUnpickler, CorruptArchiveError, load_member
-from tests.builders import RunsOnLoad
+from processing.prepare_data import stage
+from tests.builders import RunsOnLoad, make_cifar_archive
 
 
 def _globals(payload: bytes) -> set[str]:
@@ -67,3 +68,61 @@ def test_the_unpickler_names_the_member():
     with pytest.raises(CorruptArchiveError, match="^archive.tar.gz:cifar-100-python/test refers to posix.system"):
         CifarUnpickler(io.BytesIO(pickle.dumps(RunsOnLoad(os.system, "true"), protocol=2)),
                        "archive.tar.gz:cifar-100-python/test").load()
+
+
+def _damaged(tmp_path, member, field, value):
+    return make_cifar_archive(tmp_path / "a.tar.gz", per_class_train=6, per_class_test=3, other_classes=1,
+                              replaced={member: {field: value}})
+
+
+@pytest.mark.parametrize("member, field, value, expected", [
+    ("train", "fine_labels", "8" * 115, r"fine_labels is a str; expected a list"),
+    ("train", "fine_labels", None, r"fine_labels is a NoneType; expected a list"),
+    ("train", "fine_labels", 8, r"fine_labels is a int; expected a list"),
+    ("train", "fine_labels", np.zeros((2, 2), np.int64), r"fine_labels is a 2-D array"),
+    ("train", "fine_labels", lambda labels: [[label] for label in labels], r"fine_labels\[0\] is \[8\] \(list\)"),
+    ("train", "fine_labels", lambda labels: [8.5] + labels[1:], r"fine_labels\[0\] is 8.5 \(float\)"),
+    ("train", "fine_labels", lambda labels: np.array(labels, dtype=np.float64), r"fine_labels\[0\] is 8.0 \(float\)"),
+    ("test", "fine_labels", lambda labels: labels[:-1] + [10**30], r"fine_labels\[8\] is 1000000000000000000000000000000"),
+    ("test", "fine_labels", lambda labels: labels[:-1] + [2**64 - 1], r"fine_labels\[8\] is 18446744073709551615"),
+    ("test", "fine_labels", lambda labels: [-1] + labels[1:], r"fine_labels\[0\] is -1 \(int\); expected a whole number in \[0, 100\)"),
+    ("test", "fine_labels", lambda labels: [100] + labels[1:], r"fine_labels\[0\] is 100"),
+    ("test", "fine_labels", lambda labels: [True] + labels[1:], r"fine_labels\[0\] is True \(bool\)"),
+    ("meta", "fine_label_names", b"bicycle motorcycle", r"fine_label_names is a bytes; expected a list"),
+    ("meta", "fine_label_names", {b"bicycle": 8}, r"fine_label_names is a dict; expected a list"),
+    ("meta", "fine_label_names", lambda names: names[:-1] + [b"\xffcaf\xe9"], r"fine_label_names\[99\] = b'\\xffcaf\\xe9' is not UTF-8"),
+    ("meta", "fine_label_names", lambda names: names[:-1] + [None], r"fine_label_names\[99\] is a NoneType"),
+    ("meta", "fine_label_names", lambda names: names[:-1] + [b"bicycle"], r"fine_label_names holds \['bicycle'\] more than once"),
+    ("train", "filenames", None, r"filenames is a NoneType; expected a list"),
+    ("train", "filenames", b"img_00000.png", r"filenames is a bytes; expected a list"),
+    ("train", "filenames", lambda names: [b"\xff.png"] + names[1:], r"filenames\[0\] = b'\\xff.png' is not UTF-8"),
+    ("train", "filenames", lambda names: [3] + names[1:], r"filenames\[0\] is a int"),
+    ("train", "filenames", lambda names: [b"x" * 300 + b".png"] + names[1:], r"filenames\[0\] = .* is 304 bytes long; .* at most 200"),
+    ("train", "filenames", lambda names: ["é".encode() * 101] + names[1:], r"filenames\[0\] = .* is 202 bytes long"),
+    ("test", "data", "pixels", r"data is a str; expected a uint8 numpy array"),
+    ("test", "data", lambda data: data.tolist(), r"data is a list; expected a uint8 numpy array"),
+    ("test", "data", lambda data: data.astype(np.float32), r"data is float32 \(9, 3072\)"),
+])
+def test_a_malformed_field_names_the_member_and_field(tmp_path, member, field, value, expected):
+    archive = _damaged(tmp_path, member, field, value)
+    out = tmp_path / "out"
+    with pytest.raises(CorruptArchiveError, match=f"^a.tar.gz:cifar-100-python/{member}: {expected}"):
+        stage(archive, out)
+    assert not out.exists() or not any(out.rglob("*.png"))
+
+
+def test_empty_bytes_and_empty_arrays_are_plain_data(tmp_path):
+    """Protocol 2 writes b"" (also an empty array's buffer) as a call of builtins.bytes()."""
+    payload = pickle.dumps({**_record(), b"batch_label": b"", b"empty": np.zeros((0, 3072), np.uint8)}, protocol=2)
+    assert "__builtin__.bytes" in _globals(payload)
+    record = load_member(io.BytesIO(payload), "train")
+    assert record[b"batch_label"] == b"" and record[b"empty"].shape == (0, 3072)
+    archive = make_cifar_archive(tmp_path / "a.tar.gz", planted={"meta": b"", "train": np.zeros(0, np.int64)})
+    assert stage(archive, tmp_path / "out")["totals"]["test"] == 20
+
+
+def test_bytes_with_an_argument_is_refused():
+    """``bytes(n)`` would allocate n bytes; only the empty call protocol 2 writes is allowed."""
+    payload = b"\x80\x02c__builtin__\nbytes\nJ\x00\xca\x9a;\x85R."          # bytes(10**9)
+    with pytest.raises(CorruptArchiveError, match="meta is not a readable pickle .*only b'' is pickled that way"):
+        load_member(io.BytesIO(payload), "meta")

@@ -98,3 +98,12 @@ def test_real_dev_archive_stages(shared_archive, tmp_path):
     assert report["totals"] == {"train": 720, "validation": 80, "test": 200}
     assert report["cifar_fine_label_ids"] == {"bicycle": 8, "motorcycle": 48}
     assert report["duplicates_dropped"]["test"] == 0
+
+
+@pytest.mark.parametrize("seed, expected", [("-1", "outside [0, 1000000000]"), ("10000000000", "outside"),
+                                            ("1.5", "'1.5' is not a whole number")])
+def test_cli_refuses_a_seed_the_splitter_cannot_use(cifar_archive, tmp_path, capsys, seed, expected):
+    with pytest.raises(SystemExit) as info:
+        main(["--data-source", str(cifar_archive), "--output-dir", str(tmp_path / "o"), "--seed", seed])
+    assert info.value.code == 2 and expected in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -12,20 +12,23 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from processing.download import RetryPolicy, download, file_digest, md5_of
 from processing.errors import ChecksumMismatchError, DataSourceError
-from scones_common.s3uri import is_s3_uri, parse_s3_uri
+from scones_common.s3uri import InvalidS3UriError, S3Uri, is_s3_uri, parse_s3_uri
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 OFFICIAL_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 OFFICIAL_ALIASES = ("cifar-100", "official", OFFICIAL_URL)
 
-__all__ = ["ChecksumMismatchError", "DataSourceError", "MirroredArchive", "md5_of", "mirror_archive",
-           "resolve_archive", "sha256_of"]
+__all__ = ["ChecksumMismatchError", "DataSourceError", "InvalidS3UriError", "MirroredArchive", "md5_of",
+           "mirror_archive", "resolve_archive", "sha256_of"]
+_FORMS = ("Pass 'cifar-100' for the official download, an s3://bucket/key URI, an http(s):// URL, a file:///absolute/path "
+          "URL, or the path of a cifar-100-python .tar.gz (or of a directory holding one)")
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ def fetch_s3(uri: str, cache_dir: Path, expected_md5: str | None, s3_client=None
     import boto3
     from botocore.exceptions import ClientError
 
-    location = parse_s3_uri(uri)
+    location = _s3_object(uri)
     client = s3_client or boto3.client("s3")
     target = _source_slot(cache_dir, "s3", uri, Path(location.key).name)
     try:
@@ -120,6 +123,64 @@ def fetch_s3(uri: str, cache_dir: Path, expected_md5: str | None, s3_client=None
     return _remember(target, etag)
 
 
+def _s3_object(uri: str) -> S3Uri:
+    """The bucket and key of an archive object: a bucket or a folder alone names no archive."""
+    location = parse_s3_uri(uri)
+    if not location.key or location.key.endswith("/"):
+        raise InvalidS3UriError(f"S3 URI {uri!r} names a bucket or folder, not an object; give the archive's "
+                                f"key, e.g. s3://{location.bucket}/{location.key or 'data/'}cifar-100-python.tar.gz")
+    return location
+
+
+def _expand_user(text: str, what: str) -> Path:
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:            # ~name of a user this machine does not know
+        user = text.split("/", 1)[0]
+        raise DataSourceError(f"{what} {text!r}: {user} is not a user on this machine, so its home directory is "
+                              "unknown. Write the path out in full, or ~/… for your own home") from None
+
+
+def _file_url_path(source: str, host: str, path: str) -> Path:
+    """The local path of a file: URL (RFC 8089): file:///absolute/path, file://localhost/… or file:/…."""
+    form = "write it as file:///absolute/path/cifar-100-python.tar.gz (three slashes: an empty host)"
+    if host not in ("", "localhost"):
+        hint = f" (did you mean file:///{host}{path}?)" if path else ""
+        raise DataSourceError(f"data source {source!r}: {host!r} was read as the host of the file URL, and only "
+                              f"local files can be read{hint}; {form}")
+    if not path.startswith("/"):
+        raise DataSourceError(f"data source {source!r} names no absolute path; {form}")
+    return Path(unquote(path))
+
+
+def _what_it_is(path: Path) -> str | None:
+    """Why an existing ``path`` is not an archive file, or None if it is a regular file (or does not exist)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device", stat.S_ISDIR: "a directory"}
+    return next((kind for test, kind in kinds.items() if test(mode)), None)
+
+
+def _local_archive(source: str, path: Path) -> Path:
+    if "\x00" in str(path):
+        raise DataSourceError(f"data source {source!r} holds a NUL character, which no path can. {_FORMS}")
+    if path.is_dir():
+        archives = sorted(path.glob("*.tar.gz"))
+        if len(archives) != 1:
+            raise DataSourceError(f"{path} holds {len(archives)} .tar.gz archives; expected exactly one")
+        path = archives[0]
+    if not path.is_file():
+        kind = _what_it_is(path)
+        if kind:
+            raise DataSourceError(f"data source {source!r} is {kind}, not a regular file; an archive is read twice "
+                                  "(checksum, then content), so copy it to a file first")
+        raise DataSourceError(f"data source {source!r} does not exist. {_FORMS}")
+    return path
+
+
 def resolve_archive(source: str, cache_dir: str | Path, expected_md5: str | None = None,
                     policy: RetryPolicy | None = None) -> Path:
     """Returns a local path to the archive named by ``source``.
@@ -128,26 +189,29 @@ def resolve_archive(source: str, cache_dir: str | Path, expected_md5: str | None
     when ``expected_md5`` is given (their cached copies are always checked against the
     SHA-256 recorded when they arrived).
     """
-    cache = Path(cache_dir).expanduser()
+    cache = _expand_user(str(cache_dir), "cache directory")
+    if not source or not source.strip():
+        raise DataSourceError(f"the data source is empty. {_FORMS}")
     if source in OFFICIAL_ALIASES:
         if expected_md5 and expected_md5 != OFFICIAL_MD5:
             raise ChecksumMismatchError(f"--md5 {expected_md5} is not the official archive's MD5 {OFFICIAL_MD5}")
         return fetch_official(cache, policy)
     if is_s3_uri(source):
         return fetch_s3(source, cache, expected_md5)
-    parsed = urlparse(source)
+    try:
+        parsed = urlparse(source)
+        _port = parsed.port                       # raises ValueError for a port beyond 65535
+    except ValueError as exc:                     # e.g. an unclosed [IPv6 address or a port beyond 65535
+        raise DataSourceError(f"data source {source!r} is not a valid URL ({exc}). {_FORMS}") from None
     if parsed.scheme in ("http", "https"):
         return fetch_url(source, cache, expected_md5, policy)
-    path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source).expanduser()
-    if path.is_dir():
-        archives = sorted(path.glob("*.tar.gz"))
-        if len(archives) != 1:
-            raise DataSourceError(f"{path} holds {len(archives)} .tar.gz archives; expected exactly one")
-        path = archives[0]
-    if not path.is_file():
-        raise DataSourceError(f"data source {source!r} does not exist. Pass 'cifar-100' for the official "
-                              "download, an s3:// URI, or the path of a cifar-100-python .tar.gz")
-    return _verify(path, expected_md5)
+    if parsed.scheme == "file":
+        path = _file_url_path(source, parsed.netloc, parsed.path)
+    elif "://" in source:
+        raise DataSourceError(f"data source {source!r}: the scheme {parsed.scheme!r} is not supported. {_FORMS}")
+    else:
+        path = _expand_user(source, "data source")
+    return _verify(_local_archive(source, path), expected_md5)
 
 
 @dataclass(frozen=True)

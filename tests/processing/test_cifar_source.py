@@ -1,4 +1,5 @@
 import hashlib
+import os
 
 import boto3
 import pytest
@@ -7,6 +8,7 @@ from moto import mock_aws
 from processing.cifar_source import (
     ChecksumMismatchError,
     DataSourceError,
+    InvalidS3UriError,
     md5_of,
     mirror_archive,
     resolve_archive,
@@ -121,3 +123,51 @@ def test_mirror_keys_the_archive_by_content(tmp_path):
     first.write_bytes(second.read_bytes())              # repaired in place: same path, new content
     assert mirror_archive(s3, str(first), tmp_path / "cache", raw).uri == two.uri
     assert len(s3.list_objects_v2(Bucket="bkt")["Contents"]) == 2
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("~nosuchuser-scones/x.tar.gz", r"~nosuchuser-scones is not a user on this machine"),
+    ("http://[::1/x.tar.gz", r"is not a valid URL \(Invalid IPv6 URL\)"),
+    ("http://127.0.0.1:99999/x.tar.gz", r"is not a valid URL \(Port out of range"),
+    ("file://", r"names no absolute path; write it as file:///absolute/path"),
+    ("file:", r"names no absolute path"),
+    ("file:cifar.tar.gz", r"names no absolute path"),
+    ("file://myhost", r"'myhost' was read as the host of the file URL.*; write it as file:///absolute/path"),
+    ("file://tmp/x.tar.gz", r"'tmp' was read as the host .*did you mean file:///tmp/x.tar.gz\?"),
+    ("ftp://example.com/x.tar.gz", r"the scheme 'ftp' is not supported"),
+    ("", r"the data source is empty"),
+    (" ", r"the data source is empty"),
+    ("x\x00y.tar.gz", r"holds a NUL character"),
+    ("/dev/null", r"is a character device, not a regular file"),
+])
+def test_a_source_that_names_no_archive_is_named(source, expected, tmp_path):
+    with pytest.raises(DataSourceError, match=expected):
+        resolve_archive(source, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_file_urls_with_an_empty_or_local_host_resolve(cifar_archive):
+    assert resolve_archive(cifar_archive.as_uri(), "/tmp/unused") == cifar_archive
+    assert resolve_archive(f"file://localhost{cifar_archive}", "/tmp/unused") == cifar_archive
+    assert resolve_archive(f"file:{cifar_archive}", "/tmp/unused") == cifar_archive
+
+
+@pytest.mark.parametrize("as_url", [False, True])
+def test_a_fifo_is_named_not_reported_missing(tmp_path, as_url):
+    fifo = tmp_path / "cifar.tar.gz"
+    os.mkfifo(fifo)
+    with pytest.raises(DataSourceError, match="is a FIFO \\(named pipe\\), not a regular file; .* copy it to a file"):
+        resolve_archive(fifo.as_uri() if as_url else str(fifo), tmp_path / "cache")
+    with pytest.raises(DataSourceError, match="is a FIFO"):          # the one archive of a directory
+        resolve_archive(str(tmp_path), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("uri", ["s3://bkt", "s3://bkt/", "s3://bkt/raw/"])
+def test_an_s3_source_without_an_object_key_is_an_invalid_uri(uri, tmp_path):
+    with pytest.raises(InvalidS3UriError, match="names a bucket or folder, not an object; .*s3://bkt/"):
+        resolve_archive(uri, tmp_path / "cache")
+
+
+def test_an_unknown_users_cache_directory_is_named(cifar_archive):
+    with pytest.raises(DataSourceError, match="cache directory '~nosuchuser-scones/c'"):
+        resolve_archive(str(cifar_archive), "~nosuchuser-scones/c")

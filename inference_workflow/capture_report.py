@@ -21,6 +21,7 @@ from pathlib import Path
 import boto3
 
 from inference_workflow.errors import InferenceWorkflowError
+from scones_common.cli_args import finite_number
 from scones_common.contracts.capture import CAPTURE_FILE_SUFFIX, CaptureFormatError, parse_capture_record
 from scones_common.contracts.classes import CLASS_NAMES, class_name
 from scones_common.errors import cli_entry
@@ -76,9 +77,27 @@ def read_capture(s3, capture_uri: str) -> list[CapturedInference]:
     return sorted(records, key=lambda r: r.time)
 
 
+class ReportInputError(InferenceWorkflowError, ValueError):
+    """--evaluation-uri names an object that is not an evaluation.json this report can draw."""
+
+
+_EVALUATION_FIELDS = ("confidence_threshold", "calibration", "coverage_curve")
+
+
 def read_evaluation(s3, evaluation_uri: str) -> dict:
+    """evaluation.json, checked for what the plots read, so a wrong object fails before anything is drawn."""
     location = parse_s3_uri(evaluation_uri)
-    return json.loads(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
+    try:
+        evaluation = json.loads(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportInputError(f"{evaluation_uri} is not JSON ({exc}); pass the evaluation.json EvaluateModel "
+                               "wrote (the model package's ModelStatistics)") from None
+    metrics = evaluation.get("metrics") if isinstance(evaluation, dict) else None
+    missing = [k for k in _EVALUATION_FIELDS if not isinstance(metrics, dict) or k not in metrics]
+    if missing:
+        raise ReportInputError(f"{evaluation_uri} has no metrics.{', metrics.'.join(missing)}: it is not an "
+                               "evaluation.json of this pipeline's EvaluateModel step")
+    return evaluation
 
 
 def draw_evaluation(metrics: dict, out: Path) -> list[str]:
@@ -133,13 +152,24 @@ def read_drift_reports(s3, reports_uri: str) -> list[DriftPoint]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key):
         for obj in page.get("Contents", []):
             if obj["Key"].endswith(".json"):
-                report = json.loads(s3.get_object(Bucket=location.bucket, Key=obj["Key"])["Body"].read())
-                if not report.get("enough_data"):
+                body = s3.get_object(Bucket=location.bucket, Key=obj["Key"])["Body"].read()
+                try:
+                    point = _drift_point(json.loads(body))
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    log.warning("skipped s3://%s/%s: not a drift report (%s: %s)", location.bucket, obj["Key"],
+                                type(exc).__name__, exc)
                     continue
-                points.append(DriftPoint(datetime.fromisoformat(report["window"]["end"]), float(report["drift_score"]),
-                                         {f["feature"]: f["psi"] for f in report["features"]},
-                                         len(report["violations"])))
+                if point:
+                    points.append(point)
     return sorted(points, key=lambda p: p.time)
+
+
+def _drift_point(report: dict) -> DriftPoint | None:
+    """None for a run that had too few records to judge."""
+    if not report.get("enough_data"):
+        return None
+    return DriftPoint(datetime.fromisoformat(report["window"]["end"]), float(report["drift_score"]),
+                      {f["feature"]: f["psi"] for f in report["features"]}, len(report["violations"]))
 
 
 def draw_drift(points: list[DriftPoint], psi_threshold: float, out: Path) -> str:
@@ -242,13 +272,13 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capture-uri", required=True, help="s3:// prefix of the endpoint's capture files")
-    parser.add_argument("--threshold", type=float, default=0.93)
+    parser.add_argument("--threshold", type=finite_number(0, 1), default=0.93)
     parser.add_argument("--out", default="capture-report")
     parser.add_argument("--evaluation-uri", help="s3:// URI of the model's evaluation.json: adds reliability and "
                                                  "coverage/precision plots")
     parser.add_argument("--drift-reports-uri", help="s3:// prefix of the drift monitor's reports for this endpoint "
                                                     "(…/drift-reports/<endpoint>/): adds drift scores over time")
-    parser.add_argument("--psi-threshold", type=float, default=0.2)
+    parser.add_argument("--psi-threshold", type=finite_number(0, low_open=True), default=0.2)
     args = parser.parse_args(argv)
     s3 = boto3.client("s3")
     records = read_capture(s3, args.capture_uri)

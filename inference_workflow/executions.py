@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import boto3
 
 from inference_workflow.errors import InferenceWorkflowError
+from scones_common.cli_args import whole_number
 from scones_common.contracts.staged_data import label_of_path
 from scones_common.errors import cli_entry
 
@@ -152,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-machine-arn", required=True)
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--prefix", required=True, help="the staged test/ prefix, e.g. scones/staged/test/")
-    parser.add_argument("-n", "--count", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-n", "--count", type=whole_number(1), default=10)
+    parser.add_argument("--concurrency", type=whole_number(1, 64), default=4)
+    parser.add_argument("--seed", type=whole_number(0), default=0)
     args = parser.parse_args(argv)
     events = generate_test_cases(boto3.client("s3"), args.bucket, args.prefix, args.count, args.seed)
     results = run_executions(boto3.client("stepfunctions"), args.state_machine_arn, events, args.concurrency)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from local_runtime.run_dir import check_run_dir
+from scones_common.cli_args import port, whole_number
 from scones_common.config import load_config
 from scones_common.errors import cli_entry
 
@@ -119,16 +120,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (1-65535)")
-    return port
-
-
 def _served_clients(run_dir: Path):
     """Clients for the stack a running ``serve`` exposes, found through the env file it writes."""
     from local_runtime.aws import LocalAws
@@ -180,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--data-source", help="'cifar-100' (official download), archive path, file:// URL or s3:// URI")
         command.add_argument("--epochs", type=int)
         command.add_argument("--accuracy-threshold", type=float)
-    run.add_argument("--executions", type=int, default=10, help="inference workflow executions on test images")
-    run.add_argument("--concurrency", type=int, default=4)
+    run.add_argument("--executions", type=whole_number(0), default=10, help="inference workflow executions on test images")
+    run.add_argument("--concurrency", type=whole_number(1, 64), default=4)
     run.add_argument("--fresh", action="store_true", help="forget earlier runs (state, cache) first")
-    serve.add_argument("--aws-port", type=_port, help="port of the local AWS APIs (default: any free port)")
-    serve.add_argument("--runtime-port", type=_port, help="port of the local SageMaker runtime (default: any free port)")
+    serve.add_argument("--aws-port", type=port, help="port of the local AWS APIs (default: any free port)")
+    serve.add_argument("--runtime-port", type=port, help="port of the local SageMaker runtime (default: any free port)")
     fire = sub.add_parser("fire-schedule", help="fire a schedule rule of a running serve now (default: retraining)")
     fire.add_argument("rule", nargs="?", help="rule name (default: the retraining schedule rule)")
     build = sub.add_parser("buildspec", help="run buildspec.yml's phases against a running serve")

@@ -16,7 +16,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from local_runtime.errors import LocalRuntimeError
 from local_runtime.pipeline.s3io import upload_dir
@@ -135,18 +135,8 @@ def _restore_pipelines(sm, region: str, snapshot: dict) -> int:
     return pipeline_executions.restore(region, snapshot.get("pipeline_executions", []))
 
 
-def restore(clients, bucket: str, state_dir: Path) -> bool:
-    snapshot_path = state_dir / "sagemaker.json"
-    if not snapshot_path.exists():
-        return False
-    snapshot = read_state_json(snapshot_path)
-    missing = [k for k in _SNAPSHOT_KEYS if not isinstance(snapshot.get(k), list)]
-    if missing:
-        raise StateCorruptError(f"{snapshot_path} lacks {', '.join(missing)}; it is not a saved state of this "
-                                "version. Move it away or rerun with --fresh")
-    s3, sm = clients.client("s3"), clients.client("sagemaker")
-    mirror = state_dir / "s3" / bucket
-    restored_objects = upload_dir(s3, mirror, f"s3://{bucket}") if mirror.exists() else 0
+def _replay(sm, region: str, snapshot: dict) -> int:
+    """Creates the saved registry, models, endpoints and pipelines again; returns the executions restored."""
     for group in snapshot["groups"]:
         sm.create_model_package_group(ModelPackageGroupName=group)
     for package in snapshot["packages"]:
@@ -164,7 +154,27 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
             sm.create_endpoint(**endpoint)
         except ClientError as exc:
             log.warning("could not restore endpoint %s: %s", endpoint["EndpointName"], exc)
-    executions = _restore_pipelines(sm, clients.region, snapshot)
+    return _restore_pipelines(sm, region, snapshot)
+
+
+def restore(clients, bucket: str, state_dir: Path) -> bool:
+    snapshot_path = state_dir / "sagemaker.json"
+    if not snapshot_path.exists():
+        return False
+    snapshot = read_state_json(snapshot_path)
+    missing = [k for k in _SNAPSHOT_KEYS if not isinstance(snapshot.get(k), list)]
+    if missing:
+        raise StateCorruptError(f"{snapshot_path} lacks {', '.join(missing)}; it is not a saved state of this "
+                                "version. Move it away or rerun with --fresh")
+    s3, sm = clients.client("s3"), clients.client("sagemaker")
+    mirror = state_dir / "s3" / bucket
+    restored_objects = upload_dir(s3, mirror, f"s3://{bucket}") if mirror.exists() else 0
+    try:
+        executions = _replay(sm, clients.region, snapshot)
+    except (KeyError, TypeError, AttributeError, ValueError, ParamValidationError, ClientError) as exc:
+        raise StateCorruptError(f"{snapshot_path} holds an entry that cannot be replayed ({type(exc).__name__}: "
+                                f"{exc}); it was edited or is from another version. Move it away or rerun with "
+                                "--fresh (the file is left as it is)") from None
     log.info("restored %d objects, %d packages, %d endpoints, %d pipeline executions from %s", restored_objects,
              len(snapshot["packages"]), len(snapshot["endpoints"]), executions, state_dir)
     return True

@@ -4,7 +4,6 @@ Endpoint errors are re-raised under their AWS error names (``ModelError``,
 ``ThrottlingException``, ``ValidationError``…) so the state machine can retry them on purpose.
 """
 import base64
-import binascii
 import json
 import logging
 import os
@@ -56,7 +55,7 @@ def lambda_handler(event, context):
         raise InvalidEventError(f"the event must be a JSON object with base64 'image_data'; got a JSON {_json_type(event)}")
     try:
         image = base64.b64decode(event["image_data"], validate=True)
-    except (KeyError, TypeError, binascii.Error) as exc:
+    except (KeyError, TypeError, ValueError) as exc:    # binascii.Error, and non-ASCII text
         raise InvalidEventError(f"event needs base64 'image_data' ({exc})") from None
     try:
         response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/png",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import os
 import posixpath
 from dataclasses import asdict, dataclass
@@ -45,6 +46,9 @@ class BaselineFormatError(ValueError):
     """baseline.json is there but is not a profile this monitor can read."""
 
 
+MAX_WINDOW_MINUTES = 10080    # a week, as config monitor.window_minutes allows
+
+
 @dataclass(frozen=True)
 class MonitorSettings:
     endpoint_name: str
@@ -67,8 +71,13 @@ class MonitorSettings:
                            environ.get("METRIC_NAMESPACE", "Scones/DriftMonitor"))
         except ValueError as exc:
             raise MonitorConfigError(f"WINDOW_MINUTES/PSI_THRESHOLD/MIN_RECORDS must be numbers: {exc}") from None
-        if settings.window_minutes <= 0 or settings.psi_threshold <= 0 or settings.min_records < 1:
-            raise MonitorConfigError("WINDOW_MINUTES and PSI_THRESHOLD must be > 0 and MIN_RECORDS >= 1")
+        if not 0 < settings.window_minutes <= MAX_WINDOW_MINUTES:
+            raise MonitorConfigError(f"WINDOW_MINUTES={environ.get('WINDOW_MINUTES')!r} must be a number of minutes "
+                                     f"in (0, {MAX_WINDOW_MINUTES}] (a week)")
+        if not 0 < settings.psi_threshold < math.inf:
+            raise MonitorConfigError(f"PSI_THRESHOLD={environ.get('PSI_THRESHOLD')!r} must be a finite number > 0")
+        if settings.min_records < 1:
+            raise MonitorConfigError(f"MIN_RECORDS={environ.get('MIN_RECORDS')!r} must be a whole number >= 1")
         return settings
 
 

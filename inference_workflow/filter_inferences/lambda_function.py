@@ -1,5 +1,6 @@
 """Passes an inference on only when its top class probability reaches THRESHOLD (default 0.93)."""
 import logging
+import math
 import os
 
 log = logging.getLogger()
@@ -32,7 +33,7 @@ def confidence_threshold() -> float:
     except ValueError:
         raise ThresholdConfigError(f"THRESHOLD={raw!r} is not a number") from None
     if not 0.0 <= value <= 1.0:
-        raise ThresholdConfigError(f"THRESHOLD={value} is outside [0, 1]")
+        raise ThresholdConfigError(f"THRESHOLD={raw!r} is not a number in [0, 1]")
     return value
 
 
@@ -42,13 +43,19 @@ def _json_type(value) -> str:
         type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
 
 
+def _is_probability(value) -> bool:
+    """A JSON number in [0, 1]; booleans, NaN and infinities are not probabilities."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+
+
 def lambda_handler(event, context):
     threshold = confidence_threshold()
     if not isinstance(event, dict):
         raise InvalidEventError(f"the event must be a JSON object with 'inferences'; got a JSON {_json_type(event)}")
     inferences = event.get("inferences")
-    if not isinstance(inferences, list) or not inferences or not all(isinstance(p, (int, float)) for p in inferences):
-        raise InvalidInferencesError(f"'inferences' must be a non-empty list of numbers, got {inferences!r}")
+    if not isinstance(inferences, list) or not inferences or not all(_is_probability(p) for p in inferences):
+        raise InvalidInferencesError(f"'inferences' must be a non-empty list of probabilities (numbers in [0, 1]), "
+                                     f"got {inferences!r}")
     confidence = max(inferences)
     best = inferences.index(confidence)
     label = CLASS_NAMES[best] if best < len(CLASS_NAMES) else str(best)

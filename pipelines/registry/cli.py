@@ -40,11 +40,19 @@ log = logging.getLogger("registry")
 EXIT_STILL_LIVE = 3
 
 
+def _shown_accuracy(value: str | None) -> str:
+    """The metadata value as a number, or as written when someone stored something else there."""
+    try:
+        return f"{float(value):.4f}" if value else "-"
+    except ValueError:
+        return value[:8]
+
+
 def format_table(rows: list[PackageRow], live_arn: str | None) -> str:
     header = f"{'ver':>4}  {'status':<22} {'accuracy':>8}  {'commit':<10} {'created':<19}  live"
     lines = [header, "-" * len(header)]
     for r in rows:
-        accuracy = f"{float(r.accuracy):.4f}" if r.accuracy else "-"
+        accuracy = _shown_accuracy(r.accuracy)
         lines.append(f"{r.version!s:>4}  {r.status:<22} {accuracy:>8}  {r.git_commit[:10]:<10} "
                      f"{r.created:<19}  {'*' if r.arn == live_arn else ''}")
     return "\n".join(lines)

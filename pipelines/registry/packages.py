@@ -7,6 +7,7 @@ rather than restating them.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from botocore.exceptions import WaiterError
@@ -58,9 +59,23 @@ def list_packages(sm, group: str) -> list[PackageRow]:
     return rows
 
 
+_VERSIONED_PACKAGE_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[^:]+:\d{12}:model-package/(?P<group>[^/]+)/\d+")
+
+
 def resolve_package(sm, group: str, ref: str) -> str:
-    """Accepts a full ARN or a version number of the group."""
+    """Accepts a full ARN or a version number of the group; an ARN must be a version of the configured group.
+
+    ARNs spell names in lower case, so the group is compared that way.
+    """
     if ref.startswith("arn:"):
+        match = _VERSIONED_PACKAGE_ARN.fullmatch(ref)
+        if not match:
+            raise PackageNotFoundError(f"{ref} is not the ARN of a versioned model package "
+                                       "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)")
+        if match["group"].lower() != group.lower():
+            raise PackageNotFoundError(f"{ref} is a version of group {match['group']}, not of the configured group "
+                                       f"{group}; set registry.model_package_group (or "
+                                       "SCONES__REGISTRY__MODEL_PACKAGE_GROUP) to work on that group")
         return ref
     for row in list_packages(sm, group):
         if str(row.version) == ref:

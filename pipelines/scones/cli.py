@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 
 from pipelines.scones.launch import failed_steps, git_commit, start_pipeline, wait_for_execution
+from scones_common.cli_args import finite_number
 from scones_common.config import APPROVAL_STATUSES, ENVIRONMENTS, SconesConfig, load_config
 from scones_common.errors import cli_entry
 
@@ -66,7 +67,7 @@ def run_pipeline(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Upload code, upsert and start the pipeline.")
     add_config_flags(parser)
     parser.add_argument("--wait", action="store_true", help="wait for the execution and fail if it fails")
-    parser.add_argument("--poll-seconds", type=float, default=30.0)
+    parser.add_argument("--poll-seconds", type=finite_number(0, 3600, low_open=True), default=30.0)
     args = parser.parse_args(argv)
     config = config_from_args(args).require_cloud()
     session = boto3.Session(region_name=config.project.region)

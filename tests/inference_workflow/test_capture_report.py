@@ -51,3 +51,40 @@ def test_report_draws_the_models_calibration_and_coverage(tmp_path):
     index = draw_report(records, 0.93, tmp_path, evaluation=evaluation).read_text()
     for name in ("reliability.png", "coverage_precision.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG") and name in index
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    for name, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="reports")
+        yield client
+
+
+@pytest.mark.parametrize("body, message", [(b"not json", "is not JSON"), (b"\xff\xfe", "is not JSON"),
+                                           (b"[1, 2]", "has no metrics.confidence_threshold"),
+                                           (b'{"metrics": {"accuracy": {"value": 0.9}}}', "metrics.calibration")])
+def test_an_object_that_is_not_an_evaluation_is_named(s3, body, message):
+    from inference_workflow.capture_report import ReportInputError, read_evaluation
+
+    s3.put_object(Bucket="reports", Key="e.json", Body=body)
+    with pytest.raises(ReportInputError, match=message):
+        read_evaluation(s3, "s3://reports/e.json")
+
+
+def test_unreadable_drift_reports_are_skipped_and_the_rest_kept(s3, caplog):
+    from inference_workflow.capture_report import read_drift_reports
+
+    good = {"enough_data": True, "window": {"end": "2026-11-25T10:00:00+00:00"}, "drift_score": 0.1,
+            "features": [{"feature": "brightness", "psi": 0.1}], "violations": []}
+    for key, body in (("r/1.json", json.dumps(good)), ("r/2.json", "not json"), ("r/3.json", '{"enough_data": true}'),
+                      ("r/4.json", json.dumps({"enough_data": False}))):
+        s3.put_object(Bucket="reports", Key=key, Body=body.encode())
+    points = read_drift_reports(s3, "s3://reports/r/")
+    assert [p.drift_score for p in points] == [0.1]
+    assert "r/2.json" in caplog.text and "r/3.json" in caplog.text

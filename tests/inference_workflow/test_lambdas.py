@@ -100,10 +100,11 @@ def test_classify_requires_endpoint_name(monkeypatch):
         classify.lambda_handler(_event(), None)
 
 
-def test_classify_rejects_bad_base64(monkeypatch):
+@pytest.mark.parametrize("image_data", ["***not base64***", "ééé", 12, None, ["aGk="]])
+def test_classify_rejects_bad_base64(monkeypatch, image_data):
     monkeypatch.setenv("ENDPOINT_NAME", "e")
     with pytest.raises(classify.InvalidEventError):
-        classify.lambda_handler({"image_data": "***not base64***"}, None)
+        classify.lambda_handler({"image_data": image_data}, None)
 
 
 def test_classify_surfaces_aws_error_names(monkeypatch):
@@ -136,17 +137,19 @@ def test_filter_raises_named_error_below_default_threshold(monkeypatch):
         filtering.lambda_handler({**_event(), "inferences": [0.6, 0.4]}, None)
 
 
-@pytest.mark.parametrize("raw", ["1.5", "-0.1", "high"])
+@pytest.mark.parametrize("raw", ["1.5", "-0.1", "high", "nan", "inf", "1_0"])
 def test_filter_validates_threshold(monkeypatch, raw):
     monkeypatch.setenv("THRESHOLD", raw)
     with pytest.raises(filtering.ThresholdConfigError):
         filtering.lambda_handler({**_event(), "inferences": [0.99, 0.01]}, None)
 
 
-def test_filter_rejects_missing_inferences(monkeypatch):
+@pytest.mark.parametrize("inferences", [[], None, [float("nan"), 0.1], [5.0, -4.0], [float("inf"), 0.0], [True, False],
+                                        ["0.9", "0.1"], 0.9])
+def test_filter_rejects_anything_but_probabilities(monkeypatch, inferences):
     monkeypatch.setenv("THRESHOLD", "0.5")
-    with pytest.raises(filtering.InvalidInferencesError):
-        filtering.lambda_handler({"inferences": []}, None)
+    with pytest.raises(filtering.InvalidInferencesError, match="numbers in \\[0, 1\\]"):
+        filtering.lambda_handler({"inferences": inferences}, None)
 
 
 def test_classify_names_an_unreachable_endpoint(monkeypatch):

@@ -83,3 +83,21 @@ def test_a_save_interrupted_earlier_leaves_no_temporary_file_behind(tmp_path):
         state.save(aws, BUCKET, state_dir)
     assert sorted(p.relative_to(state_dir).as_posix() for p in state_dir.rglob("*") if p.is_file()) == [
         "s3/state-tests/a/b.txt", "sagemaker.json"]
+
+
+@pytest.mark.parametrize("package, needle", [
+    ({"ModelPackageGroupName": "group"}, "KeyError: 'ModelApprovalStatus'"),
+    ({"ModelPackageGroupName": "group", "ModelApprovalStatus": "Maybe", "ModelPackageArn": "x"}, "Value 'Maybe'"),
+    ("not an object", "TypeError"),
+])
+def test_a_snapshot_entry_that_cannot_be_replayed_is_named_and_the_file_kept(tmp_path, package, needle):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    content = json.dumps({"groups": ["group"], "packages": [package], "models": [], "endpoint_configs": [],
+                          "endpoints": [], "pipelines": [], "pipeline_executions": [], "jobs": []})
+    (state_dir / "sagemaker.json").write_text(content)
+    with ExitStack() as stack:
+        aws = stack.enter_context(local_aws("us-east-1"))
+        with pytest.raises(state.StateCorruptError, match=f"cannot be replayed .*{needle}.*--fresh"):
+            state.restore(aws, BUCKET, state_dir)
+    assert (state_dir / "sagemaker.json").read_text() == content

@@ -42,6 +42,33 @@ def test_unknown_version_is_a_clear_error(sm, capsys):
     assert "no model package version 9" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("ref, message", [
+    ("arn:aws:sagemaker:us-east-1:123456789012:model-package/other-group/1", "a version of group other-group, not of"),
+    ("arn:aws:sagemaker:us-east-1:123456789012:model-package/unversioned", "not the ARN of a versioned model package"),
+    ("arn:aws:iam::123456789012:user/alice", "not the ARN of a versioned model package"),
+])
+def test_a_package_outside_the_configured_group_is_refused_and_left_as_it_was(sm, capsys, ref, message):
+    sm.create_model_package_group(ModelPackageGroupName="other-group")
+    other = sm.create_model_package(ModelPackageGroupName="other-group", ModelApprovalStatus="PendingManualApproval",
+                                    InferenceSpecification={"Containers": [{"Image": "img"}],
+                                                            "SupportedContentTypes": ["image/png"],
+                                                            "SupportedResponseMIMETypes": ["application/json"]})
+    assert registry_cli.main(["approve", ref, "--reason", "looks good"]) == 2
+    assert message in capsys.readouterr().err
+    assert sm.describe_model_package(ModelPackageName=other["ModelPackageArn"])["ModelApprovalStatus"] == \
+        "PendingManualApproval"
+    own = packages.list_packages(sm, "scones-vehicle-classifier")[0].arn
+    assert packages.resolve_package(sm, "scones-vehicle-classifier", own) == own
+
+
+def test_list_shows_an_accuracy_that_is_not_a_number_as_written(sm, capsys):
+    arn = packages.resolve_package(sm, "scones-vehicle-classifier", "1")
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="PendingManualApproval",
+                            CustomerMetadataProperties={"accuracy": "bogus"})
+    assert registry_cli.main(["list"]) == 0
+    assert "bogus" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("command", ["approve", "reject"])
 def test_decisions_require_a_reason(sm, command, capsys):
     with pytest.raises(SystemExit):

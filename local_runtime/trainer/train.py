@@ -135,7 +135,7 @@ def cutout(batch: torch.Tensor, size: int, generator: torch.Generator) -> torch.
 def coarsen(batch: torch.Tensor, resolution: int) -> torch.Tensor:
     """The batch downsampled (antialiased) to ``resolution`` pixels wide, aspect kept; never upsampled.
 
-    The network pools globally, so it takes any size.
+    The network pools globally, so it takes any size from 8 px (three max-pools) up.
     """
     height, width = batch.shape[-2:]
     if width <= resolution:

@@ -108,9 +108,9 @@ def test_fresh_checks_the_data_source_before_deleting(tmp_path):
     assert _snapshot(run_dir) == before
 
 
-@pytest.mark.parametrize("ports, needle", [(["--aws-port", "70000"], "not a TCP port"),
+@pytest.mark.parametrize("ports, needle", [(["--aws-port", "70000"], "outside [1, 65535]"),
                                            (["--aws-port", "5123", "--runtime-port", "5123"], "two ports"),
-                                           (["--runtime-port", "http"], "not a port number")])
+                                           (["--runtime-port", "http"], "is not a TCP port")])
 def test_bad_ports_are_usage_errors(tmp_path, ports, needle):
     result = run_script("scones-local", "serve", "--run-dir", str(tmp_path / "run"), *ports)
     _refused(result, needle)

@@ -29,6 +29,7 @@ from processing.cifar_archive import CifarArchive
 from processing.cifar_source import resolve_archive, sha256_of
 from processing.output_dir import COMMAND, check_output_dir, staging_area
 from processing.staging import Sample, StagedSplits, build_splits, class_counts, select_classes
+from scones_common.cli_args import whole_number
 from scones_common.contracts.classes import CLASS_NAMES
 from scones_common.contracts.container import STAGING_INPUT, STAGING_OUTPUT
 from scones_common.contracts.staged_data import SPLITS, STAGING_REPORT, LstEntry, format_lst, image_path, lst_name
@@ -101,17 +102,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-SEED_MAX = 10**9      # the config's bound on data.seed
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"{text} is outside [0, {SEED_MAX}]")
-    return value
+SEED_MAX = 10**9      # config data.seed's bound (scones_common.config imports yaml, which Processing images may lack)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -121,7 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"a directory holding one archive (default: {STAGING_INPUT} if present, else cifar-100)")
     parser.add_argument("--output-dir", default=STAGING_OUTPUT)
     parser.add_argument("--validation-fraction", type=_fraction, default=0.1)
-    parser.add_argument("--seed", type=_seed, default=42)
+    parser.add_argument("--seed", type=whole_number(0, SEED_MAX), default=42)
     parser.add_argument("--md5", default=None, help="expected MD5 of a custom archive")
     parser.add_argument("--cache-dir", default="~/.cache/scones")
     return parser.parse_args(argv)

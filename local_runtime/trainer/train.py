@@ -319,14 +319,12 @@ def train(settings: TrainSettings, train_x: np.ndarray, train_y: np.ndarray, val
         data = (torch.cat([data[0], data[2]]), torch.cat([data[1], data[3]]), data[2], data[3])
     trained = _train_members(settings, local, data, progress)
     members, member_metrics = [member for member, _ in trained], [metrics for _, metrics in trained]
-    model = ServingGraph(members, flip=local.flip_tta, average=local.ensemble_average).eval()
     with torch.no_grad():
-        view_logits = model.view_logits(data[2])
+        view_logits = ServingGraph(members, flip=local.flip_tta).eval().view_logits(data[2])
     temperature = (fit_temperature(view_logits, data[3], local.ensemble_average) if local.temperature_scaling
                    else local.temperature)
     model = ServingGraph(members, flip=local.flip_tta, temperature=temperature, average=local.ensemble_average).eval()
-    with torch.no_grad():
-        probabilities = model(data[2])
+    probabilities = combine(view_logits, 1 / temperature, local.ensemble_average)
     best = {
         "train:accuracy": float(np.mean([m["train:accuracy"] for m in member_metrics])),
         "validation:accuracy": float((probabilities.argmax(1) == data[3]).float().mean()),

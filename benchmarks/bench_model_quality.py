@@ -6,7 +6,9 @@ contract (hyperparameters from the config, ``local_trainer`` knobs through
 ``SCONES_LOCAL_TRAINER``), the exported ONNX through the serving code on every test image, and
 ``processing.evaluate.score``. Prints one row per seed and the median row; ``train_s`` is the trainer's wall time and
 ``train_cpu_s`` the CPU seconds it and its member processes used (comparable under load).
-Usage: python benchmarks/bench_model_quality.py [--data-source PATH] [--seeds 3] [--epochs N]
+``cov_at_98`` is the share a perfectly placed threshold would cover at 98 % precision (how well
+the model ranks, whatever its calibration).
+Usage: python benchmarks/bench_model_quality.py [--data-source PATH] [--seeds 3] [--first-seed 0] [--epochs N]
        [--local '{"ensemble_size": 1}'] [--keep-model model.tar.gz]
 """
 from __future__ import annotations
@@ -30,15 +32,19 @@ sys.path.insert(0, str(ROOT))
 from local_runtime.serving.model import ImageClassifier  # noqa: E402
 from local_runtime.trainer.local_settings import LOCAL_TRAINER_ENV, parse_local_settings  # noqa: E402
 from processing.cifar_source import resolve_archive  # noqa: E402
+from processing.confidence import coverage_at_precision  # noqa: E402
 from processing.evaluate import score  # noqa: E402
 from processing.prepare_data import stage  # noqa: E402
 from scones_common.algorithm_contract import to_text  # noqa: E402
-from scones_common.config import load_config  # noqa: E402
+from scones_common.cli_args import whole_number  # noqa: E402
+from scones_common.config import SEED_MAX, load_config  # noqa: E402
 from scones_common.contracts.staged_data import read_lst  # noqa: E402
 
 DEV_ARCHIVE = next((parent / "shared" / "data" / "cifar-100-python-dev.tar.gz" for parent in ROOT.parents   # a worktree too
                     if (parent / "shared" / "data" / "cifar-100-python-dev.tar.gz").exists()), None)
-COLUMNS = ("seed", "accuracy", "coverage", "precision", "roc_auc", "ece", "train_s", "train_cpu_s", "temperature")
+COLUMNS = ("seed", "accuracy", "coverage", "precision", "cov_at_98", "roc_auc", "ece", "train_s", "train_cpu_s",
+           "temperature")
+TARGET_PRECISION = 0.98
 
 
 def hyperparameters(config, num_training_samples: int, epochs: int | None) -> dict[str, str]:
@@ -84,7 +90,9 @@ def one_seed(seed: int, staged: Path, job: Path, raw_hyperparameters: dict, loca
     probabilities = model.predict([(staged / "test" / entry.path).read_bytes() for entry in rows])
     metrics = score([entry.class_id for entry in rows], probabilities, threshold)["metrics"]
     return {"seed": seed, "accuracy": metrics["accuracy"]["value"], "coverage": metrics["coverage"]["value"],
-            "precision": metrics["confident_precision"]["value"], "roc_auc": metrics["roc_auc"]["value"],
+            "precision": metrics["confident_precision"]["value"],
+            "cov_at_98": coverage_at_precision([entry.class_id for entry in rows], probabilities, TARGET_PRECISION),
+            "roc_auc": metrics["roc_auc"]["value"],
             "ece": metrics["calibration"]["ece"], "train_s": trained["seconds"], "wall_s": wall,
             "train_cpu_s": round(cpu, 1),
             "temperature": trained.get("temperature")}
@@ -97,7 +105,9 @@ def _cell(value) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-source", default=str(DEV_ARCHIVE) if DEV_ARCHIVE else "cifar-100")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=whole_number(1, 100), default=3)
+    parser.add_argument("--first-seed", type=whole_number(0, SEED_MAX), default=0,
+                        help="seeds first-seed … first-seed + seeds − 1")
     parser.add_argument("--epochs", type=int, help="default: training.hyperparameters.epochs")
     parser.add_argument("--local", default="{}", help="JSON overrides of the local_trainer knobs, e.g. "
                                                       '\'{"ensemble_size": 1}\'')
@@ -115,13 +125,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scones-bench-quality-") as scratch:
         report = stage(archive, Path(scratch) / "staged", config.data.validation_fraction, config.data.seed)
         raw = hyperparameters(config, report["num_training_samples"], args.epochs)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             result = one_seed(seed, Path(scratch) / "staged", Path(scratch) / f"job-{seed}", raw, local, threshold)
             results.append(result)
             print("  ".join(f"{_cell(result[c]):>11}" for c in COLUMNS), flush=True)
         if args.keep_model:
             with tarfile.open(args.keep_model, "w:gz") as tar:
-                for path in sorted((Path(scratch) / f"job-{args.seeds - 1}" / "opt" / "ml" / "model").iterdir()):
+                for path in sorted((Path(scratch) / f"job-{seed}" / "opt" / "ml" / "model").iterdir()):
                     tar.add(path, arcname=path.name)
     median = {c: statistics.median(r[c] for r in results if r[c] is not None) if any(r[c] is not None for r in results)
               else None for c in COLUMNS[1:]}

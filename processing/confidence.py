@@ -33,6 +33,24 @@ def coverage_curve(y_true, probabilities: np.ndarray, thresholds=CURVE_THRESHOLD
             "precision": [p["precision"] for p in points]}
 
 
+def coverage_at_precision(y_true, probabilities: np.ndarray, precision: float) -> float:
+    """The largest share of images, taken most confident first, whose accuracy is at least ``precision``.
+
+    What a perfectly placed threshold would cover: a figure of how well the model ranks its
+    images, apart from how well its probabilities are calibrated. Ties in confidence count
+    together (one threshold cannot split them).
+    """
+    confidence, hits = _confidence_and_hits(y_true, probabilities)
+    if not len(hits):
+        return 0.0
+    order = np.argsort(-confidence, kind="stable")
+    confidence, hits = confidence[order], hits[order]
+    running = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    ends = np.r_[confidence[1:] != confidence[:-1], True]     # where a threshold can fall
+    reachable = np.flatnonzero(ends & (running >= precision))
+    return float((reachable[-1] + 1) / len(hits)) if len(reachable) else 0.0
+
+
 def reliability(y_true, probabilities: np.ndarray, bins: int = RELIABILITY_BINS) -> dict:
     """Equal-width bins of max probability from 1/classes to 1: mean confidence vs accuracy, and the ECE.
 

@@ -164,7 +164,7 @@ class LocalTrainerConfig:
     ensemble_average: str = field(default="logits", metadata=_one_of(*ENSEMBLE_AVERAGES))  # how views are combined
     coarse_fraction: float = field(default=0.5, metadata=_check(lambda v: 0 <= v < 1, "a number in [0, 1) (0 = off)"))
     coarse_resolution: int = field(default=16, metadata=_whole_in(8, 32))   # image width in the coarse epochs; the three 2×2 max-pools need ≥ 8
-    train_on_validation: bool = False       # fit on train + validation with the schedule chosen on validation
+    train_on_validation: bool = True        # fit on train + validation with the schedule chosen out of fold
     channels_last: bool = True              # faster convolutions on CPU
     threads: int = field(default=2, metadata=_whole_in(1, 64))              # torch intra-op threads
 
@@ -172,6 +172,10 @@ class LocalTrainerConfig:
         if self.temperature_scaling and self.temperature != 1.0:
             raise ConfigError("local_trainer.temperature", self.temperature,
                               "1.0 when local_trainer.temperature_scaling is true (that fits the temperature)")
+        if self.temperature_scaling and self.train_on_validation:
+            raise ConfigError("local_trainer.temperature_scaling", self.temperature_scaling,
+                              "false when local_trainer.train_on_validation is true (the temperature is fitted "
+                              "on a held-out validation split; set train_on_validation: false to fit it)")
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,13 @@ class SconesConfig:
     deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    def __post_init__(self):
+        if self.environment == "local" and self.training.hyperparameters.early_stopping \
+                and self.local_trainer.train_on_validation:
+            raise ConfigError("local_trainer.train_on_validation", True,
+                              "false when training.hyperparameters.early_stopping is true (the local trainer "
+                              "stops early on a held-out validation split)")
 
     def require_cloud(self) -> "SconesConfig":
         """Cloud runs need what a local run can default; say which key is missing."""

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from processing.confidence import CURVE_THRESHOLDS, confidence_report, coverage_at, coverage_curve, reliability
+from processing.confidence import (
+    CURVE_THRESHOLDS,
+    confidence_report,
+    coverage_at,
+    coverage_at_precision,
+    coverage_curve,
+    reliability,
+)
 
 Y = [0, 0, 1, 1, 1]
 P = np.array([[0.97, 0.03], [0.60, 0.40], [0.05, 0.95], [0.96, 0.04], [0.30, 0.70]])   # 4th is a confident error
@@ -15,6 +22,20 @@ def test_coverage_and_precision_at_threshold():
 def test_threshold_is_inclusive_and_nothing_confident_has_no_precision():
     assert coverage_at(Y, P, 0.97)["confident"] == 1
     assert coverage_at(Y, P, 0.99) == {"threshold": 0.99, "coverage": 0.0, "precision": None, "confident": 0}
+
+
+def test_coverage_at_precision_takes_the_most_confident_first():
+    # confidence order: 0.97 hit, 0.96 miss, 0.95 hit, 0.70 hit, 0.60 hit: precision 1, 1/2, 2/3, 3/4, 4/5
+    assert coverage_at_precision(Y, P, 0.98) == 0.2
+    assert coverage_at_precision(Y, P, 0.85) == 0.2 and coverage_at_precision(Y, P, 0.8) == 1.0
+    assert coverage_at_precision(Y[1:], P[1:], 0.98) == 0.0            # the most confident is wrong
+    assert coverage_at_precision([], np.zeros((0, 2)), 0.98) == 0.0
+
+
+def test_coverage_at_precision_does_not_split_tied_confidences():
+    tied = np.array([[0.99, 0.01], [0.99, 0.01], [0.8, 0.2]])
+    assert coverage_at_precision([0, 1, 0], tied, 0.98) == 0.0          # one threshold takes both 0.99s or neither
+    assert coverage_at_precision([0, 0, 1], tied, 0.98) == pytest.approx(2 / 3)
 
 
 def test_curve_is_monotone_in_coverage():

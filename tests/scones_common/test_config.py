@@ -76,6 +76,14 @@ def test_bad_values_name_key_value_and_range(key, value, fragment):
     assert key in message and repr(value)[:100] in message and fragment in message
 
 
+def test_local_early_stopping_needs_a_held_out_validation_split():
+    overrides = {"training.hyperparameters.early_stopping": True}
+    with pytest.raises(ConfigError, match="local_trainer.train_on_validation.*early_stopping is true"):
+        load_config(environ={}, overrides=overrides)
+    assert load_config(environ={}, overrides={**overrides, "local_trainer.train_on_validation": False})
+    assert load_config(environment="dev", environ={}, overrides=overrides)     # the cloud algorithm has no such knob
+
+
 def test_unknown_environment_rejected():
     with pytest.raises(ConfigError, match="environment"):
         load_config(environment="staging", environ={})

@@ -18,7 +18,8 @@ def test_absent_or_empty_means_defaults():
 
 def test_known_knobs_are_taken():
     settings = parse_local_settings(json.dumps({"label_smoothing": 0.1, "ensemble_size": 2, "flip_tta": False,
-                                                "temperature_scaling": True, "seed": 3, "width": 24}))
+                                                "temperature_scaling": True, "train_on_validation": False,
+                                                "seed": 3, "width": 24}))
     assert (settings.label_smoothing, settings.ensemble_size, settings.flip_tta) == (0.1, 2, False)
     assert (settings.temperature_scaling, settings.seed, settings.width) == (True, 3, 24)
 
@@ -38,6 +39,8 @@ def test_known_knobs_are_taken():
     ('{"threads": 0}', "threads = 0 is invalid: expected a whole number in \\[1, 64\\] \\(config local_trainer.threads\\)"),
     ('{"mixup_alpha": 2}', "mixup_alpha = 2.0 is invalid: expected a number in \\[0, 1\\]"),
     ('{"train_on_validation": 1.5}', "train_on_validation = 1.5 is invalid: expected true or false"),
+    ('{"temperature_scaling": true}', "temperature_scaling = True is invalid: expected false when "
+                                      "local_trainer.train_on_validation is true"),
 ])
 def test_bad_values_are_named(text, message):
     with pytest.raises(LocalSettingsError, match=message):

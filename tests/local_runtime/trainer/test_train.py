@@ -34,13 +34,32 @@ def opt_ml(tmp_path_factory):
 def test_trains_exports_onnx_and_reports_metrics(opt_ml):
     assert trainer.main(["--opt-ml", str(opt_ml)]) == 0
     metrics = json.loads((opt_ml / "output" / "metrics.json").read_text())
-    assert metrics["validation:accuracy"] >= 0.8            # the synthetic classes are easy to separate
+    assert metrics["train:accuracy"] >= 0.8                 # the synthetic classes are easy to separate
+    assert "validation:accuracy" not in metrics             # trained on (train_on_validation): no held-out score
     defaults = LocalTrainerConfig()
     assert metrics["members"] == defaults.ensemble_size and metrics["temperature"] == defaults.temperature
     model = ImageClassifier(opt_ml / "model")
     probabilities = model.predict([png_bytes(8, seed=1), png_bytes(48, seed=2)])
     assert probabilities.shape == (2, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     assert probabilities[0].argmax() == 0 and probabilities[1].argmax() == 1
+
+
+def test_a_held_out_validation_split_is_scored(opt_ml, monkeypatch):
+    monkeypatch.setenv("SCONES_LOCAL_TRAINER", '{"train_on_validation": false, "ensemble_size": 1}')
+    assert trainer.main(["--opt-ml", str(opt_ml)]) == 0
+    metrics = json.loads((opt_ml / "output" / "metrics.json").read_text())
+    assert metrics["validation:accuracy"] >= 0.8 and metrics["validation:loss"] > 0
+
+
+def test_early_stopping_on_a_validation_split_trained_on_fails_with_reason(opt_ml):
+    hyperparameters = opt_ml / "input" / "config" / "hyperparameters.json"
+    original = hyperparameters.read_text()
+    try:
+        hyperparameters.write_text(json.dumps({**json.loads(original), "early_stopping": "True"}))
+        assert trainer.main(["--opt-ml", str(opt_ml)]) == 1
+        assert "early_stopping=True needs a held-out validation split" in (opt_ml / "output" / "failure").read_text()
+    finally:
+        hyperparameters.write_text(original)
 
 
 def test_wrong_sample_count_fails_with_reason(opt_ml, tmp_path):
@@ -148,8 +167,8 @@ def test_members_train_in_parallel_processes_to_the_same_weights_as_one_after_an
 
 
 def test_mixup_and_training_on_validation_change_the_weights():
-    plain, _ = _tiny_run(LocalTrainerConfig(threads=1))
-    mixed, _ = _tiny_run(LocalTrainerConfig(threads=1, mixup_alpha=0.2))
+    plain, _ = _tiny_run(LocalTrainerConfig(threads=1, train_on_validation=False))
+    mixed, _ = _tiny_run(LocalTrainerConfig(threads=1, train_on_validation=False, mixup_alpha=0.2))
     with_validation, _ = _tiny_run(LocalTrainerConfig(threads=1, train_on_validation=True))
     assert not np.allclose(plain.numpy(), mixed.numpy()) and not np.allclose(plain.numpy(), with_validation.numpy())
 

@@ -16,7 +16,7 @@ def runs(tmp_path_factory):
     archive = make_cifar_archive(root / "cifar-100-python.tar.gz", per_class_train=60, per_class_test=20)
     config = load_config(environment="local", environ={}, overrides={
         "data.source": str(archive), "data.cache_dir": str(root / "cache"),
-        "training.hyperparameters.epochs": 4, "evaluation.accuracy_threshold": 0.6,
+        "training.hyperparameters.epochs": 6, "evaluation.accuracy_threshold": 0.6,
         "deployment.wait_seconds": 2})   # the canary has its own tests
     run_dir = root / "run"
     first = run_local(config, run_dir, executions=6, concurrency=2)
@@ -24,7 +24,7 @@ def runs(tmp_path_factory):
     gated = dataclasses.replace(config, registry=dataclasses.replace(config.registry,
                                                                      approval_status="PendingManualApproval"))
     retrained = dataclasses.replace(gated, training=dataclasses.replace(gated.training, hyperparameters=dataclasses.replace(
-        gated.training.hyperparameters, epochs=5)))
+        gated.training.hyperparameters, epochs=7)))
     third = run_local(retrained, run_dir, executions=0)
     return run_dir, first, second, third
 

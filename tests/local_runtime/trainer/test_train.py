@@ -51,26 +51,24 @@ def test_a_held_out_validation_split_is_scored(opt_ml, monkeypatch):
     assert metrics["validation:accuracy"] >= 0.8 and metrics["validation:loss"] > 0
 
 
+def _failure_with(opt_ml, **changed: str) -> str:
+    """The job's failure reason with ``changed`` hyperparameters (the job must fail); the file is restored."""
+    hyperparameters = opt_ml / "input" / "config" / "hyperparameters.json"
+    original = hyperparameters.read_text()
+    try:
+        hyperparameters.write_text(json.dumps({**json.loads(original), **changed}))
+        assert trainer.main(["--opt-ml", str(opt_ml)]) == 1
+        return (opt_ml / "output" / "failure").read_text()
+    finally:
+        hyperparameters.write_text(original)
+
+
 def test_early_stopping_on_a_validation_split_trained_on_fails_with_reason(opt_ml):
-    hyperparameters = opt_ml / "input" / "config" / "hyperparameters.json"
-    original = hyperparameters.read_text()
-    try:
-        hyperparameters.write_text(json.dumps({**json.loads(original), "early_stopping": "True"}))
-        assert trainer.main(["--opt-ml", str(opt_ml)]) == 1
-        assert "early_stopping=True needs a held-out validation split" in (opt_ml / "output" / "failure").read_text()
-    finally:
-        hyperparameters.write_text(original)
+    assert "early_stopping=True needs a held-out validation split" in _failure_with(opt_ml, early_stopping="True")
 
 
-def test_wrong_sample_count_fails_with_reason(opt_ml, tmp_path):
-    hyperparameters = opt_ml / "input" / "config" / "hyperparameters.json"
-    original = hyperparameters.read_text()
-    try:
-        hyperparameters.write_text(json.dumps({**json.loads(original), "num_training_samples": "5"}))
-        assert trainer.main(["--opt-ml", str(opt_ml)]) == 1
-        assert "num_training_samples=5" in (opt_ml / "output" / "failure").read_text()
-    finally:
-        hyperparameters.write_text(original)
+def test_wrong_sample_count_fails_with_reason(opt_ml):
+    assert "num_training_samples=5" in _failure_with(opt_ml, num_training_samples="5")
 
 
 REQUIRED = {"num_classes": "2", "num_training_samples": "10"}
@@ -114,16 +112,9 @@ def test_documented_defaults_and_local_knobs_fill_the_settings():
 
 
 def test_unknown_hyperparameter_fails_the_job_with_the_algorithms_reason(opt_ml):
-    hyperparameters = opt_ml / "input" / "config" / "hyperparameters.json"
-    original = hyperparameters.read_text()
-    try:
-        hyperparameters.write_text(json.dumps({**json.loads(original), "label_smoothing": "0.1"}))
-        assert trainer.main(["--opt-ml", str(opt_ml)]) == 1
-        assert (opt_ml / "output" / "failure").read_text() == (
-            "ClientError: Additional hyperparameters are not allowed ('label_smoothing' was unexpected) "
-            "(caused by ValidationError)")
-    finally:
-        hyperparameters.write_text(original)
+    assert _failure_with(opt_ml, label_smoothing="0.1") == (
+        "ClientError: Additional hyperparameters are not allowed ('label_smoothing' was unexpected) "
+        "(caused by ValidationError)")
 
 
 def test_augment_keeps_shape():

@@ -88,10 +88,11 @@ def one_seed(seed: int, staged: Path, job: Path, raw_hyperparameters: dict, loca
     model = ImageClassifier(opt_ml / "model")
     rows = read_lst(staged / "test.lst")
     probabilities = model.predict([(staged / "test" / entry.path).read_bytes() for entry in rows])
-    metrics = score([entry.class_id for entry in rows], probabilities, threshold)["metrics"]
+    truth = [entry.class_id for entry in rows]
+    metrics = score(truth, probabilities, threshold)["metrics"]
     return {"seed": seed, "accuracy": metrics["accuracy"]["value"], "coverage": metrics["coverage"]["value"],
             "precision": metrics["confident_precision"]["value"],
-            "cov_at_98": coverage_at_precision([entry.class_id for entry in rows], probabilities, TARGET_PRECISION),
+            "cov_at_98": coverage_at_precision(truth, probabilities, TARGET_PRECISION),
             "roc_auc": metrics["roc_auc"]["value"],
             "ece": metrics["calibration"]["ece"], "train_s": trained["seconds"], "wall_s": wall,
             "train_cpu_s": round(cpu, 1),

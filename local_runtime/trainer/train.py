@@ -34,6 +34,7 @@ from local_runtime.pipeline.runners.job_process import die_with_parent
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.local_settings import LocalSettingsError, LocalTrainerConfig, from_environment
 from local_runtime.trainer.network import ServingGraph, SmallVgg, combine
+from local_runtime.trainer.pretrained import ImageNetProbeError, fit_probe
 from scones_common import algorithm_contract
 from scones_common.algorithm_contract import HyperparameterValidationError
 from scones_common.contracts.classes import CLASS_NAMES
@@ -160,13 +161,15 @@ def _logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return model(images)
 
 
-def fit_temperature(view_logits: torch.Tensor, labels: torch.Tensor, average: str = "logits") -> float:
+def fit_temperature(view_logits: torch.Tensor, labels: torch.Tensor, average: str = "logits",
+                    probe_logits: torch.Tensor | None = None, probe_weight: float = 0.0) -> float:
     """The temperature minimising the validation log-loss of the views combined as the graph combines them.
 
     A fixed log grid (0.25 … 4) rather than an optimiser: one number, robust, reproducible.
     """
     grid = torch.logspace(-2, 2, 161, base=2)
-    losses = [float(nn.functional.nll_loss(torch.log(combine(view_logits, 1 / t, average)), labels)) for t in grid]
+    losses = [float(nn.functional.nll_loss(torch.log(combine(view_logits, 1 / t, average, probe_logits, probe_weight)),
+                                           labels)) for t in grid]
     return float(grid[int(np.argmin(losses))])
 
 
@@ -335,18 +338,28 @@ def train(settings: TrainSettings, train_x: np.ndarray, train_y: np.ndarray, val
     members, member_metrics = [member for member, _ in trained], [metrics for _, metrics in trained]
     best = {"train:accuracy": float(np.mean([m["train:accuracy"] for m in member_metrics])),
             "epoch": member_metrics[-1]["epoch"], "members": len(members)}
+    probe, probe_weight = None, 0.0
+    if local.imagenet_probe:
+        started = time.perf_counter()
+        probe = fit_probe(data[0], data[1].numpy(), normalisation, local.probe_blocks, local.probe_resolution,
+                          local.probe_regularization, settings.num_classes)
+        probe_weight = local.probe_weight
+        progress(f"ImageNet probe (EfficientNet-Lite0, {local.probe_blocks} blocks at {local.probe_resolution} px) "
+                 f"fitted in {time.perf_counter() - started:.1f} s; weight {probe_weight} in the blend")
+    graph = ServingGraph(members, flip=local.flip_tta, average=local.ensemble_average, probe=probe,
+                         probe_weight=probe_weight).eval()
     temperature = local.temperature
     if not local.train_on_validation:
         with torch.no_grad():
-            view_logits = ServingGraph(members, flip=local.flip_tta).eval().view_logits(data[2])
+            view_logits, probe_logits = graph.view_logits(data[2]), graph.probe_logits(data[2])
         if local.temperature_scaling:
-            temperature = fit_temperature(view_logits, data[3], local.ensemble_average)
-        probabilities = combine(view_logits, 1 / temperature, local.ensemble_average)
+            temperature = fit_temperature(view_logits, data[3], local.ensemble_average, probe_logits, probe_weight)
+        probabilities = combine(view_logits, 1 / temperature, local.ensemble_average, probe_logits, probe_weight)
         best["validation:accuracy"] = float((probabilities.argmax(1) == data[3]).float().mean())
         best["validation:loss"] = float(nn.functional.nll_loss(torch.log(probabilities), data[3]))
     best["temperature"] = round(temperature, 4)
-    model = ServingGraph(members, flip=local.flip_tta, temperature=temperature, average=local.ensemble_average).eval()
-    return model, best, normalisation
+    graph.inverse_temperature.fill_(1 / temperature)
+    return graph, best, normalisation
 
 
 def export_model(model: nn.Module, settings: TrainSettings, normalisation, model_dir: Path) -> None:
@@ -356,6 +369,7 @@ def export_model(model: nn.Module, settings: TrainSettings, normalisation, model
     dummy = torch.zeros(1, *settings.image_shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", "Constant folding", UserWarning)   # the probe trunk's same-padding slices
         torch.onnx.export(model.eval(), (dummy,), str(model_dir / "model.onnx"), input_names=["image"],
                           output_names=["probabilities"], dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
                           dynamo=False)
@@ -390,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
         local = from_environment()
         torch.set_num_threads(local.threads)
         if settings.use_pretrained_model:
-            log.warning("use_pretrained_model=1: no pretrained weights offline; training from scratch")
+            log.warning("use_pretrained_model=1: the local stand-in does not fine-tune a pretrained network; "
+                        "its ImageNet features come from local_trainer.imagenet_probe (now %s)",
+                        "on" if local.imagenet_probe else "off")
         train_x, train_y = load_channel(container.channel("train"), container.channel("train_lst"), settings.image_shape)
         val_x, val_y = load_channel(container.channel("validation"), container.channel("validation_lst"),
                                     settings.image_shape)
@@ -400,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         model, metrics, normalisation = train(settings, train_x, train_y, val_x, val_y, local)
         export_model(model, settings, normalisation, container.model_dir)
     except (HyperparameterValidationError, HyperparameterError, LocalSettingsError, ChannelError, LstFormatError, OSError,
-            json.JSONDecodeError) as exc:
+            ImageNetProbeError, json.JSONDecodeError) as exc:
         reason = exc.failure_reason if isinstance(exc, HyperparameterValidationError) else f"{type(exc).__name__}: {exc}"
         failure.write_text(reason)
         log.error("%s", reason)

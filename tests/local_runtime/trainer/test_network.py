@@ -49,3 +49,14 @@ def test_ema_follows_the_weights_early_and_averages_late():
     early = average(torch.zeros(1), torch.ones(1), torch.tensor(0))
     late = average(torch.zeros(1), torch.ones(1), torch.tensor(100_000))
     assert torch.allclose(early, torch.tensor([0.9])) and torch.allclose(late, torch.tensor([0.01]))
+
+
+def test_the_probe_takes_its_weight_of_the_blend():
+    members, x = _members(2), torch.randn(4, 3, 32, 32)
+    probe = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
+    with torch.no_grad():
+        members_logits = torch.stack([m(x) for m in members]).mean(dim=0)
+        blended = ServingGraph(members, flip=False, probe=probe, probe_weight=0.25)(x)
+        assert torch.allclose(blended, torch.softmax(0.75 * members_logits + 0.25 * probe(x), dim=1), atol=1e-6)
+        by_probabilities = ServingGraph(members, flip=False, average="probabilities", probe=probe, probe_weight=1.0)(x)
+        assert torch.allclose(by_probabilities, torch.softmax(probe(x), dim=1), atol=1e-6)

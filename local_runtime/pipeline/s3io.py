@@ -2,16 +2,22 @@
 
 Job data is many small files (32×32 PNGs): one GET or PUT per object, no transfer-manager
 HEAD round trips. Fine for objects up to a few hundred MB, which is all a job here reads.
+Files from boto3's multipart threshold up go through ``upload_file``, as the jobs first uploaded
+them: S3 gives a multipart upload another ETag than one PUT of the same bytes, and the step cache
+compares ETags.
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from boto3.s3.transfer import TransferConfig
+
 from local_runtime.errors import LocalRuntimeError
 from scones_common.s3uri import parse_s3_uri
 
 _WORKERS = 8
+_MULTIPART_THRESHOLD = TransferConfig().multipart_threshold
 
 
 class S3InputMissingError(LocalRuntimeError, FileNotFoundError):
@@ -45,7 +51,10 @@ def upload_dir(s3, source: Path, uri: str) -> int:
 
     def put(path: Path) -> None:
         target = location.join(path.relative_to(source).as_posix())
-        s3.put_object(Bucket=target.bucket, Key=target.key, Body=path.read_bytes())
+        if path.stat().st_size >= _MULTIPART_THRESHOLD:
+            s3.upload_file(str(path), target.bucket, target.key)
+        else:
+            s3.put_object(Bucket=target.bucket, Key=target.key, Body=path.read_bytes())
 
     with ThreadPoolExecutor(_WORKERS) as pool:
         list(pool.map(put, files))

@@ -49,6 +49,26 @@ def test_save_then_restore_into_a_fresh_server(tmp_path):
                 for p in restored] == [(1, "Approved", "0.91"), (2, "Rejected", "0.80"), (3, "PendingManualApproval", "0.93")]
 
 
+def test_a_multipart_object_comes_back_with_its_etag(tmp_path):
+    """The step cache compares ETags: a model artifact past 8 MB, uploaded in parts, must keep its own."""
+    big = tmp_path / "model.tar.gz"
+    big.write_bytes(bytes(range(256)) * (9 * 1024 * 1024 // 256))
+    state_dir = tmp_path / "state"
+    with local_aws("us-east-1") as aws:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.upload_file(str(big), BUCKET, "jobs/model.tar.gz")
+        s3.put_object(Bucket=BUCKET, Key="jobs/small.txt", Body=b"x")
+        before = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+        state.save(aws, BUCKET, state_dir)
+    with local_aws("us-east-1") as aws:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        assert state.restore(aws, BUCKET, state_dir)
+        after = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert before["jobs/model.tar.gz"].endswith('-2"') and after == before
+
+
 def test_restore_without_saved_state_says_so(tmp_path):
     with ExitStack() as stack:
         aws = stack.enter_context(local_aws("us-east-1"))

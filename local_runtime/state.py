@@ -16,6 +16,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError, ParamValidationError
 
 from local_runtime.errors import LocalRuntimeError
@@ -44,7 +45,7 @@ def read_state_json(path: Path) -> dict:
     return content
 
 
-_MULTIPART_CHUNK = 8 * 1024 * 1024      # boto3's default part size: what upload_file sends objects ≥ 8 MB in
+_MULTIPART_CHUNK = TransferConfig().multipart_chunksize      # the part size upload_file sends large objects in
 
 
 def _etag_of(path: Path, etag: str) -> str:

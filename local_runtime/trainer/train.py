@@ -34,7 +34,7 @@ from local_runtime.pipeline.runners.job_process import die_with_parent
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.local_settings import LocalSettingsError, LocalTrainerConfig, from_environment
 from local_runtime.trainer.network import ServingGraph, SmallVgg, combine
-from local_runtime.trainer.pretrained import ImageNetProbeError, fit_probe
+from local_runtime.trainer.pretrained import ImageNetProbeError, fit_probe, imagenet_trunk
 from scones_common import algorithm_contract
 from scones_common.algorithm_contract import HyperparameterValidationError
 from scones_common.contracts.classes import CLASS_NAMES
@@ -326,6 +326,9 @@ def train(settings: TrainSettings, train_x: np.ndarray, train_y: np.ndarray, val
     if local.train_on_validation and settings.early_stopping:
         raise HyperparameterError("early_stopping=True needs a held-out validation split, but "
                                   "local_trainer.train_on_validation is true: set one of them to false")
+    trunk = None
+    if local.imagenet_probe:
+        trunk = imagenet_trunk(local.probe_resolution)
     normalise, normalisation = normaliser(train_x)
     if local.train_on_validation:
         data = (normalise(np.concatenate([train_x, val_x])), torch.from_numpy(np.concatenate([train_y, val_y])),
@@ -339,26 +342,26 @@ def train(settings: TrainSettings, train_x: np.ndarray, train_y: np.ndarray, val
     best = {"train:accuracy": float(np.mean([m["train:accuracy"] for m in member_metrics])),
             "epoch": member_metrics[-1]["epoch"], "members": len(members)}
     probe, probe_weight = None, 0.0
-    if local.imagenet_probe:
+    if trunk is not None:
         started = time.perf_counter()
-        probe = fit_probe(data[0], data[1].numpy(), normalisation, local.probe_blocks, local.probe_resolution,
-                          local.probe_regularization, settings.num_classes)
+        probe = fit_probe(trunk, data[0], data[1].numpy(), normalisation, local.probe_blocks, local.probe_resolution,
+                          local.probe_regularization)
         probe_weight = local.probe_weight
         progress(f"ImageNet probe (EfficientNet-Lite0, {local.probe_blocks} blocks at {local.probe_resolution} px) "
                  f"fitted in {time.perf_counter() - started:.1f} s; weight {probe_weight} in the blend")
-    graph = ServingGraph(members, flip=local.flip_tta, average=local.ensemble_average, probe=probe,
-                         probe_weight=probe_weight).eval()
     temperature = local.temperature
     if not local.train_on_validation:
+        scored = ServingGraph(members, flip=local.flip_tta, probe=probe).eval()
         with torch.no_grad():
-            view_logits, probe_logits = graph.view_logits(data[2]), graph.probe_logits(data[2])
+            view_logits, probe_logits = scored.view_logits(data[2]), scored.probe_logits(data[2])
         if local.temperature_scaling:
             temperature = fit_temperature(view_logits, data[3], local.ensemble_average, probe_logits, probe_weight)
         probabilities = combine(view_logits, 1 / temperature, local.ensemble_average, probe_logits, probe_weight)
         best["validation:accuracy"] = float((probabilities.argmax(1) == data[3]).float().mean())
         best["validation:loss"] = float(nn.functional.nll_loss(torch.log(probabilities), data[3]))
     best["temperature"] = round(temperature, 4)
-    graph.inverse_temperature.fill_(1 / temperature)
+    graph = ServingGraph(members, flip=local.flip_tta, temperature=temperature, average=local.ensemble_average,
+                         probe=probe, probe_weight=probe_weight).eval()
     return graph, best, normalisation
 
 

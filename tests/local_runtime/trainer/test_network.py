@@ -58,5 +58,8 @@ def test_the_probe_takes_its_weight_of_the_blend():
         members_logits = torch.stack([m(x) for m in members]).mean(dim=0)
         blended = ServingGraph(members, flip=False, probe=probe, probe_weight=0.25)(x)
         assert torch.allclose(blended, torch.softmax(0.75 * members_logits + 0.25 * probe(x), dim=1), atol=1e-6)
-        by_probabilities = ServingGraph(members, flip=False, average="probabilities", probe=probe, probe_weight=1.0)(x)
-        assert torch.allclose(by_probabilities, torch.softmax(probe(x), dim=1), atol=1e-6)
+        by_probabilities = ServingGraph(members, flip=False, average="probabilities", probe=probe, probe_weight=0.25,
+                                        temperature=2.0)(x)
+        members_probabilities = torch.stack([torch.softmax(m(x) / 2, dim=1) for m in members]).mean(dim=0)
+        expected = 0.75 * members_probabilities + 0.25 * torch.softmax(probe(x) / 2, dim=1)
+        assert torch.allclose(by_probabilities, expected, atol=1e-6)

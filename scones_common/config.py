@@ -172,6 +172,8 @@ class LocalTrainerConfig:
     probe_blocks: int = field(default=15, metadata=_whole_in(1, 16))       # EfficientNet-Lite0 blocks kept
     probe_regularization: float = field(default=0.1, metadata=_check(lambda v: 0 < v <= 100, "a number in (0, 100]"))
     probe_weight: float = field(default=0.5, metadata=_check(lambda v: 0 <= v <= 1, "a number in [0, 1]"))
+    # images whose members alone are this confident skip the probe; 1 = every image gets it (README round 7)
+    probe_skip_confidence: float = field(default=0.98, metadata=_check(lambda v: 0.5 <= v <= 1, "a number in [0.5, 1]"))
 
     def __post_init__(self):
         if self.temperature_scaling and self.temperature != 1.0:

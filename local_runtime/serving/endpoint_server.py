@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
@@ -254,9 +255,9 @@ class EndpointServer:
         model_seconds = time.perf_counter() - model_started
         payload = json.dumps(probabilities)
         if endpoint.capture:
-            record = capture_record(body, content_type, payload, "application/json", datetime.now(UTC),
-                                    tuple(endpoint.capture.get("CaptureContentTypeHeader", {}).get(
-                                        "JsonContentTypes", ["application/json"])))
+            record = partial(capture_record, body, content_type, payload, "application/json", datetime.now(UTC),
+                             tuple(endpoint.capture.get("CaptureContentTypeHeader", {}).get(
+                                 "JsonContentTypes", ["application/json"])))
             self.capture.record(endpoint.capture["DestinationS3Uri"], endpoint_name, endpoint.variant,
                                 int(endpoint.capture.get("InitialSamplingPercentage", 100)), record)
         reply = Reply(200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": endpoint.variant},
@@ -312,6 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     default_request_version = "HTTP/1.1"   # answer even a garbled request line with a full HTTP response
     disable_nagle_algorithm = True     # keep-alive + Nagle + delayed ACK would add ~40 ms per response
+    wbufsize = 65536                   # head and body leave in one send (_send flushes)
     owner: EndpointServer
     read_timeout: float
 
@@ -348,6 +350,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         self.wfile.write(reply.body)
+        self.wfile.flush()
 
     def _answer_timeout(self) -> None:
         self._reader.expired = False
@@ -421,4 +424,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(error_reply(413, None, payload_too_large_message(MAX_PAYLOAD_BYTES)))
             return False
-        return super().handle_expect_100()
+        accepted = super().handle_expect_100()
+        self.wfile.flush()     # the client waits for this "100 Continue" before it sends the body
+        return accepted

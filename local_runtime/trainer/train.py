@@ -34,6 +34,7 @@ from local_runtime.pipeline.runners.job_process import die_with_parent
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.local_settings import LocalSettingsError, LocalTrainerConfig, from_environment
 from local_runtime.trainer.network import ServingGraph, SmallVgg, combine
+from local_runtime.trainer.onnx_branches import localise_branch_weights
 from local_runtime.trainer.pretrained import ImageNetProbeError, fit_probe, imagenet_trunk
 from scones_common import algorithm_contract
 from scones_common.algorithm_contract import HyperparameterValidationError
@@ -348,20 +349,23 @@ def train(settings: TrainSettings, train_x: np.ndarray, train_y: np.ndarray, val
                           local.probe_regularization)
         probe_weight = local.probe_weight
         progress(f"ImageNet probe (EfficientNet-Lite0, {local.probe_blocks} blocks at {local.probe_resolution} px) "
-                 f"fitted in {time.perf_counter() - started:.1f} s; weight {probe_weight} in the blend")
+                 f"fitted in {time.perf_counter() - started:.1f} s; weight {probe_weight} in the blend"
+                 + (f", skipped for images the members alone give {local.probe_skip_confidence:g} or more"
+                    if local.probe_skip_confidence < 1 else ""))
     temperature = local.temperature
-    if not local.train_on_validation:
+    if local.temperature_scaling:     # only without train_on_validation (LocalTrainerConfig)
         scored = ServingGraph(members, flip=local.flip_tta, probe=probe).eval()
         with torch.no_grad():
             view_logits, probe_logits = scored.view_logits(data[2]), scored.probe_logits(data[2])
-        if local.temperature_scaling:
-            temperature = fit_temperature(view_logits, data[3], local.ensemble_average, probe_logits, probe_weight)
-        probabilities = combine(view_logits, 1 / temperature, local.ensemble_average, probe_logits, probe_weight)
-        best["validation:accuracy"] = float((probabilities.argmax(1) == data[3]).float().mean())
-        best["validation:loss"] = float(nn.functional.nll_loss(torch.log(probabilities), data[3]))
+        temperature = fit_temperature(view_logits, data[3], local.ensemble_average, probe_logits, probe_weight)
     best["temperature"] = round(temperature, 4)
     graph = ServingGraph(members, flip=local.flip_tta, temperature=temperature, average=local.ensemble_average,
-                         probe=probe, probe_weight=probe_weight).eval()
+                         probe=probe, probe_weight=probe_weight, skip_confidence=local.probe_skip_confidence).eval()
+    if not local.train_on_validation:
+        with torch.no_grad():
+            probabilities = graph(data[2])
+        best["validation:accuracy"] = float((probabilities.argmax(1) == data[3]).float().mean())
+        best["validation:loss"] = float(nn.functional.nll_loss(torch.log(probabilities), data[3]))
     return graph, best, normalisation
 
 
@@ -373,9 +377,12 @@ def export_model(model: nn.Module, settings: TrainSettings, normalisation, model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", "Constant folding", UserWarning)   # the probe trunk's same-padding slices
-        torch.onnx.export(model.eval(), (dummy,), str(model_dir / "model.onnx"), input_names=["image"],
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)   # the cascade's traced stages
+        exported = model.exportable(dummy) if isinstance(model, ServingGraph) else model
+        torch.onnx.export(exported.eval(), (dummy,), str(model_dir / "model.onnx"), input_names=["image"],
                           output_names=["probabilities"], dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
                           dynamo=False)
+    localise_branch_weights(model_dir / "model.onnx")
     mean, std = normalisation
     (model_dir / "model-meta.json").write_text(json.dumps({
         "image_shape": list(settings.image_shape), "mean": mean, "std": std, "class_names": list(CLASS_NAMES),

@@ -91,6 +91,17 @@ def test_oversize_with_expect_continue_is_refused_before_the_body_is_sent(stack)
     assert_still_serving(stack)
 
 
+def test_a_body_within_the_cap_waits_for_100_continue_and_is_answered(stack):
+    image = solid_png(255)
+    with connect(stack) as sock:
+        sock.sendall(request_head(str(len(image)), "Expect: 100-continue\r\n"))
+        interim = sock.recv(4096)       # the client sends nothing more until it has this
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.sendall(image)
+        status, _, body = response_to(sock)
+    assert status == 200 and body[0] > 0.99
+
+
 def test_oversize_chunked_body_is_a_413_and_a_small_one_is_served(stack):
     image = solid_png(0)
     chunked = f"{len(image):x}\r\n".encode() + image + b"\r\n0\r\n\r\n"

@@ -63,3 +63,24 @@ def test_the_probe_takes_its_weight_of_the_blend():
         members_probabilities = torch.stack([torch.softmax(m(x) / 2, dim=1) for m in members]).mean(dim=0)
         expected = 0.75 * members_probabilities + 0.25 * torch.softmax(probe(x) / 2, dim=1)
         assert torch.allclose(by_probabilities, expected, atol=1e-6)
+
+
+def _confidence_split(members, x):
+    """A skip confidence that half the images reach with the members alone."""
+    with torch.no_grad():
+        confidence = ServingGraph(members, flip=False)(x).max(dim=1).values
+    return float(confidence.median())
+
+
+def test_images_the_members_are_sure_of_skip_the_probe():
+    members, x = _members(2), torch.randn(8, 3, 32, 32)
+    probe = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
+    skip = _confidence_split(members, x)
+    with torch.no_grad():
+        members_only = ServingGraph(members, flip=False)(x)
+        blended = ServingGraph(members, flip=False, probe=probe, probe_weight=0.5)(x)
+        cascaded = ServingGraph(members, flip=False, probe=probe, probe_weight=0.5, skip_confidence=skip)(x)
+    sure = members_only.max(dim=1).values >= skip
+    assert 0 < int(sure.sum()) < len(x)
+    assert torch.equal(cascaded[sure], members_only[sure]) and torch.equal(cascaded[~sure], blended[~sure])
+    assert not torch.allclose(members_only[~sure], blended[~sure])

@@ -97,3 +97,34 @@ def test_the_exported_graph_with_the_probe_computes_what_torch_computes(tmp_path
     exported = session.run(None, {"image": normalise(x).numpy()})[0]
     with torch.no_grad():
         assert np.allclose(exported, graph(normalise(x)).numpy(), atol=1e-5)
+
+
+def test_the_cascade_exports_the_probe_as_a_branch_run_only_for_unsure_images(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from local_runtime.trainer.network import ServingGraph, SmallVgg
+    from local_runtime.trainer.train import TrainSettings, export_model
+
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 255, (8, 3, 32, 32), dtype=np.uint8)
+    normalise, normalisation = normaliser(x)
+    images = normalise(x)
+    probe = fit_probe(imagenet_trunk(64), images, np.arange(8) % 2, normalisation, blocks=3, resolution=64,
+                      regularization=1.0)
+    torch.manual_seed(0)
+    members = [SmallVgg(2, 4).eval()]
+    with torch.no_grad():
+        confidence = ServingGraph(members, flip=False)(images).max(dim=1).values
+        graph = ServingGraph(members, flip=False, temperature=0.5, probe=probe, probe_weight=0.4,
+                             skip_confidence=float(confidence.median())).eval()
+        expected = graph(images).numpy()
+    export_model(graph, TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.1,
+                                      mini_batch_size=8), normalisation, tmp_path)
+    model = onnx.load(str(tmp_path / "model.onnx"))
+    branches = [a.g for node in model.graph.node if node.op_type == "If" for a in node.attribute]
+    assert len(branches) == 2 and max(len(branch.initializer) for branch in branches) > 10    # the probe's weights
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert np.allclose(session.run(None, {"image": images.numpy()})[0], expected, atol=1e-5)
+    one_by_one = np.concatenate([session.run(None, {"image": images[i:i + 1].numpy()})[0] for i in range(8)])
+    assert np.allclose(one_by_one, expected, atol=1e-5)     # a row's answer does not depend on its batch

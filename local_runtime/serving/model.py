@@ -20,7 +20,7 @@ __all__ = ["ImageClassifier", "InvalidImageError", "ModelArtifactError", "ModelM
 
 from local_runtime.errors import LocalRuntimeError
 
-INFERENCE_THREADS = min(2, os.cpu_count() or 1)
+INFERENCE_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 """Two onnxruntime threads: on 2 cores the cascaded model's p50 through boto3 fell from 1.69 to 1.40 ms
 and its probe path from 3.3 to 2.4 ms, for 444 instead of 496 requests/s with 4 clients (README
 "Benchmarks"); more threads only add synchronisation to a 32 × 32 image."""
@@ -76,7 +76,7 @@ class ImageClassifier:
             except InvalidImageError as exc:
                 raise (InvalidImageError(f"image {index}: {exc}") if len(images) > 1 else exc) from None
         batch = np.stack(arrays).astype(np.float32)
-        batch *= self._scale           # (pixels / 255 − mean) / std, in place: one pass, no temporaries
+        batch *= self._scale           # (pixels / 255 − mean) / std, in place
         batch += self._offset
         return batch
 

@@ -30,7 +30,8 @@ def localise_branch_weights(path: Path) -> int:
                 if attribute.type == onnx.AttributeProto.GRAPH]
     if not branches:
         return 0
-    outside = _inputs(onnx.GraphProto(node=[n for n in graph.node if n.op_type != "If"]), {o.name for o in graph.output})
+    outside = _inputs(onnx.GraphProto(node=[n for n in graph.node if n.op_type != "If"]),
+                      {value.name for value in [*graph.output, *graph.input]})   # a weight fed as an input stays
     used = [_inputs(branch, set()) for branch in branches]
     kept, moved = [], 0
     for initializer in graph.initializer:

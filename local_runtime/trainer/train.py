@@ -378,6 +378,7 @@ def export_model(model: nn.Module, settings: TrainSettings, normalisation, model
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", "Constant folding", UserWarning)   # the probe trunk's same-padding slices
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)   # the cascade's traced stages
+        model = model.eval()           # before tracing: a trace keeps the batch norms' mode
         exported = model.exportable(dummy) if isinstance(model, ServingGraph) else model
         torch.onnx.export(exported.eval(), (dummy,), str(model_dir / "model.onnx"), input_names=["image"],
                           output_names=["probabilities"], dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},

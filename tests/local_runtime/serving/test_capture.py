@@ -36,3 +36,18 @@ def test_a_failed_write_keeps_the_records_as_they_were_for_the_next_flush():
     assert sorted(r["eventMetadata"]["inferenceTime"] for r in written) == ["2026-11-26T09:59:00.000Z",
                                                                              "2026-11-26T10:00:00.000Z"]
     assert len({r["eventMetadata"]["eventId"] for r in written}) == 2
+
+
+def test_a_record_that_cannot_be_built_is_dropped_alone():
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="capture-bucket")
+        capture = DataCapture(s3)
+        when = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+        for body, json_types in ((b"png", ()), (b"\x89PNG\xff", ("image/png",)), (b"png 2", ())):
+            capture.record(DESTINATION, "ep", "AllTraffic", 100,
+                           partial(capture_record, body, "image/png", "[0.9, 0.1]", "application/json", when,
+                                   ("application/json", *json_types)))
+        capture.flush()
+        written = _records(s3)
+    assert [r["captureData"]["endpointInput"]["data"] for r in written] == ["cG5n", "cG5nIDI="]

@@ -99,7 +99,8 @@ def test_the_exported_graph_with_the_probe_computes_what_torch_computes(tmp_path
         assert np.allclose(exported, graph(normalise(x)).numpy(), atol=1e-5)
 
 
-def test_the_cascade_exports_the_probe_as_a_branch_run_only_for_unsure_images(tmp_path):
+@pytest.mark.parametrize("flip, average", [(False, "logits"), (True, "probabilities")])
+def test_the_cascade_exports_the_probe_as_a_branch_run_only_for_unsure_images(tmp_path, flip, average):
     import onnx
     import onnxruntime as ort
 
@@ -115,11 +116,12 @@ def test_the_cascade_exports_the_probe_as_a_branch_run_only_for_unsure_images(tm
     torch.manual_seed(0)
     members = [SmallVgg(2, 4).eval()]
     with torch.no_grad():
-        confidence = ServingGraph(members, flip=False)(images).max(dim=1).values
-        graph = ServingGraph(members, flip=False, temperature=0.5, probe=probe, probe_weight=0.4,
-                             skip_confidence=float(confidence.median())).eval()
-        expected = graph(images).numpy()
-    export_model(graph, TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.1,
+        confidence = ServingGraph(members, flip=flip, temperature=0.5, average=average)(images).max(dim=1).values
+        assert len(set(confidence.tolist())) == len(images)       # so the median splits them
+        graph = ServingGraph(members, flip=flip, temperature=0.5, average=average, probe=probe, probe_weight=0.4,
+                             skip_confidence=float(confidence.median())).train()    # export_model sets eval
+        expected = graph.eval()(images).numpy()
+    export_model(graph.train(), TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.1,
                                       mini_batch_size=8), normalisation, tmp_path)
     model = onnx.load(str(tmp_path / "model.onnx"))
     branches = [a.g for node in model.graph.node if node.op_type == "If" for a in node.attribute]

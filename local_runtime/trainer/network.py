@@ -71,8 +71,8 @@ class ServingGraph(nn.Module):
 
     ``skip_confidence`` below 1 makes the probe a second stage: an image whose members alone are
     at least that confident keeps the members' probabilities, and the exported graph runs the
-    probe (eight times the members' time) only for a batch holding another image (the endpoint
-    sends one image at a time). Out of fold, 0.98 let 56 % of the images skip it with
+    probe (eight times the members' time) only for a batch holding an image below it (the
+    endpoint sends one image at a time). Out of fold, 0.98 let 56 % of the images skip it with
     the accuracy and the coverage at 98 % precision of the full blend (README "Trainer", round 7).
     """
 

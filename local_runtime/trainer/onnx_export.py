@@ -1,4 +1,5 @@
-"""Weights of an ONNX ``If`` branch moved into the branch that uses them.
+"""ONNX export for the stand-in trainer: the one call of torch's exporter, and an ``If`` branch's weights
+moved into the branch.
 
 The TorchScript exporter leaves every weight in the main graph, where a branch reaches it as an
 outer-scope value. onnxruntime then neither constant-folds nor pre-packs those weights, and the
@@ -7,9 +8,32 @@ branch's own initializers and the branch runs as fast as the same nodes in a mai
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import onnx
+import torch
+from torch import nn
+
+
+def export_onnx(module: nn.Module, example: torch.Tensor, destination: Path | BinaryIO, output_name: str) -> None:
+    """``module`` in eval mode as ONNX with a dynamic batch, through the TorchScript exporter: 0.3 s
+    against 4–8 s for the torch.export one (same graph speed in onnxruntime, outputs equal to
+    1e-7). It is deprecated; torch is pinned in constraints.txt.
+
+    A module with an ``exportable(example)`` method (``ServingGraph``) is exported as what that
+    returns. Eval comes first: a trace keeps the batch norms' mode.
+    """
+    module = module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", "Constant folding", UserWarning)   # the probe trunk's same-padding slices
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)   # the cascade's traced stages
+        exportable = getattr(module, "exportable", None)
+        exported = exportable(example) if exportable else module
+        torch.onnx.export(exported.eval(), (example,), destination, input_names=["image"], output_names=[output_name],
+                          dynamic_axes={"image": {0: "batch"}, output_name: {0: "batch"}}, dynamo=False)
 
 
 def _inputs(graph: onnx.GraphProto, names: set[str]) -> set[str]:

@@ -13,9 +13,13 @@ import re
 import socket
 import time
 from email.message import Message
+from http.client import HTTPMessage
 
 from local_runtime.errors import LocalRuntimeError
 
+MAX_HEADER_LINE_BYTES = 65536     # http.server's limits, kept
+MAX_HEADER_FIELDS = 100
+_FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")    # RFC 9110's token
 _DIGITS = re.compile(r"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
 _DRAIN_CHUNK = 65536
@@ -25,6 +29,10 @@ class RequestBodyError(LocalRuntimeError):
     """The request's framing is unusable; ``status`` is the HTTP answer."""
 
     status = 400
+
+
+class HeaderFieldsTooLargeError(RequestBodyError):
+    status = 431
 
 
 class PayloadTooLargeError(RequestBodyError):
@@ -74,6 +82,29 @@ class DeadlineReader(io.RawIOBase):
         if self.deadline is None and count:
             self.deadline = time.monotonic() + self.timeout
         return count
+
+
+def read_header_fields(rfile: io.BufferedIOBase) -> HTTPMessage:
+    """The header fields after the request line, as ``http.client.parse_headers`` returns them.
+
+    Read line by line rather than through ``email.parser``, which took ~50 µs of an invocation's
+    ~1.4 ms. Stricter where RFC 9112 allows a server to be: a line that is not ``name: value``
+    (whitespace before the colon, obsolete line folding) is a 400; too long or too many is a 431.
+    """
+    fields = HTTPMessage()
+    while True:
+        line = rfile.readline(MAX_HEADER_LINE_BYTES + 1)
+        if len(line) > MAX_HEADER_LINE_BYTES:
+            raise HeaderFieldsTooLargeError(f"a header line is longer than {MAX_HEADER_LINE_BYTES} bytes")
+        if line in (b"\r\n", b"\n", b""):
+            return fields
+        if len(fields) == MAX_HEADER_FIELDS:
+            raise HeaderFieldsTooLargeError(f"more than {MAX_HEADER_FIELDS} header fields")
+        name, colon, value = line.partition(b":")
+        if not colon or not _FIELD_NAME.fullmatch(name):
+            raise RequestBodyError(f"malformed header line {line[:100].decode('iso-8859-1')!r}: "
+                                   "send 'Name: value' lines without folding")
+        fields[name.decode("ascii")] = value.strip(b" \t\r\n").decode("iso-8859-1")
 
 
 def read_body(rfile: io.BufferedIOBase, headers: Message, limit: int) -> bytes:

@@ -174,7 +174,15 @@ def test_an_idle_connection_is_closed_at_the_read_timeout(stack):
 @pytest.mark.parametrize("data, status", [(b"NOT HTTP AT ALL\r\n\r\n", 400),
                                           (b"DELETE /invocations HTTP/1.1\r\n\r\n", 501),
                                           (b"POST /nowhere HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 404),
-                                          (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501)])
+                                          (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+                                          (b"POST /invocations HTTP/2.0\r\n\r\n", 505),
+                                          (b"POST /invocations HTTP/one\r\n\r\n", 400),
+                                          (b"GET /ping\r\n\r\n", 400),
+                                          (b"POST /invocations HTTP/1.1\r\nContent-Type : image/png\r\n\r\n", 400),
+                                          (b"POST /invocations HTTP/1.1\r\nX-A: 1\r\n  folded\r\n\r\n", 400),
+                                          (b"POST /invocations HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+                                          (b"POST /invocations HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
+                                          (b"POST /invocations HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n", 431)])
 def test_malformed_requests_get_json_error_documents(stack, data, status):
     answered, headers, body = raw(stack, data)
     assert answered == status and headers["Content-Type"] == "application/json" and body["Message"]

@@ -19,6 +19,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -384,6 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply) -> None:
         self.connection.settimeout(self.read_timeout)   # the read deadline may have left almost nothing
         self.send_response(reply.status)
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))   # botocore's ResponseMetadata.RequestId, as on AWS
         for key, value in reply.headers.items():
             self.send_header(key, value)
         if self.close_connection:

@@ -1,5 +1,6 @@
 """The local endpoint through boto3's sagemaker-runtime client, and its data capture."""
 import json
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
@@ -15,6 +16,16 @@ def test_invoke_returns_probabilities(local_stack):
     probabilities = json.loads(response["Body"].read())
     assert probabilities[0] > 0.99 and abs(sum(probabilities) - 1) < 1e-5
     assert response["InvokedProductionVariant"] == "AllTraffic"
+
+
+def test_every_answer_carries_a_request_id_as_on_aws(local_stack):
+    runtime = local_stack.client("sagemaker-runtime")
+    ids = [runtime.invoke_endpoint(EndpointName=local_stack.config.endpoint.name, ContentType="image/png",
+                                   Body=solid_png(0))["ResponseMetadata"]["RequestId"] for _ in range(2)]
+    with pytest.raises(ClientError) as info:
+        runtime.invoke_endpoint(EndpointName=local_stack.config.endpoint.name, ContentType="image/png", Body=b"")
+    ids.append(info.value.response["ResponseMetadata"]["RequestId"])
+    assert len({str(uuid.UUID(request_id)) for request_id in ids}) == 3
 
 
 def test_bad_image_is_model_error_424(local_stack):

@@ -37,6 +37,7 @@ from local_runtime.serving.container_logs import ContainerLogs, log_group, log_g
 from local_runtime.serving.metrics import EndpointMetrics, invocation_values
 from local_runtime.serving.model import ImageClassifier, InvalidImageError, ModelArtifactError
 from local_runtime.serving.request_body import (
+    MAX_HEADER_LINE_BYTES,
     ClientGoneError,
     DeadlineReader,
     PayloadTooLargeError,
@@ -329,6 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self):
         self._reader.next_request()
+        self.command, self.requestline, self.request_version = None, "", self.default_request_version
         super().handle_one_request()     # drops the connection silently on a timeout while reading the head
         if self._reader.expired:          # a request had started: say why it is dropped
             self._answer_timeout()
@@ -336,11 +338,15 @@ class _Handler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         """http.server's parse_request with :func:`read_header_fields` in place of ``email.parser``.
 
-        The same answers for what a client sends, except that an HTTP/0.9 request line (two words)
-        is a 400; header errors come from :func:`read_header_fields`."""
-        self.command = None
-        self.request_version = self.default_request_version
+        The same answers for what a client sends, except: HTTP/0.9 (a two-word request line or that
+        version) is refused; one empty line before the request line is skipped (RFC 9112 §2.2);
+        header errors come from :func:`read_header_fields`."""
         self.close_connection = True
+        if self.raw_requestline in (b"\r\n", b"\n"):
+            self.raw_requestline = self.rfile.readline(MAX_HEADER_LINE_BYTES + 1)
+            if len(self.raw_requestline) > MAX_HEADER_LINE_BYTES:
+                self.send_error(414, f"the request line is longer than {MAX_HEADER_LINE_BYTES} bytes")
+                return False
         self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
         words = self.requestline.split()
         if not words:
@@ -354,8 +360,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(400, f"Bad request version ({version!r})")
             return False
         version_number = int(match[1]), int(match[2])
-        if version_number >= (2, 0):
-            self.send_error(505, f"Invalid HTTP version ({version[5:]})")
+        if not (1, 0) <= version_number < (2, 0):
+            self.send_error(505, f"HTTP version {version[5:]} is not supported; use HTTP/1.1")
             return False
         self.command, self.path, self.request_version = command, path, version
         self.close_connection = version_number < (1, 1)
@@ -392,7 +398,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        self.wfile.write(reply.body)
+        if self.command != "HEAD":     # an answer to HEAD has no body (RFC 9110 §9.3.2)
+            self.wfile.write(reply.body)
         self.wfile.flush()
 
     def _answer_timeout(self) -> None:

@@ -101,10 +101,11 @@ def read_header_fields(rfile: io.BufferedIOBase) -> HTTPMessage:
         if len(fields) == MAX_HEADER_FIELDS:
             raise HeaderFieldsTooLargeError(f"more than {MAX_HEADER_FIELDS} header fields")
         name, colon, value = line.partition(b":")
-        if not colon or not _FIELD_NAME.fullmatch(name):
-            raise RequestBodyError(f"malformed header line {line[:100].decode('iso-8859-1')!r}: "
-                                   "send 'Name: value' lines without folding")
-        fields[name.decode("ascii")] = value.strip(b" \t\r\n").decode("iso-8859-1")
+        value = value.strip(b" \t\r\n")
+        if not colon or not _FIELD_NAME.fullmatch(name) or b"\r" in value or b"\0" in value:
+            raise RequestBodyError(f"malformed header line {line[:100].decode('iso-8859-1')!r}: send "
+                                   "'Name: value' lines without folding, bare CR or NUL (RFC 9112)")
+        fields[name.decode("ascii")] = value.decode("iso-8859-1")
 
 
 def read_body(rfile: io.BufferedIOBase, headers: Message, limit: int) -> bytes:

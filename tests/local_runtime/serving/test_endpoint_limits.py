@@ -164,6 +164,30 @@ def test_a_client_trickling_its_headers_is_cut_off_at_the_read_timeout(stack):
     assert_still_serving(stack)
 
 
+def test_a_request_line_cut_short_is_answered_408_at_the_read_timeout(stack):
+    with connect(stack) as sock:
+        sock.sendall(b"GET /ping HTT")
+        status, _, body = response_to(sock)
+    assert status == 408 and "did not arrive" in body["Message"]
+    assert_still_serving(stack)
+
+
+def test_one_empty_line_before_a_request_line_is_skipped(stack):
+    image = solid_png(255)
+    status, _, probabilities = raw(stack, b"\r\n" + request_head(str(len(image))) + image)
+    assert status == 200 and probabilities[0] > 0.99
+
+
+def test_head_is_answered_without_a_body(stack):
+    with connect(stack) as sock:
+        sock.sendall(b"HEAD /ping HTTP/1.1\r\nHost: local\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501") and b"Content-Length: " in head and body == b""
+
+
 def test_an_idle_connection_is_closed_at_the_read_timeout(stack):
     started = time.monotonic()
     with connect(stack) as sock:
@@ -176,6 +200,7 @@ def test_an_idle_connection_is_closed_at_the_read_timeout(stack):
                                           (b"POST /nowhere HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 404),
                                           (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
                                           (b"POST /invocations HTTP/2.0\r\n\r\n", 505),
+                                          (b"POST /invocations HTTP/0.9\r\n\r\n", 505),
                                           (b"POST /invocations HTTP/one\r\n\r\n", 400),
                                           (b"GET /ping\r\n\r\n", 400),
                                           (b"POST /invocations HTTP/1.1\r\nContent-Type : image/png\r\n\r\n", 400),

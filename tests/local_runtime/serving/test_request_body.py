@@ -32,7 +32,8 @@ def test_the_head_ends_at_a_blank_line_or_the_end_of_input(ending):
 
 
 @pytest.mark.parametrize("line", [b"Content-Type : image/png\r\n", b" folded continuation\r\n",
-                                  b"no colon at all\r\n", b": no name\r\n", b"N\xe4me: v\r\n"])
+                                  b"no colon at all\r\n", b": no name\r\n", b"N\xe4me: v\r\n",
+                                  b"X-A: b\rContent-Length: 3\r\n", b"X-A: b\x00c\r\n"])
 def test_a_line_that_is_not_name_colon_value_is_a_400(line):
     with pytest.raises(RequestBodyError) as info:
         read_header_fields(io.BytesIO(b"A: 1\r\n" + line + b"\r\n"))

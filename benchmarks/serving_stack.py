@@ -57,3 +57,18 @@ def serving_stack(requested_artifact: str | None = None) -> Iterator[tuple[Local
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def skips_probe(classifier, images: list[bytes]) -> list[bool] | None:
+    """Per image, whether the cascade answers from its members alone (the condition of the graph's
+    top-level ``If``); None for a model without a cascade. For reading latency by path."""
+    import onnx
+    import onnxruntime as ort
+
+    graph = onnx.load(str(classifier.model_path))
+    branches = [node for node in graph.graph.node if node.op_type == "If"]
+    if len(branches) != 1:
+        return None
+    graph.graph.output.append(onnx.helper.make_tensor_value_info(branches[0].input[0], onnx.TensorProto.BOOL, None))
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [bool(session.run(None, {classifier.input_name: classifier.preprocess([image])})[-1]) for image in images]

@@ -47,7 +47,8 @@ class ImageClassifier:
         options = ort.SessionOptions()
         options.intra_op_num_threads = INFERENCE_THREADS
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self.model_path = model_dir / "model.onnx"
+        self.session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         mean = np.array(self.meta.mean, dtype=np.float64).reshape(1, 3, 1, 1)
         std = np.array(self.meta.std, dtype=np.float64).reshape(1, 3, 1, 1)

@@ -11,7 +11,7 @@ import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from serving_stack import percentile, serving_stack, skips_probe, staged_test_images
+from serving_stack import answering_stages, percentile, serving_stack, staged_test_images
 
 
 def main() -> None:
@@ -42,20 +42,21 @@ def main() -> None:
             list(pool.map(lambda i: invoke(i, clients[i % args.concurrency]), range(args.requests)))
         concurrent = args.requests / (time.perf_counter() - started)
         captured = stack.server.capture
-        skipping = skips_probe(stack.server.registry.get(name).model, images)
+        cascade = answering_stages(stack.server.registry.get(name).model, images)
     ms = [x * 1000 for x in latencies]
     print(f"model: {model}")
     print(f"endpoint, boto3 invoke_endpoint, {args.requests} requests of {len(images)} distinct 32x32 PNGs "
           f"(data capture on, 100 %)")
     print(f"  sequential latency  p50 {percentile(ms, 50):.2f} ms  p95 {percentile(ms, 95):.2f} ms  "
           f"p99 {percentile(ms, 99):.2f} ms")
-    if skipping is not None:
-        for label, on_path in (("members alone", True), ("with the probe", False)):
-            part = [t for i, t in enumerate(ms) if skipping[i % len(images)] == on_path]
-            share = sum(s == on_path for s in skipping) / len(skipping)
+    if cascade is not None:
+        names, stages = cascade
+        for stage, label in enumerate(names):
+            part = [t for i, t in enumerate(ms) if stages[i % len(images)] == stage]
             if part:
-                print(f"    {label:15s} {share:4.0%} of images  p50 {percentile(part, 50):.2f} ms  "
-                      f"p80 {percentile(part, 80):.2f} ms  p95 {percentile(part, 95):.2f} ms")
+                print(f"    answered by {label}: {stages.count(stage) / len(stages):4.0%} of images  "
+                      f"p50 {percentile(part, 50):.2f} ms  p80 {percentile(part, 80):.2f} ms  "
+                      f"p95 {percentile(part, 95):.2f} ms")
     print(f"  sequential          {sequential:.0f} requests/s")
     print(f"  {args.concurrency} clients in flight {concurrent:.0f} requests/s")
     print(f"  capture files written: {captured.files_written}")

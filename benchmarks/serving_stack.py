@@ -59,16 +59,50 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def skips_probe(classifier, images: list[bytes]) -> list[bool] | None:
-    """Per image, whether the cascade answers from its members alone (the condition of the graph's
-    top-level ``If``); None for a model without a cascade. For reading latency by path."""
+def answering_stages(classifier, images: list[bytes]) -> tuple[list[str], list[int]] | None:
+    """The cascade's stage names and, per image, the index of the stage that answers it; None for a
+    model without a cascade. For reading latency by path.
+
+    A cascade exports as a chain of ``If`` nodes, each with the next stages in its larger branch. A
+    copy of the graph outputs every ``If``'s condition (through the enclosing branches), and an
+    image's stage is the first ``If`` that takes its smaller branch.
+    """
+    import json
+
     import onnx
     import onnxruntime as ort
+    from onnx import TensorProto, helper
 
-    graph = onnx.load(str(classifier.model_path))
-    branches = [node for node in graph.graph.node if node.op_type == "If"]
-    if len(branches) != 1:
+    model = onnx.load(str(classifier.model_path))
+    chain, graph = [], model.graph
+    while len(ifs := [node for node in graph.node if node.op_type == "If"]) == 1:
+        branches = {attribute.name: attribute.g for attribute in ifs[0].attribute}
+        then_continues = _size(branches["then_branch"]) > _size(branches["else_branch"])
+        chain.append((ifs[0], branches, then_continues))
+        graph = branches["then_branch" if then_continues else "else_branch"]
+    if not chain:
         return None
-    graph.graph.output.append(onnx.helper.make_tensor_value_info(branches[0].input[0], onnx.TensorProto.BOOL, None))
-    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-    return [bool(session.run(None, {classifier.input_name: classifier.preprocess([image])})[-1]) for image in images]
+    for level, (node, _, _) in enumerate(chain):
+        name = node.input[0]
+        for outer in range(level - 1, -1, -1):
+            outer_node, branches, then_continues = chain[outer]
+            onward, other = (branches["then_branch"], branches["else_branch"])[::1 if then_continues else -1]
+            onward.output.append(helper.make_tensor_value_info(name, TensorProto.BOOL, None))
+            unused = f"{name}/not_reached/{outer}"
+            other.node.append(helper.make_node("Constant", [], [unused], value=helper.make_tensor("v", TensorProto.BOOL, [], [False])))
+            other.output.append(helper.make_tensor_value_info(unused, TensorProto.BOOL, None))
+            name = f"{name}/at/{outer}"
+            outer_node.output.append(name)
+        model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.BOOL, None))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    stages = []
+    for image in images:
+        conditions = session.run(None, {classifier.input_name: classifier.preprocess([image])})[1:]
+        onward = [bool(condition) == then_continues for condition, (_, _, then_continues) in zip(conditions, chain)]
+        stages.append(onward.index(False) if False in onward else len(chain))
+    names = json.loads((classifier.model_path.parent / "model-meta.json").read_text()).get("stages")
+    return (names if names and len(names) == len(chain) + 1 else [f"stage {i + 1}" for i in range(len(chain) + 1)]), stages
+
+
+def _size(graph) -> int:
+    return sum(1 + sum(_size(a.g) for a in node.attribute if a.g.node) for node in graph.node)

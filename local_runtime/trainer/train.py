@@ -359,7 +359,10 @@ def train(settings: TrainSettings, train_x: np.ndarray, train_y: np.ndarray, val
         temperature = fit_temperature(view_logits, data[3], local.ensemble_average, probe_logits, probe_weight)
     best["temperature"] = round(temperature, 4)
     graph = ServingGraph(members, flip=local.flip_tta, temperature=temperature, average=local.ensemble_average,
-                         probe=probe, probe_weight=probe_weight, skip_confidence=local.probe_skip_confidence).eval()
+                         probe=probe, probe_weight=probe_weight, skip_confidence=local.probe_skip_confidence,
+                         early_confidence=local.early_exit_confidence).eval()
+    if len(graph.stages) > 1:
+        progress(f"exported as a cascade, each stage answering the images it is sure enough of: {' → '.join(graph.stages)}")
     if not local.train_on_validation:
         with torch.no_grad():
             probabilities = graph(data[2])
@@ -375,7 +378,8 @@ def export_model(model: nn.Module, settings: TrainSettings, normalisation, model
     mean, std = normalisation
     (model_dir / "model-meta.json").write_text(json.dumps({
         "image_shape": list(settings.image_shape), "mean": mean, "std": std, "class_names": list(CLASS_NAMES),
-        "framework": f"torch {torch.__version__} -> onnx", "algorithm": "image-classification (local stand-in)"}))
+        "framework": f"torch {torch.__version__} -> onnx", "algorithm": "image-classification (local stand-in)",
+        "stages": getattr(model, "stages", None)}))
 
 
 def _content_types(opt_ml: Path) -> dict[str, str]:

@@ -54,6 +54,7 @@ def test_layers_file_overlay_env_cli(tmp_path):
     ("local_trainer.coarse_resolution", 40, "a whole number in [8, 32]"),
     ("local_trainer.coarse_resolution", 7, "a whole number in [8, 32]"),     # three 2×2 max-pools need 8 px
     ("local_trainer.probe_skip_confidence", 0.4, "a number in [0.5, 1]"),
+    ("local_trainer.early_exit_confidence", 1.5, "a number in [0.5, 1]"),
     ("local_trainer.seed", 10**9 + 1, "a whole number in [0, 1000000000]"),
     ("local_trainer.seed", -1, "a whole number in [0, 1000000000]"),
     ("data.seed", -1, "a whole number in [0, 1000000000]"),

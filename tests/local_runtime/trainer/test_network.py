@@ -84,3 +84,38 @@ def test_images_the_members_are_sure_of_skip_the_probe():
     assert 0 < int(sure.sum()) < len(x)
     assert torch.equal(cascaded[sure], members_only[sure]) and torch.equal(cascaded[~sure], blended[~sure])
     assert not torch.allclose(members_only[~sure], blended[~sure])
+
+
+def _between(confidence: torch.Tensor) -> float:
+    """A threshold half the images reach, midway between two of them (no image sits on it)."""
+    ordered = confidence.sort().values
+    middle = len(ordered) // 2
+    return float((ordered[middle - 1] + ordered[middle]) / 2)
+
+
+def test_images_the_first_member_is_sure_of_get_its_answer_and_skip_the_other_stages():
+    members, x = _members(3), torch.randn(12, 3, 32, 32)
+    probe = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
+    with torch.no_grad():
+        first_only = ServingGraph(members[:1], flip=True)(x)
+        early = _between(first_only.max(dim=1).values)
+        for later in ({}, {"probe": probe, "probe_weight": 0.5},
+                      {"probe": probe, "probe_weight": 0.5, "skip_confidence": 0.9}):
+            without = ServingGraph(members, flip=True, **later)(x)
+            graph = ServingGraph(members, flip=True, early_confidence=early, **later)
+            exits = first_only.max(dim=1).values >= early
+            assert 0 < int(exits.sum()) < len(x)
+            assert torch.equal(graph(x)[exits], first_only[exits]) and torch.equal(graph(x)[~exits], without[~exits])
+            assert graph.stages[0] == "the first member alone"
+
+
+def test_the_stages_are_named_in_order_and_one_member_has_no_early_exit():
+    members = _members(3)
+    probe = torch.nn.Linear(1, 2)
+    assert ServingGraph(members, flip=False, probe=probe, probe_weight=0.5, skip_confidence=0.98,
+                        early_confidence=0.998).stages == [
+        "the first member alone", "3 members", "3 members + the ImageNet probe"]
+    assert ServingGraph(members, flip=False, probe=probe, probe_weight=0.5).stages == ["3 members + the ImageNet probe"]
+    assert ServingGraph(members, flip=False, early_confidence=0.998).stages == ["the first member alone", "3 members"]
+    single = ServingGraph(members[:1], flip=False, early_confidence=0.5)
+    assert not single.exits_early and single.stages == ["1 member"]

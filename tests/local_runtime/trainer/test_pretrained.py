@@ -1,4 +1,5 @@
 """The ImageNet probe: real EfficientNet-Lite0 weights from their package, a logistic regression on top."""
+import json
 import sys
 
 import numpy as np
@@ -130,3 +131,41 @@ def test_the_cascade_exports_the_probe_as_a_branch_run_only_for_unsure_images(tm
     assert np.allclose(session.run(None, {"image": images.numpy()})[0], expected, atol=1e-5)
     one_by_one = np.concatenate([session.run(None, {"image": images[i:i + 1].numpy()})[0] for i in range(8)])
     assert np.allclose(one_by_one, expected, atol=1e-5)     # a row's answer does not depend on its batch
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_the_early_exit_exports_as_a_branch_holding_the_rest_with_the_probe_in_a_branch_of_it(tmp_path, flip):
+    import onnx
+    import onnxruntime as ort
+
+    from local_runtime.trainer.network import ServingGraph, SmallVgg
+    from local_runtime.trainer.train import TrainSettings, export_model
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 255, (12, 3, 32, 32), dtype=np.uint8)
+    normalise, normalisation = normaliser(x)
+    images = normalise(x)
+    probe = fit_probe(imagenet_trunk(64), images, np.arange(12) % 2, normalisation, blocks=3, resolution=64,
+                      regularization=1.0)
+    torch.manual_seed(0)
+    members = [SmallVgg(2, 4).eval() for _ in range(3)]
+    with torch.no_grad():
+        first = ServingGraph(members[:1], flip=flip, temperature=0.2)(images).max(dim=1).values.sort().values
+        together = ServingGraph(members, flip=flip, temperature=0.2)(images).max(dim=1).values.sort().values
+        early, skip = float(first[7:9].mean()), float(together[5:7].mean())    # thresholds between images
+        graph = ServingGraph(members, flip=flip, temperature=0.2, probe=probe, probe_weight=0.4,
+                             skip_confidence=skip, early_confidence=early).eval()
+        expected = graph(images).numpy()
+    export_model(graph, TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.1,
+                                      mini_batch_size=8), normalisation, tmp_path)
+    model = onnx.load(str(tmp_path / "model.onnx"))
+    (outer,) = [node for node in model.graph.node if node.op_type == "If"]
+    rest = max((a.g for a in outer.attribute), key=lambda branch: len(branch.node))
+    (inner,) = [node for node in rest.node if node.op_type == "If"]
+    probe_branch = max((a.g for a in inner.attribute), key=lambda branch: len(branch.node))
+    assert len(probe_branch.initializer) > 10 and len(rest.initializer) > len(model.graph.initializer) > 0
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert np.allclose(session.run(None, {"image": images.numpy()})[0], expected, atol=1e-5)
+    one_by_one = np.concatenate([session.run(None, {"image": images[i:i + 1].numpy()})[0] for i in range(12)])
+    assert np.allclose(one_by_one, expected, atol=1e-5)
+    assert json.loads((tmp_path / "model-meta.json").read_text())["stages"] == graph.stages

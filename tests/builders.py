@@ -138,3 +138,10 @@ def solid_png(value: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.full((32, 32, 3), value, dtype=np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def threshold_between(confidence, index: int) -> float:
+    """A threshold midway between the sorted confidences ``index - 1`` and ``index``: that many
+    images fall below it and none sits on it, where onnxruntime and torch could round apart."""
+    ordered = sorted(float(c) for c in confidence)
+    return (ordered[index - 1] + ordered[index]) / 2

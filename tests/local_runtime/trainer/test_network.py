@@ -2,6 +2,7 @@ import torch
 
 from local_runtime.trainer.network import ServingGraph, SmallVgg
 from local_runtime.trainer.train import fit_temperature
+from tests.builders import threshold_between
 
 
 def _members(n):
@@ -86,19 +87,12 @@ def test_images_the_members_are_sure_of_skip_the_probe():
     assert not torch.allclose(members_only[~sure], blended[~sure])
 
 
-def _between(confidence: torch.Tensor) -> float:
-    """A threshold half the images reach, midway between two of them (no image sits on it)."""
-    ordered = confidence.sort().values
-    middle = len(ordered) // 2
-    return float((ordered[middle - 1] + ordered[middle]) / 2)
-
-
 def test_images_the_first_member_is_sure_of_get_its_answer_and_skip_the_other_stages():
     members, x = _members(3), torch.randn(12, 3, 32, 32)
     probe = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
     with torch.no_grad():
         first_only = ServingGraph(members[:1], flip=True)(x)
-        early = _between(first_only.max(dim=1).values)
+        early = threshold_between(first_only.max(dim=1).values, len(x) // 2)
         for later in ({}, {"probe": probe, "probe_weight": 0.5},
                       {"probe": probe, "probe_weight": 0.5, "skip_confidence": 0.9}):
             without = ServingGraph(members, flip=True, **later)(x)

@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from local_runtime.trainer.pretrained import ImageNetProbeError, fit_head, fit_probe, imagenet_trunk
 from local_runtime.trainer.train import normaliser
-from tests.builders import synthetic_images
+from tests.builders import synthetic_images, threshold_between
 
 
 def test_the_head_is_the_regression_with_the_standardisation_folded_in():
@@ -79,93 +79,84 @@ def test_unreadable_weights_are_named_with_the_fix(monkeypatch, tmp_path, conten
         imagenet_trunk()
 
 
-def test_the_exported_graph_with_the_probe_computes_what_torch_computes(tmp_path):
+def _probed_images(count: int, seed: int) -> tuple[torch.Tensor, tuple, torch.nn.Module]:
+    """Normalised random images, their normalisation, and a probe fitted on them (3 blocks at 64 px)."""
+    x = np.random.default_rng(seed).integers(0, 255, (count, 3, 32, 32), dtype=np.uint8)
+    normalise, normalisation = normaliser(x)
+    images = normalise(x)
+    probe = fit_probe(imagenet_trunk(64), images, np.arange(count) % 2, normalisation, blocks=3, resolution=64,
+                      regularization=1.0)
+    return images, normalisation, probe
+
+
+def _exported(graph: torch.nn.Module, normalisation: tuple, directory):
+    """``graph`` exported as the trainer exports it: (the ONNX model, an onnxruntime session of it)."""
+    import onnx
     import onnxruntime as ort
 
-    from local_runtime.trainer.network import ServingGraph, SmallVgg
     from local_runtime.trainer.train import TrainSettings, export_model
 
-    rng = np.random.default_rng(1)
-    x = rng.integers(0, 255, (6, 3, 32, 32), dtype=np.uint8)
-    normalise, normalisation = normaliser(x)
-    probe = fit_probe(imagenet_trunk(64), normalise(x), np.arange(6) % 2, normalisation, blocks=3, resolution=64,
-                      regularization=1.0)
+    export_model(graph, TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.1,
+                                      mini_batch_size=8), normalisation, directory)
+    path = str(directory / "model.onnx")
+    return onnx.load(path), ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
+def _assert_answers(session, images: torch.Tensor, expected: np.ndarray) -> None:
+    """The same answers for the batch and image by image: a row's answer does not depend on its batch."""
+    assert np.allclose(session.run(None, {"image": images.numpy()})[0], expected, atol=1e-5)
+    one_by_one = np.concatenate([session.run(None, {"image": images[i:i + 1].numpy()})[0] for i in range(len(images))])
+    assert np.allclose(one_by_one, expected, atol=1e-5)
+
+
+def test_the_exported_graph_with_the_probe_computes_what_torch_computes(tmp_path):
+    from local_runtime.trainer.network import ServingGraph, SmallVgg
+
+    images, normalisation, probe = _probed_images(6, seed=1)
     torch.manual_seed(0)
     graph = ServingGraph([SmallVgg(2, 4).eval()], flip=False, temperature=1.5, probe=probe, probe_weight=0.3).eval()
-    export_model(graph, TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.1,
-                                      mini_batch_size=8), normalisation, tmp_path)
-    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    exported = session.run(None, {"image": normalise(x).numpy()})[0]
     with torch.no_grad():
-        assert np.allclose(exported, graph(normalise(x)).numpy(), atol=1e-5)
+        expected = graph(images).numpy()
+    _, session = _exported(graph, normalisation, tmp_path)
+    _assert_answers(session, images, expected)
 
 
 @pytest.mark.parametrize("flip, average", [(False, "logits"), (True, "probabilities")])
 def test_the_cascade_exports_the_probe_as_a_branch_run_only_for_unsure_images(tmp_path, flip, average):
-    import onnx
-    import onnxruntime as ort
-
     from local_runtime.trainer.network import ServingGraph, SmallVgg
-    from local_runtime.trainer.train import TrainSettings, export_model
 
-    rng = np.random.default_rng(2)
-    x = rng.integers(0, 255, (8, 3, 32, 32), dtype=np.uint8)
-    normalise, normalisation = normaliser(x)
-    images = normalise(x)
-    probe = fit_probe(imagenet_trunk(64), images, np.arange(8) % 2, normalisation, blocks=3, resolution=64,
-                      regularization=1.0)
+    images, normalisation, probe = _probed_images(8, seed=2)
     torch.manual_seed(0)
     members = [SmallVgg(2, 4).eval()]
     with torch.no_grad():
         confidence = ServingGraph(members, flip=flip, temperature=0.5, average=average)(images).max(dim=1).values
-        assert len(set(confidence.tolist())) == len(images)       # so the median splits them
         graph = ServingGraph(members, flip=flip, temperature=0.5, average=average, probe=probe, probe_weight=0.4,
-                             skip_confidence=float(confidence.median())).train()    # export_model sets eval
+                             skip_confidence=threshold_between(confidence, 4)).train()    # export_model sets eval
         expected = graph.eval()(images).numpy()
-    export_model(graph.train(), TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.1,
-                                      mini_batch_size=8), normalisation, tmp_path)
-    model = onnx.load(str(tmp_path / "model.onnx"))
+    model, session = _exported(graph.train(), normalisation, tmp_path)
     branches = [a.g for node in model.graph.node if node.op_type == "If" for a in node.attribute]
     assert len(branches) == 2 and max(len(branch.initializer) for branch in branches) > 10    # the probe's weights
-    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    assert np.allclose(session.run(None, {"image": images.numpy()})[0], expected, atol=1e-5)
-    one_by_one = np.concatenate([session.run(None, {"image": images[i:i + 1].numpy()})[0] for i in range(8)])
-    assert np.allclose(one_by_one, expected, atol=1e-5)     # a row's answer does not depend on its batch
+    _assert_answers(session, images, expected)
 
 
 @pytest.mark.parametrize("flip", [False, True])
 def test_the_early_exit_exports_as_a_branch_holding_the_rest_with_the_probe_in_a_branch_of_it(tmp_path, flip):
-    import onnx
-    import onnxruntime as ort
-
     from local_runtime.trainer.network import ServingGraph, SmallVgg
-    from local_runtime.trainer.train import TrainSettings, export_model
 
-    rng = np.random.default_rng(3)
-    x = rng.integers(0, 255, (12, 3, 32, 32), dtype=np.uint8)
-    normalise, normalisation = normaliser(x)
-    images = normalise(x)
-    probe = fit_probe(imagenet_trunk(64), images, np.arange(12) % 2, normalisation, blocks=3, resolution=64,
-                      regularization=1.0)
+    images, normalisation, probe = _probed_images(12, seed=3)
     torch.manual_seed(0)
     members = [SmallVgg(2, 4).eval() for _ in range(3)]
     with torch.no_grad():
-        first = ServingGraph(members[:1], flip=flip, temperature=0.2)(images).max(dim=1).values.sort().values
-        together = ServingGraph(members, flip=flip, temperature=0.2)(images).max(dim=1).values.sort().values
-        early, skip = float(first[7:9].mean()), float(together[5:7].mean())    # thresholds between images
+        first = ServingGraph(members[:1], flip=flip, temperature=0.2)(images).max(dim=1).values
+        together = ServingGraph(members, flip=flip, temperature=0.2)(images).max(dim=1).values
         graph = ServingGraph(members, flip=flip, temperature=0.2, probe=probe, probe_weight=0.4,
-                             skip_confidence=skip, early_confidence=early).eval()
+                             skip_confidence=threshold_between(together, 6), early_confidence=threshold_between(first, 8)).eval()
         expected = graph(images).numpy()
-    export_model(graph, TrainSettings(num_classes=2, image_shape=(3, 32, 32), epochs=1, learning_rate=0.1,
-                                      mini_batch_size=8), normalisation, tmp_path)
-    model = onnx.load(str(tmp_path / "model.onnx"))
+    model, session = _exported(graph, normalisation, tmp_path)
     (outer,) = [node for node in model.graph.node if node.op_type == "If"]
     rest = max((a.g for a in outer.attribute), key=lambda branch: len(branch.node))
     (inner,) = [node for node in rest.node if node.op_type == "If"]
     probe_branch = max((a.g for a in inner.attribute), key=lambda branch: len(branch.node))
     assert len(probe_branch.initializer) > 10 and len(rest.initializer) > len(model.graph.initializer) > 0
-    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    assert np.allclose(session.run(None, {"image": images.numpy()})[0], expected, atol=1e-5)
-    one_by_one = np.concatenate([session.run(None, {"image": images[i:i + 1].numpy()})[0] for i in range(12)])
-    assert np.allclose(one_by_one, expected, atol=1e-5)
+    _assert_answers(session, images, expected)
     assert json.loads((tmp_path / "model-meta.json").read_text())["stages"] == graph.stages

@@ -101,7 +101,10 @@ def answering_stages(classifier, images: list[bytes]) -> tuple[list[str], list[i
         onward = [bool(condition) == then_continues for condition, (_, _, then_continues) in zip(conditions, chain)]
         stages.append(onward.index(False) if False in onward else len(chain))
     names = json.loads((classifier.model_path.parent / "model-meta.json").read_text()).get("stages")
-    return (names if names and len(names) == len(chain) + 1 else [f"stage {i + 1}" for i in range(len(chain) + 1)]), stages
+    if not names or len(names) != len(chain) + 1:     # a model exported before the stages were written down
+        names = ["members", "members + the ImageNet probe"] if len(chain) == 1 else [
+            f"stage {i + 1}" for i in range(len(chain) + 1)]
+    return names, stages
 
 
 def _size(graph) -> int:

@@ -174,7 +174,8 @@ class LocalTrainerConfig:
     probe_weight: float = field(default=0.5, metadata=_check(lambda v: 0 <= v <= 1, "a number in [0, 1]"))
     # images whose members alone are this confident skip the probe; 1 = every image gets it (README round 7)
     probe_skip_confidence: float = field(default=0.98, metadata=_check(lambda v: 0.5 <= v <= 1, "a number in [0.5, 1]"))
-    # images the first member alone is this confident of skip the other members and the probe; 1 = off (round 8)
+    # images the first member alone is this confident of skip the other members and the probe; 1 = off (round 8);
+    # no effect with ensemble_size 1
     early_exit_confidence: float = field(default=0.998, metadata=_check(lambda v: 0.5 <= v <= 1, "a number in [0.5, 1]"))
 
     def __post_init__(self):

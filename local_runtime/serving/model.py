@@ -71,6 +71,8 @@ class ImageClassifier:
     def preprocess(self, images: list[bytes]) -> np.ndarray:
         """(N, 3, H, W) float32: (pixels / 255 − mean) / std, written straight into the batch."""
         _, height, width = self.meta.image_shape
+        if not images:
+            raise InvalidImageError("no image to classify")
         batch = np.empty((len(images), 3, height, width), dtype=np.float32)
         for index, payload in enumerate(images):
             try:

@@ -214,6 +214,5 @@ class _Cascade(nn.Module):
             if bool(confident.all()):
                 return members_only
             return torch.where(confident.unsqueeze(1), members_only, self.blend(views, self.probe(x)))
-        if self.probe is not None and self.blend is not None:
-            return self.blend(views, self.probe(x))
-        return views     # unreachable: ServingGraph.exportable gives either stage
+        assert self.probe is not None and self.blend is not None    # ServingGraph.exportable gives one or the other
+        return self.blend(views, self.probe(x))

@@ -48,7 +48,11 @@ def _inputs(graph: onnx.GraphProto, names: set[str]) -> set[str]:
 def localise_branch_weights(path: Path) -> int:
     """Moves each initializer used by exactly one branch of an ``If`` (and nothing else in the graph
     holding that ``If``) into that branch, then does the same inside the branches, so a stage of a
-    nested cascade owns its weights; rewrites ``path``; returns how many moves there were."""
+    nested cascade owns its weights; rewrites ``path``; returns how many moves there were.
+
+    A weight the exporter merged with an identical one reaches a branch through an ``Identity``
+    node and stays outside (onnxruntime then warns that it cannot rename it). Trained weights are
+    never identical; freshly initialised ones (zero biases) in tests are."""
     model = onnx.load(str(path))
     moved = _localise(model.graph)
     onnx.checker.check_model(model)
@@ -63,6 +67,7 @@ def _localise(graph: onnx.GraphProto) -> int:
         return 0
     outside = _inputs(onnx.GraphProto(node=[n for n in graph.node if n.op_type != "If"]),
                       {value.name for value in [*graph.output, *graph.input]})   # a weight fed as an input stays
+    outside.update(name for node in graph.node if node.op_type == "If" for name in node.input)   # a condition too
     used = [_inputs(branch, set()) for branch in branches]
     kept, moved = [], 0
     for initializer in graph.initializer:

@@ -152,6 +152,9 @@ def test_the_early_exit_exports_as_a_branch_holding_the_rest_with_the_probe_in_a
         graph = ServingGraph(members, flip=flip, temperature=0.2, probe=probe, probe_weight=0.4,
                              skip_confidence=threshold_between(together, 6), early_confidence=threshold_between(first, 8)).eval()
         expected = graph(images).numpy()
+        first_stage = first >= graph.early_confidence
+        second_stage = ~first_stage & (together >= graph.skip_confidence)
+    assert 0 < int(first_stage.sum()) and 0 < int(second_stage.sum()) and int((first_stage | second_stage).sum()) < 12
     model, session = _exported(graph, normalisation, tmp_path)
     (outer,) = [node for node in model.graph.node if node.op_type == "If"]
     rest = max((a.g for a in outer.attribute), key=lambda branch: len(branch.node))

@@ -155,11 +155,11 @@ class ServingGraph(nn.Module):
         members, flip = list(self.views.members), self.views.flip
         first = MemberViews(members[:1], flip) if self.exits_early else self.views
         with torch.no_grad():
-            first_views, views = first(example), self.view_logits(example)
+            first_views, views, probe_logits = first(example), self.view_logits(example), self.probe_logits(example)
             trace = partial(torch.jit.trace, check_trace=False)
             rest = trace(MemberViews(members[1:], flip), example) if self.exits_early else None
             probe = trace(self.probe, example) if self.probe is not None else None
-            blend = trace(_Pure(self.blend), (views, self.probe(example))) if self.probe is not None else None
+            blend = trace(_Pure(self.blend), (views, probe_logits)) if self.probe is not None else None
             members_only = trace(_Pure(self.members_only), views) if self.probe is None or self.cascades else None
             first_only = trace(_Pure(self.members_only), first_views) if self.exits_early else None
             return torch.jit.script(_Cascade(trace(first, example), rest, first_only, members_only, probe, blend,

@@ -2,9 +2,10 @@
 moved into the branch.
 
 The TorchScript exporter leaves every weight in the main graph, where a branch (or a branch's
-branch) reaches it as an outer-scope value. onnxruntime then neither constant-folds nor pre-packs those weights, and the
-ImageNet probe's branch ran in 7.5 ms instead of 1.6 ms. Moved into the branch, they are the
-branch's own initializers and the branch runs as fast as the same nodes in a main graph.
+branch) reaches it as an outer-scope value. onnxruntime then neither constant-folds nor pre-packs
+those weights, and the ImageNet probe's branch ran in 7.5 ms instead of 1.6 ms. Moved into the
+branch, they are the branch's own initializers and the branch runs as fast as the same nodes in
+a main graph.
 """
 from __future__ import annotations
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -26,6 +28,11 @@ BACKGROUND = (255, 255, 255)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHUNK_HEAD = struct.Struct(">I4s")
+_PNG_CRC = struct.Struct(">I")
+_PNG_IHDR = struct.Struct(">IIBBBBB")
+_PLAIN_RGB_LAYOUT = (8, 2, 0, 0, 0)    # bit depth, colour type RGB, compression, filter method, no interlace
 
 # Pillow warns (rather than fails) between its own limit and twice that, and a warning would print
 # from a server thread; our own check below refuses those images anyway.
@@ -41,8 +48,8 @@ def decode_rgb(data: bytes, width: int, height: int) -> np.ndarray:
 
     Raises :class:`InvalidImageError` with a message meant for the sender.
     """
-    image = _open(data)
-    rgb = _to_rgb(image)
+    plain = _plain_rgb_png(data)
+    rgb = plain if plain is not None else _to_rgb(_open(data))
     if rgb.size != (width, height):
         rgb = rgb.resize((width, height), Image.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
@@ -68,6 +75,41 @@ def _open(data: bytes) -> Image.Image:
     except Exception as exc:   # truncated data, bad checksums, decoder errors
         raise InvalidImageError(f"not a decodable image ({_describe(exc)}); use PNG or JPEG") from None
     return image
+
+
+def _plain_rgb_png(data: bytes) -> Image.Image | None:
+    """The image of an 8-bit, non-interlaced RGB PNG of just IHDR, IDAT and IEND chunks (how Pillow
+    writes the staged CIFAR images), or None.
+
+    Pillow's own PNG decoder (its ``zip`` codec: inflate, unfilter) fed directly, without the Python
+    of its PNG plugin: 58 → 38 µs a 32×32 image and 0.05 ms of the endpoint's p50 through boto3
+    (README "Benchmarks"). Every chunk's CRC must match and the file must end with IEND. Any other
+    file, and any decoding error, returns None and goes to :func:`_open`, so its checks and error
+    messages stay the only ones.
+    """
+    if data[:8] != _PNG_SIGNATURE or len(data) < 45:
+        return None
+    length, kind = _PNG_CHUNK_HEAD.unpack_from(data, 8)
+    width, height, *layout = _PNG_IHDR.unpack_from(data, 16)
+    if (length, kind) != (13, b"IHDR") or tuple(layout) != _PLAIN_RGB_LAYOUT or not 0 < width * height <= MAX_PIXELS:
+        return None
+    view, position, parts = memoryview(data), 8, []
+    while position + 12 <= len(data):
+        length, kind = _PNG_CHUNK_HEAD.unpack_from(data, position)
+        end = position + 12 + length
+        if end > len(data) or zlib.crc32(view[position + 4:end - 4]) != _PNG_CRC.unpack_from(data, end - 4)[0]:
+            return None
+        if kind == b"IDAT" and position > 8:
+            parts.append(view[position + 8:end - 4])
+        elif kind == b"IEND" and parts and end == len(data):
+            try:
+                return Image.frombytes("RGB", (width, height), b"".join(parts), "zip", "RGB")
+            except Exception:   # broken image data: _open says what is wrong
+                return None
+        elif position > 8:
+            return None
+        position = end
+    return None
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -377,6 +377,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self.handle_expect_100()
         return True
 
+    def send_response(self, code, message=None):
+        """http.server's, without its ``Server: BaseHTTP/…`` header: the runtime's answers carry none."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
     def log_message(self, format, *args):   # keep request lines out of the console
         log.debug(format, *args)
 

@@ -88,4 +88,4 @@ class ImageClassifier:
         return self.session.run(None, {self.input_name: self.preprocess(images)})[0]
 
     def predict_one(self, image: bytes) -> list[float]:
-        return [float(p) for p in self.predict([image])[0]]
+        return self.predict([image])[0].tolist()

@@ -121,6 +121,86 @@ def test_broken_bytes_name_the_problem_without_object_reprs(data):
     assert "not a decodable image" in str(info.value) and " at 0x" not in str(info.value)
 
 
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    chunks, position = [], 8
+    while position < len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        chunks.append((kind, data[position + 8:position + 8 + length]))
+        position += 12 + length
+    return chunks
+
+
+def png_of(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"".join(png_chunk(kind, payload) for kind, payload in chunks)
+
+
+def flip_bits(data: bytes, rng: np.random.Generator, start: int = 0, end: int | None = None) -> bytes:
+    mutable = bytearray(data)
+    for position in rng.integers(start, len(data) if end is None else end, size=int(rng.integers(1, 4))):
+        mutable[position] ^= 1 << int(rng.integers(0, 8))
+    return bytes(mutable)
+
+
+def mutated_pngs(count: int, seed: int = 11) -> list[bytes]:
+    """Plain 8-bit RGB PNGs broken or reshaped in the ways that matter to a decoder: bit flips in the
+    image data with the chunk CRC made to match, flips anywhere, truncation, the image data split over
+    several IDAT chunks, other chunks, bytes after IEND, a wrong Adler-32 in the zlib stream."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for index in range(count):
+        pixels = synthetic_images(1, (8, 48)[index % 2], rng)[0]
+        data = encoded(Image.fromarray(pixels))
+        (_, header), (_, compressed), _ = png_chunks(data)
+        kind = index % 8
+        if kind == 0:
+            cases.append(png_of([(b"IHDR", header), (b"IDAT", flip_bits(compressed, rng)), (b"IEND", b"")]))
+        elif kind == 1:
+            cases.append(flip_bits(data, rng, start=8))
+        elif kind == 2:
+            cases.append(data[:int(rng.integers(8, len(data)))])
+        elif kind == 3:
+            cut = sorted(int(c) for c in rng.integers(0, len(compressed), size=3))
+            pieces = [compressed[a:b] for a, b in zip([0, *cut], [*cut, len(compressed)])]
+            cases.append(png_of([(b"IHDR", header), *[(b"IDAT", piece) for piece in pieces], (b"IEND", b"")]))
+        elif kind == 4:
+            cases.append(png_of([(b"IHDR", header), (b"tEXt", b"Comment\x00a bicycle"), (b"IDAT", compressed),
+                                 (b"IEND", b"")]))
+        elif kind == 5:
+            cases.append(data + rng.bytes(int(rng.integers(1, 20))))
+        elif kind == 6:
+            cases.append(png_of([(b"IHDR", header), (b"IDAT", compressed[:-4] + bytes(4)), (b"IEND", b"")]))
+        else:
+            cases.append(png_of([(b"IHDR", header), (b"IDAT", compressed[:int(rng.integers(2, len(compressed)))]),
+                                 (b"IEND", b"")]))
+    return cases
+
+
+def pillow_pixels(data: bytes) -> np.ndarray | None:
+    """What Pillow's own PNG reader makes of the bytes: RGB pixels, or None where it refuses them."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return np.asarray(image.convert("RGB"))
+    except Exception:
+        return None
+
+
+def test_plain_rgb_pngs_decode_as_pillows_png_reader_decodes_them_broken_or_not():
+    """The decoder's fast path for plain RGB PNGs must neither accept bytes Pillow refuses nor read
+    other pixels from bytes it accepts."""
+    outcomes = {"decoded": 0, "refused": 0}
+    for data in mutated_pngs(400):
+        expected = pillow_pixels(data)
+        if expected is None:
+            with pytest.raises(InvalidImageError, match="not a decodable image|pixels decoded here"):
+                decode_rgb(data, 32, 32)
+            outcomes["refused"] += 1
+        else:
+            assert np.array_equal(decode_rgb(data, 32, 32), expected)
+            outcomes["decoded"] += 1
+    assert min(outcomes.values()) > 100, outcomes
+
+
 def channel(tmp_path, images: dict[str, bytes]):
     folder = tmp_path / "train"
     folder.mkdir()

@@ -28,6 +28,16 @@ def test_every_answer_carries_a_request_id_as_on_aws(local_stack):
     assert len({str(uuid.UUID(request_id)) for request_id in ids}) == 3
 
 
+def test_an_answer_carries_the_runtimes_headers_and_no_server_header(local_stack):
+    runtime = local_stack.client("sagemaker-runtime")
+    answer = runtime.invoke_endpoint(EndpointName=local_stack.config.endpoint.name, ContentType="image/png",
+                                     Body=solid_png(0))
+    headers = answer["ResponseMetadata"]["HTTPHeaders"]
+    assert set(headers) == {"x-amzn-requestid", "x-amzn-invoked-production-variant", "date", "content-type",
+                            "content-length"}
+    assert answer["InvokedProductionVariant"] == "AllTraffic" and answer["ContentType"] == "application/json"
+
+
 def test_bad_image_is_model_error_424(local_stack):
     runtime = local_stack.client("sagemaker-runtime")
     with pytest.raises(ClientError) as info:

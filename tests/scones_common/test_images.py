@@ -144,14 +144,16 @@ def flip_bits(data: bytes, rng: np.random.Generator, start: int = 0, end: int | 
 def mutated_pngs(count: int, seed: int = 11) -> list[bytes]:
     """Plain 8-bit RGB PNGs broken or reshaped in the ways that matter to a decoder: bit flips in the
     image data with the chunk CRC made to match, flips anywhere, truncation, the image data split over
-    several IDAT chunks, other chunks, bytes after IEND, a wrong Adler-32 in the zlib stream."""
+    several IDAT chunks, other chunks, bytes after IEND, a wrong Adler-32 in the zlib stream, a zlib
+    stream that ends cleanly a few rows short, in one IDAT or split over two, a header declaring no
+    columns or no rows."""
     rng = np.random.default_rng(seed)
     cases = []
     for index in range(count):
         pixels = synthetic_images(1, (8, 48)[index % 2], rng)[0]
         data = encoded(Image.fromarray(pixels))
         (_, header), (_, compressed), _ = png_chunks(data)
-        kind = index % 8
+        kind = index % 11
         if kind == 0:
             cases.append(png_of([(b"IHDR", header), (b"IDAT", flip_bits(compressed, rng)), (b"IEND", b"")]))
         elif kind == 1:
@@ -169,9 +171,18 @@ def mutated_pngs(count: int, seed: int = 11) -> list[bytes]:
             cases.append(data + rng.bytes(int(rng.integers(1, 20))))
         elif kind == 6:
             cases.append(png_of([(b"IHDR", header), (b"IDAT", compressed[:-4] + bytes(4)), (b"IEND", b"")]))
-        else:
+        elif kind == 7:
             cases.append(png_of([(b"IHDR", header), (b"IDAT", compressed[:int(rng.integers(2, len(compressed)))]),
                                  (b"IEND", b"")]))
+        elif kind == 10:
+            empty = struct.pack(">II", 0, 32) if index % 2 else struct.pack(">II", 32, 0)
+            cases.append(png_of([(b"IHDR", empty + header[8:]), (b"IDAT", compressed), (b"IEND", b"")]))
+        else:
+            rows = zlib.decompress(compressed)[:int(rng.integers(1, 32)) * (3 * 32 + 1)]
+            short = zlib.compress(rows)
+            cut = len(short) - int(rng.integers(1, 9)) if kind == 8 else len(short)
+            cases.append(png_of([(b"IHDR", header), (b"IDAT", short[:cut]),
+                                 *([(b"IDAT", short[cut:])] if kind == 8 else []), (b"IEND", b"")]))
     return cases
 
 
@@ -189,7 +200,7 @@ def test_plain_rgb_pngs_decode_as_pillows_png_reader_decodes_them_broken_or_not(
     """The decoder's fast path for plain RGB PNGs must neither accept bytes Pillow refuses nor read
     other pixels from bytes it accepts."""
     outcomes = {"decoded": 0, "refused": 0}
-    for data in mutated_pngs(400):
+    for data in mutated_pngs(550):
         expected = pillow_pixels(data)
         if expected is None:
             with pytest.raises(InvalidImageError, match="not a decodable image|pixels decoded here"):

@@ -3,7 +3,9 @@
 ``save`` mirrors the bucket and snapshots the registry, models, endpoint configs and endpoints,
 the pipelines with their executions (and steps) and the jobs those ran;
 ``restore`` puts them back into a fresh server, so packages keep their versions and the
-endpoint serves the same model after a restart. Every file is written to ``state/.tmp`` and
+endpoint serves the same model after a restart. The bucket's objects go straight between the
+mirror and moto's S3 backend (``moto_ext/bucket_state.py``): through the API, restoring took
+~3.5 ms an object. Every file is written to ``state/.tmp`` and
 renamed into place, so a crash mid-save leaves each file whole (old or new), and temporary
 files never appear in the bucket mirror.
 """
@@ -13,14 +15,13 @@ import hashlib
 import json
 import logging
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError, ParamValidationError
 
 from local_runtime.errors import LocalRuntimeError
-from local_runtime.pipeline.s3io import upload_dir
+from local_runtime.moto_ext import bucket_state
 from scones_common.atomic import write_atomic
 
 log = logging.getLogger("local_runtime.state")
@@ -46,11 +47,12 @@ def read_state_json(path: Path) -> dict:
 
 
 _MULTIPART_CHUNK = TransferConfig().multipart_chunksize      # the part size upload_file sends large objects in
+_MULTIPART_THRESHOLD = TransferConfig().multipart_threshold  # the size from which it does (the ETag then differs)
 
 
-def _etag_of(path: Path, etag: str) -> str:
+def _etag_of(path: Path, multipart: bool) -> str:
     """The ETag S3 gives ``path``'s bytes: their MD5, or for a multipart upload the MD5 of the parts' MD5s."""
-    if "-" not in etag:
+    if not multipart:
         with open(path, "rb") as handle:
             return f'"{hashlib.file_digest(handle, "md5").hexdigest()}"'
     digests = []
@@ -75,15 +77,13 @@ def save(clients, bucket: str, state_dir: Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)      # what a crash left mid-save
     objects = _listed(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket), "Contents")
 
-    def fetch(obj: dict) -> None:
+    for obj in objects:
         target = mirror / obj["Key"]
-        if target.exists() and target.stat().st_size == obj["Size"] and _etag_of(target, obj["ETag"]) == obj["ETag"]:
-            return
-        write_atomic(target, s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read(), durable=False,
-                     scratch_dir=scratch)
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(fetch, objects))
+        if target.exists() and target.stat().st_size == obj["Size"] and _etag_of(target, "-" in obj["ETag"]) == obj["ETag"]:
+            continue
+        body = bucket_state.object_body(bucket, obj["Key"])
+        if body is not None:     # None: deleted since the listing
+            write_atomic(target, body, durable=False, scratch_dir=scratch)
     keys = {obj["Key"] for obj in objects}
     for stale in [p for p in mirror.rglob("*") if p.is_file() and p.relative_to(mirror).as_posix() not in keys]:
         stale.unlink()
@@ -167,9 +167,12 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
     if missing:
         raise StateCorruptError(f"{snapshot_path} lacks {', '.join(missing)}; it is not a saved state of this "
                                 "version. Move it away or rerun with --fresh")
-    s3, sm = clients.client("s3"), clients.client("sagemaker")
+    sm = clients.client("sagemaker")
     mirror = state_dir / "s3" / bucket
-    restored_objects = upload_dir(s3, mirror, f"s3://{bucket}") if mirror.exists() else 0
+    files = [path for path in mirror.rglob("*") if path.is_file()] if mirror.exists() else []
+    restored_objects = bucket_state.put_objects(bucket, (
+        (path.relative_to(mirror).as_posix(), path.read_bytes(),
+         _etag_of(path, True) if path.stat().st_size >= _MULTIPART_THRESHOLD else None) for path in files))
     try:
         executions = _replay(sm, clients.region, snapshot)
     except (KeyError, TypeError, AttributeError, ValueError, ParamValidationError, ClientError) as exc:

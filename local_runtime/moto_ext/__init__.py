@@ -6,7 +6,8 @@ refuse what SageMaker refuses (moto has no UpdateEndpoint and no phases), a blue
 a DeploymentConfig is recorded for the local deployment driver, approving a package emits the
 EventBridge event the deploy Lambda's rule acts on (moto emits none), TestEventPattern answers
 (moto leaves it empty), pipeline executions really execute and list their steps, the jobs they
-run show their real state, and the per-request work moto repeats is done once (see hot_paths).
+run show their real state, the per-request work moto repeats is done once (see hot_paths), and
+the run directory's saved objects go back into the bucket without a request each (bucket_state).
 """
 from __future__ import annotations
 

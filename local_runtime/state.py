@@ -4,8 +4,8 @@
 the pipelines with their executions (and steps) and the jobs those ran;
 ``restore`` puts them back into a fresh server, so packages keep their versions and the
 endpoint serves the same model after a restart. The bucket's objects go straight between the
-mirror and moto's S3 backend (``moto_ext/bucket_state.py``): through the API, restoring took
-~3.5 ms an object. Every file is written to ``state/.tmp`` and
+mirror and the S3 backend of the moto server running in this process (``moto_ext/bucket_state.py``):
+through the API, restoring took ~3.5 ms an object. Every file is written to ``state/.tmp`` and
 renamed into place, so a crash mid-save leaves each file whole (old or new), and temporary
 files never appear in the bucket mirror.
 """
@@ -77,14 +77,16 @@ def save(clients, bucket: str, state_dir: Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)      # what a crash left mid-save
     objects = _listed(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket), "Contents")
 
+    keys = set()
     for obj in objects:
         target = mirror / obj["Key"]
         if target.exists() and target.stat().st_size == obj["Size"] and _etag_of(target, "-" in obj["ETag"]) == obj["ETag"]:
+            keys.add(obj["Key"])
             continue
         body = bucket_state.object_body(bucket, obj["Key"])
-        if body is not None:     # None: deleted since the listing
+        if body is not None:     # None: deleted since the listing, so the mirror drops it too
             write_atomic(target, body, durable=False, scratch_dir=scratch)
-    keys = {obj["Key"] for obj in objects}
+            keys.add(obj["Key"])
     for stale in [p for p in mirror.rglob("*") if p.is_file() and p.relative_to(mirror).as_posix() not in keys]:
         stale.unlink()
     snapshot: dict[str, list] = {key: [] for key in _SNAPSHOT_KEYS}
@@ -158,6 +160,16 @@ def _replay(sm, region: str, snapshot: dict) -> int:
     return _restore_pipelines(sm, region, snapshot)
 
 
+def _object_key(mirror: Path, path: Path) -> str:
+    key = path.relative_to(mirror).as_posix()
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StateCorruptError(f"{path} is in the bucket mirror, but its name is not UTF-8, so it is no S3 key "
+                                "(the file was put there by hand?). Move it away or rerun with --fresh") from None
+    return key
+
+
 def restore(clients, bucket: str, state_dir: Path) -> bool:
     snapshot_path = state_dir / "sagemaker.json"
     if not snapshot_path.exists():
@@ -171,7 +183,7 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
     mirror = state_dir / "s3" / bucket
     files = [path for path in mirror.rglob("*") if path.is_file()] if mirror.exists() else []
     restored_objects = bucket_state.put_objects(bucket, (
-        (path.relative_to(mirror).as_posix(), path.read_bytes(),
+        (_object_key(mirror, path), path.read_bytes(),
          _etag_of(path, True) if path.stat().st_size >= _MULTIPART_THRESHOLD else None) for path in files))
     try:
         executions = _replay(sm, clients.region, snapshot)

@@ -2,14 +2,21 @@
 
 One PutObject per object through the moto server took ~3.5 ms: restoring 2,900 objects cost 10.2 s
 of every ``scones-local run``, and each pipeline run that is not cached adds ~1,200. moto's S3
-backend takes them in 0.24 s. An object comes back with its bytes, the ETag S3 gave it and the
-default content type, and without an event notification: restoring is not an upload.
+backend takes them in 0.24 s. An object comes back as restoring it through the API did: its bytes,
+the ETag that upload (``put_object``, or ``upload_file``'s parts from 8 MB) gives them, the default
+content type, and no event notification, as restoring is not an upload; unlike then, without the
+CRC32 checksum boto3 adds to an upload and without parts (nothing here reads either).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from local_runtime.aws import ACCOUNT_ID
+from local_runtime.errors import LocalRuntimeError
+
+
+class BucketMissingError(LocalRuntimeError, LookupError):
+    pass
 
 
 def _objects():
@@ -21,10 +28,16 @@ def _objects():
 def put_objects(bucket: str, objects: Iterable[tuple[str, bytes, str | None]]) -> int:
     """Puts each ``(key, body, etag)``: ``etag`` as S3 shows it (quoted), or None for the MD5 of the
     body. Returns how many were put."""
+    from moto.s3.exceptions import MissingBucket
+
     backend, count = _objects(), 0
-    for key, body, etag in objects:
-        backend.put_object(bucket, key, body, etag=etag and etag.strip('"'), disable_notification=True)
-        count += 1
+    try:
+        for key, body, etag in objects:
+            backend.put_object(bucket, key, body, etag=etag and etag.strip('"'), disable_notification=True)
+            count += 1
+    except MissingBucket:
+        raise BucketMissingError(f"bucket {bucket} does not exist in the local AWS: create it before restoring "
+                                 "objects into it") from None
     return count
 
 

@@ -1,11 +1,13 @@
 """Saving and restoring the local AWS state: objects mirror exactly, the registry keeps versions and statuses."""
 import json
+import os
 from contextlib import ExitStack
 
 import pytest
 
 from local_runtime import state
 from local_runtime.aws import local_aws
+from local_runtime.errors import LocalRuntimeError
 
 BUCKET = "state-tests"
 
@@ -121,3 +123,47 @@ def test_a_snapshot_entry_that_cannot_be_replayed_is_named_and_the_file_kept(tmp
         with pytest.raises(state.StateCorruptError, match=f"cannot be replayed .*{needle}.*--fresh"):
             state.restore(aws, BUCKET, state_dir)
     assert (state_dir / "sagemaker.json").read_text() == content
+
+
+def test_an_object_deleted_while_saving_leaves_the_mirror(tmp_path):
+    """The mirror must not keep an earlier copy of an object the bucket no longer has: the next
+    restore would bring it back."""
+    state_dir = tmp_path / "state"
+    with local_aws("us-east-1") as aws:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="a.txt", Body=b"v1")
+        state.save(aws, BUCKET, state_dir)
+        s3.put_object(Bucket=BUCKET, Key="a.txt", Body=b"v2 is longer")
+
+        def delete_after_listing(**_):
+            s3.delete_object(Bucket=BUCKET, Key="a.txt")
+
+        s3.meta.events.register("after-call.s3.ListObjectsV2", delete_after_listing)
+        try:
+            state.save(aws, BUCKET, state_dir)
+        finally:
+            s3.meta.events.unregister("after-call.s3.ListObjectsV2", delete_after_listing)
+    assert not (state_dir / "s3" / BUCKET / "a.txt").exists()
+
+
+def test_restoring_into_a_missing_bucket_names_it(tmp_path):
+    state_dir = tmp_path / "state"
+    (state_dir / "s3" / BUCKET).mkdir(parents=True)
+    (state_dir / "s3" / BUCKET / "a.txt").write_text("a")
+    (state_dir / "sagemaker.json").write_text(json.dumps({key: [] for key in state._SNAPSHOT_KEYS}))
+    with local_aws("us-east-1") as aws, pytest.raises(LocalRuntimeError, match=f"bucket {BUCKET} does not exist"):
+        state.restore(aws, BUCKET, state_dir)
+
+
+def test_a_mirrored_file_whose_name_is_no_s3_key_is_named(tmp_path):
+    state_dir = tmp_path / "state"
+    mirror = state_dir / "s3" / BUCKET
+    mirror.mkdir(parents=True)
+    (mirror / os.fsdecode(b"photo-\xff.png")).write_bytes(b"x")
+    (state_dir / "sagemaker.json").write_text(json.dumps({key: [] for key in state._SNAPSHOT_KEYS}))
+    with local_aws("us-east-1") as aws:
+        aws.client("s3").create_bucket(Bucket=BUCKET)
+        with pytest.raises(state.StateCorruptError, match="not UTF-8"):
+            state.restore(aws, BUCKET, state_dir)
+        assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET)

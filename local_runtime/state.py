@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
@@ -160,6 +161,15 @@ def _replay(sm, region: str, snapshot: dict) -> int:
     return _restore_pipelines(sm, region, snapshot)
 
 
+def _mirrored_objects(mirror: Path) -> Iterator[tuple[str, bytes, str | None]]:
+    """Each mirrored file as ``(key, body, etag)``: the ETag upload_file gives it from its multipart
+    threshold on, else None (the MD5 of the body)."""
+    for path in mirror.rglob("*") if mirror.exists() else ():
+        if path.is_file():
+            body = path.read_bytes()
+            yield _object_key(mirror, path), body, _etag_of(path, True) if len(body) >= _MULTIPART_THRESHOLD else None
+
+
 def _object_key(mirror: Path, path: Path) -> str:
     key = path.relative_to(mirror).as_posix()
     try:
@@ -181,10 +191,7 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
                                 "version. Move it away or rerun with --fresh")
     sm = clients.client("sagemaker")
     mirror = state_dir / "s3" / bucket
-    files = [path for path in mirror.rglob("*") if path.is_file()] if mirror.exists() else []
-    restored_objects = bucket_state.put_objects(bucket, (
-        (_object_key(mirror, path), path.read_bytes(),
-         _etag_of(path, True) if path.stat().st_size >= _MULTIPART_THRESHOLD else None) for path in files))
+    restored_objects = bucket_state.put_objects(bucket, _mirrored_objects(mirror))
     try:
         executions = _replay(sm, clients.region, snapshot)
     except (KeyError, TypeError, AttributeError, ValueError, ParamValidationError, ClientError) as exc:

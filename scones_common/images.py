@@ -18,7 +18,7 @@ import warnings
 import zlib
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from scones_common.errors import SconesError
 
@@ -34,7 +34,7 @@ _PNG_CRC = struct.Struct(">I")
 _PNG_IHDR = struct.Struct(">IIBBBBB")
 _PLAIN_RGB_LAYOUT = (8, 2, 0, 0, 0)    # bit depth, colour type RGB, compression, filter method, no interlace
 _PNG_IEND = struct.pack(">I4sI", 0, b"IEND", zlib.crc32(b"IEND"))
-_PILLOW_READ_BYTES = 65536             # ImageFile.MAXBLOCK: what Pillow's PNG plugin gives its codec per call
+_PILLOW_READ_BYTES = ImageFile.MAXBLOCK   # what Pillow's PNG plugin gives its codec per call (64 KiB)
 _MAX_DEFLATE_RATIO = 1032
 
 # Pillow warns (rather than fails) between its own limit and twice that, and a warning would print
@@ -90,8 +90,8 @@ def _plain_rgb_png(data: bytes) -> Image.Image | None:
     single such IDAT is decoded in one call the same way: a zlib stream that ends early at a row
     boundary is then refused alike. Every CRC must match, the file must end with IEND, and the image
     data must be able to fill the image (deflate compresses at most 1032:1, so this also keeps the
-    image under MAX_PIXELS). Any other file, and any
-    decoding error, returns None and goes to :func:`_open`, so its checks and messages stay the only ones.
+    image under MAX_PIXELS). Any other file, and any decoding error, returns None and goes to
+    :func:`_open`, so its checks and messages stay the only ones.
     """
     if data[:8] != _PNG_SIGNATURE or len(data) < 57:
         return None

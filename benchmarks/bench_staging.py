@@ -1,4 +1,4 @@
-"""Staging speed: the dev archive (if present) and a full-size synthetic CIFAR-100 archive.
+"""Staging speed: the sample archive the package ships and a full-size synthetic CIFAR-100 archive.
 
 Prints one line per case: archive size, images written, read seconds, total seconds.
 Usage: python benchmarks/bench_staging.py [--full-size] [--repeat N]
@@ -15,10 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from processing.cifar_source import sample_archive  # noqa: E402
 from processing.prepare_data import stage  # noqa: E402
 from tests.builders import make_cifar_archive  # noqa: E402
-
-DEV_ARCHIVE = ROOT.parent / "shared" / "data" / "cifar-100-python-dev.tar.gz"
 
 
 def bench(name: str, archive: Path, repeat: int) -> None:
@@ -39,8 +38,7 @@ def main() -> None:
     parser.add_argument("--full-size", action="store_true", help="also build and stage a 50k/10k-image archive")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    if DEV_ARCHIVE.exists():
-        bench("dev archive (800/200)", DEV_ARCHIVE, args.repeat)
+    bench("sample archive (800/200)", sample_archive(), args.repeat)
     if args.full_size:
         with tempfile.TemporaryDirectory() as scratch:
             started = time.perf_counter()

@@ -24,10 +24,15 @@ from scones_common.s3uri import InvalidS3UriError, S3Uri, is_s3_uri, parse_s3_ur
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 OFFICIAL_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 OFFICIAL_ALIASES = ("cifar-100", "official", OFFICIAL_URL)
+SAMPLE_SOURCE = "sample"
+# The team's dev subset shipped with the package (800 train / 200 test bicycles and motorcycles drawn from
+# CIFAR-100's own train split, in the original layout): the local runtime's offline default.
+SAMPLE_ARCHIVE = Path(__file__).resolve().parent / "sample_data" / "cifar-100-python-dev.tar.gz"
+SAMPLE_SHA256 = "632e77a0d46a42292910eb9683d91585508e04c57d7c9f5439bf826401b24c28"
 
 __all__ = ["ChecksumMismatchError", "DataSourceError", "InvalidS3UriError", "MirroredArchive", "md5_of",
            "mirror_archive", "resolve_archive", "sha256_of"]
-_FORMS = ("Pass 'cifar-100' for the official download, an s3://bucket/key URI, an http(s):// URL, a file:///absolute/path "
+_FORMS = ("Pass 'sample' for the dev subset shipped with the package, 'cifar-100' for the official download, an s3://bucket/key URI, an http(s):// URL, a file:///absolute/path "
           "URL, or the path of a cifar-100-python .tar.gz (or of a directory holding one)")
 
 log = logging.getLogger(__name__)
@@ -75,6 +80,19 @@ def _cached(path: Path, expected_md5: str | None, remote_version: str | None = N
 def _remember(path: Path, remote_version: str | None = None) -> Path:
     _record(path).write_text(json.dumps({"sha256": sha256_of(path), "md5": md5_of(path), "version": remote_version}))
     return path
+
+
+def sample_archive() -> Path:
+    """The shipped dev subset, checked against its SHA-256 (a damaged install must not train quietly)."""
+    try:
+        digest = sha256_of(SAMPLE_ARCHIVE)
+    except FileNotFoundError:
+        raise DataSourceError(f"the sample archive {SAMPLE_ARCHIVE} is missing from this installation; reinstall "
+                              "the package, or pass --data-source cifar-100 for the official download") from None
+    if digest != SAMPLE_SHA256:
+        raise ChecksumMismatchError(f"{SAMPLE_ARCHIVE}: SHA-256 {digest} != expected {SAMPLE_SHA256}; the installed "
+                                    "sample is damaged: reinstall the package, or pass --data-source cifar-100")
+    return SAMPLE_ARCHIVE
 
 
 def fetch_official(cache_dir: Path, policy: RetryPolicy | None = None) -> Path:
@@ -192,6 +210,8 @@ def resolve_archive(source: str, cache_dir: str | Path, expected_md5: str | None
     cache = _expand_user(str(cache_dir), "cache directory")
     if not source or not source.strip():
         raise DataSourceError(f"the data source is empty. {_FORMS}")
+    if source == SAMPLE_SOURCE:
+        return _verify(sample_archive(), expected_md5)
     if source in OFFICIAL_ALIASES:
         if expected_md5 and expected_md5 != OFFICIAL_MD5:
             raise ChecksumMismatchError(f"--md5 {expected_md5} is not the official archive's MD5 {OFFICIAL_MD5}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pipelines.scones import sdk
 from pipelines.scones.code_bundle import CodeBundle, code_bundle
@@ -147,8 +147,9 @@ def _execution_uri(config: SconesConfig, name: str) -> object:
 def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str | None = None,
                  bundle: CodeBundle | None = None, session=None):
     """Builds the pipeline object; no AWS call is made until ``upsert``/``start``."""
-    config = replace(config, storage=replace(config.storage, bucket=bucket or config.storage.bucket),
-                     pipeline=replace(config.pipeline, role_arn=role_arn or config.pipeline.role_arn)).require_cloud()
+    config = config.model_copy(update={
+        "storage": config.storage.model_copy(update={"bucket": bucket or config.storage.bucket}),
+        "pipeline": config.pipeline.model_copy(update={"role_arn": role_arn or config.pipeline.role_arn})}).require_cloud()
     role_arn = config.pipeline.role_arn
     region = config.project.region
     session = session or sdk.pipeline_session(region, config.storage.bucket)

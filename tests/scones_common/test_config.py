@@ -10,7 +10,8 @@ def test_defaults_and_local_overlay():
     assert config.environment == "local"
     assert config.storage.bucket == "scones-local"
     assert config.inference.confidence_threshold == 0.93
-    assert config.training.hyperparameters.epochs == 80          # the local overlay: the CPU stand-in needs more epochs
+    assert config.data.source == "sample"                       # the local overlay: the shipped dev subset
+    assert load_config(environment="dev", environ={}).data.source == "cifar-100"
 
 
 def test_layers_file_overlay_env_cli(tmp_path):
@@ -46,18 +47,13 @@ def test_layers_file_overlay_env_cli(tmp_path):
     ("training.hyperparameters.mini_batch_size", 0, "a positive integer"),
     ("training.hyperparameters.augmentation_type", "flip", "crop_color_transform"),
     ("training.hyperparameters.label_smoothing", 0.1, "known keys"),
-    ("local_trainer.label_smoothing", 0.5, "[0, 0.5)"),
-    ("local_trainer.width", 2, "a whole number in [4, 128]"),
-    ("local_trainer.ensemble_size", 9, "a whole number in [1, 8]"),
-    ("local_trainer.threads", "two", "a whole number"),
-    ("local_trainer.coarse_fraction", 1.0, "[0, 1)"),
-    ("local_trainer.coarse_resolution", 40, "a whole number in [8, 32]"),
-    ("local_trainer.coarse_resolution", 7, "a whole number in [8, 32]"),     # three 2×2 max-pools need 8 px
-    ("local_trainer.probe_skip_confidence", 0.4, "a number in [0.5, 1]"),
-    ("local_trainer.early_exit_confidence", 1.5, "a number in [0.5, 1]"),
-    ("local_trainer.seed", 10**9 + 1, "a whole number in [0, 1000000000]"),
-    ("local_trainer.seed", -1, "a whole number in [0, 1000000000]"),
     ("data.seed", -1, "a whole number in [0, 1000000000]"),
+    ("data.seed", 10**9 + 1, "a whole number in [0, 1000000000]"),
+    ("data.seed", True, "a whole number"),
+    ("data.source", " ", "'sample'"),
+    ("schedule.enabled", "maybe", "true or false"),
+    ("storage.nope", 3, "known keys"),
+    ("nope", 3, "known keys"),
     ("project.region", "us-east-1\n", "us-east-1"),                           # patterns match the whole value
     ("project.region", "us-east-\u0661", "us-east-1"),                        # ASCII digits only
     ("storage.bucket", "bucket\n", "bucket name"),
@@ -69,7 +65,6 @@ def test_layers_file_overlay_env_cli(tmp_path):
     ("deployment.latency_threshold_ms", float("inf"), "a finite number"),
     pytest.param("deployment.latency_threshold_ms", 10**400, "a finite number", id="integer-beyond-float"),
     ("project.name", b"scones", "a string"),
-    ("local_trainer.depth", 3, "known keys"),
 ])
 def test_bad_values_name_key_value_and_range(key, value, fragment):
     with pytest.raises(ConfigError) as info:
@@ -78,12 +73,10 @@ def test_bad_values_name_key_value_and_range(key, value, fragment):
     assert key in message and repr(value)[:100] in message and fragment in message
 
 
-def test_local_early_stopping_needs_a_held_out_validation_split():
-    overrides = {"training.hyperparameters.early_stopping": True}
-    with pytest.raises(ConfigError, match="local_trainer.train_on_validation.*early_stopping is true"):
-        load_config(environ={}, overrides=overrides)
-    assert load_config(environ={}, overrides={**overrides, "local_trainer.train_on_validation": False})
-    assert load_config(environment="dev", environ={}, overrides=overrides)     # the cloud algorithm has no such knob
+def test_sections_of_other_parts_are_not_loaded_by_the_shared_schema(tmp_path):
+    (tmp_path / "pipeline.yaml").write_text("local_trainer: {seed: not-a-number}\n")
+    config = load_config(tmp_path / "pipeline.yaml", environ={"SCONES__LOCAL_TRAINER__THREADS": "x"})
+    assert "local_trainer" not in config.model_dump()
 
 
 def test_unknown_environment_rejected():
@@ -112,22 +105,27 @@ def test_broken_yaml_file_is_named(tmp_path):
         load_config(bad, environ={})
 
 
-def test_local_trainer_section_and_no_augmentation():
-    config = load_config(environ={"SCONES__LOCAL_TRAINER__LABEL_SMOOTHING": "0.05"},
-                         overrides={"training.hyperparameters.augmentation_type": "none"})
-    assert config.local_trainer.label_smoothing == 0.05 and config.local_trainer.seed == 0
+def test_no_augmentation():
+    config = load_config(environ={}, overrides={"training.hyperparameters.augmentation_type": "none"})
     assert config.training.hyperparameters.augmentation_type == "none"
 
 
-@pytest.mark.parametrize("value", ["[unclosed", "a: b: c", "1\x00", "!!python/object/apply:os.system [true]"])
-def test_env_value_that_is_not_one_yaml_value_names_the_variable(value):
-    with pytest.raises(ConfigError, match=r"SCONES__LOCAL_TRAINER__THREADS = .* one YAML value .* quote text"):
-        load_config(environ={"SCONES__LOCAL_TRAINER__THREADS": value})
+@pytest.mark.parametrize("value", ["[unclosed", "a: b: c", "1\x00", "!!python/object/apply:os.system [true]", "7.5"])
+def test_an_env_value_of_the_wrong_kind_names_the_variable(value):
+    with pytest.raises(ConfigError, match=r"config data.seed = .* expected a whole number\. .*\$SCONES__DATA__SEED"):
+        load_config(environ={"SCONES__DATA__SEED": value})
+
+
+def test_env_values_are_text_never_yaml():
+    config = load_config(environ={"SCONES__PROJECT__GIT_COMMIT": "!!python/object/apply:os.system [true]"})
+    assert config.project.git_commit == "!!python/object/apply:os.system [true]"
 
 
 @pytest.mark.parametrize("environ, key", [
-    ({"SCONES__LOCAL_TRAINER": "3", "SCONES__LOCAL_TRAINER__THREADS": "1"}, "local_trainer"),
-    ({"SCONES__LOCAL_TRAINER__THREADS": "1", "SCONES__LOCAL_TRAINER": "3"}, "local_trainer"),
+    ({"SCONES__DATA": "3", "SCONES__DATA__SEED": "1"}, "data"),
+    ({"SCONES__DATA__SEED": "1", "SCONES__DATA": "3"}, "data"),
+    ({"SCONES__TRAINNG__INSTANCE_COUNT": "1"}, "trainng"),
+    ({"SCONES__DATA__SEEDS": "1"}, "data.seeds"),
     ({"SCONES__TRAINING__HYPERPARAMETERS": "x", "SCONES__TRAINING__HYPERPARAMETERS__EPOCHS": "3"},
      "training.hyperparameters"),
     ({"SCONES__DATA____SEED": "1"}, "data..seed"),
@@ -140,8 +138,8 @@ def test_env_variables_that_contradict_or_misname_keys_are_refused(environ, key)
 
 
 def test_a_section_given_as_a_value_and_as_keys_on_the_command_line_is_refused():
-    with pytest.raises(ConfigError, match="give either local_trainer or keys inside it"):
-        load_config(environ={}, overrides={"local_trainer": 3, "local_trainer.threads": 1})
+    with pytest.raises(ConfigError, match="give either data or keys inside it"):
+        load_config(environ={}, overrides={"data": 3, "data.seed": 1})
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -151,7 +149,7 @@ def test_a_section_given_as_a_value_and_as_keys_on_the_command_line_is_refused()
     (b"- a\n- b\n", "a YAML mapping at the top level"),
     (b"1: 2\n", "a text key"),
     (b"training: {true: 2}\n", "a text key"),
-    (b"local_trainer: []\n", "a mapping of keys to values"),
+    (b"data: []\n", "a mapping of keys to values"),
     (b"data: {seed: " + b"9" * 5000 + b"}\n", "valid YAML"),
 ])
 def test_a_config_file_that_cannot_be_read_is_named(tmp_path, content, expected):

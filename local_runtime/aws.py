@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import threading
 import urllib.request
@@ -20,10 +19,11 @@ from dataclasses import dataclass
 import boto3
 from botocore.config import Config
 
+from local_runtime.aws_env import ACCOUNT_ID as ACCOUNT_ID  # re-exported: the account of the local AWS
+from local_runtime.aws_env import applied_environment
 from local_runtime.errors import LocalRuntimeError
 
 LOOPBACK = "127.0.0.1"
-ACCOUNT_ID = "123456789012"
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 _RUNTIME_SERVICE = "sagemaker-runtime"
 
@@ -80,20 +80,6 @@ def _moto_api(url: str, path: str, payload: dict | None = None) -> None:
     request = urllib.request.Request(f"{url}/moto-api/{path}", method="POST",
                                      data=json.dumps(payload or {}).encode())
     urllib.request.urlopen(request, timeout=10).read()
-
-
-@contextmanager
-def applied_environment(variables: dict[str, str]) -> Iterator[None]:
-    previous = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextmanager

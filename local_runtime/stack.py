@@ -1,6 +1,10 @@
 """The local stack: local AWS APIs, the endpoint runtime and what the SAM template provisions.
 
-One way to bring the serving side up, used by the main run, the tests and the benchmarks.
+One way to bring the serving side up, used by the main run, the tests and the benchmarks. It is
+also where the siblings under ``local_runtime/`` are wired to one another: the pipeline executor
+records its jobs through ``moto_ext.sagemaker_jobs`` (as :class:`JobStates` callbacks) and is
+attached to ``moto_ext.pipeline_executions`` as the handler of started executions; neither package
+imports the other.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from botocore.exceptions import ClientError, WaiterError
 
 from local_runtime.alarms import AlarmEvaluator
 from local_runtime.aws import LocalAws, free_port, local_aws
-from local_runtime.moto_ext import pipeline_executions
+from local_runtime.moto_ext import pipeline_executions, sagemaker_jobs
+from local_runtime.pipeline.jobs import JobStates
 from local_runtime.pipeline.service import ExecutionService
 from local_runtime.provision import Provisioned, provision
 from local_runtime.serving.deployments import DeploymentDriver
@@ -52,7 +57,10 @@ def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: floa
         from local_runtime.pipeline.runners.training import local_trainer_environment
 
         executions = ExecutionService(aws, run_dir, local_trainer_environment(config.local_trainer),
-                                      persist=lambda: state.save(aws, config.storage.bucket, Path(run_dir) / "state"))
+                                      persist=lambda: state.save(aws, config.storage.bucket, Path(run_dir) / "state"),
+                                      job_states=JobStates(started=sagemaker_jobs.job_started,
+                                                           finished=sagemaker_jobs.job_finished,
+                                                           failed=sagemaker_jobs.job_failed))
         pipeline_executions.attach(executions)
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
                                 capture_flush_seconds=capture_flush_seconds,

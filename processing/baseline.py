@@ -48,7 +48,7 @@ def write_baseline(output_dir: str | Path, probabilities: Sequence[Sequence[floa
 def baseline_from_evaluation(output_dir: str | Path, predictions_dir: str | Path, lst_path: str | Path,
                              images_dir: str | Path, threshold: float, report: dict) -> Path:
     """What EvaluateModel calls after scoring: the same predictions and test list, plus the test images."""
-    from processing.evaluate import read_predictions
+    from processing.predictions import read_predictions
     from scones_common.contracts.staged_data import read_lst
 
     relatives = [entry.path for entry in read_lst(Path(lst_path))]

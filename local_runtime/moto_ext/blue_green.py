@@ -17,6 +17,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_runtime.moto_ext.endpoint_shapes import capture_summary
+
 _lock = threading.RLock()
 
 
@@ -120,8 +122,6 @@ def finish(account: str, region: str, endpoint_name: str, succeeded: bool, failu
     """Ends the deployment: the new config serves, or the old one stays with ``failure_reason``."""
     from moto.core.utils import utcnow
     from moto.sagemaker.models import sagemaker_backends
-
-    from local_runtime.moto_ext.endpoint_lifecycle import capture_summary
 
     backend = sagemaker_backends[account][region]
     with _lock:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from local_runtime.aws import ACCOUNT_ID
+from local_runtime.aws_env import ACCOUNT_ID
 from local_runtime.errors import LocalRuntimeError
 
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from local_runtime.moto_ext.endpoint_shapes import capture_summary
+
 DEFAULT_TRANSITION_SECONDS = 2.0
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 _WRAPPED = "__scones_endpoint_lifecycle__"
@@ -84,20 +86,6 @@ def _begin(endpoint, status: str, config_name: str) -> None:
     endpoint.last_modified_time = _now()
     ends_at = endpoint.last_modified_time + timedelta(seconds=_settings["transition_seconds"])
     _phases[id(endpoint)] = (endpoint, _Phase(status, config_name, ends_at))
-
-
-def capture_summary(capture: dict | None) -> dict | None:
-    """DescribeEndpoint's DataCaptureConfig is a DataCaptureConfigSummary, absent without capture (moto
-    returns the endpoint config's request shape, or ``{}``)."""
-    if not capture:
-        return None
-    summary = {"EnableCapture": bool(capture.get("EnableCapture")),
-               "CaptureStatus": "Started" if capture.get("EnableCapture") else "Stopped",
-               "CurrentSamplingPercentage": int(capture.get("InitialSamplingPercentage", 0)),
-               "DestinationS3Uri": capture.get("DestinationS3Uri", "")}
-    if capture.get("KmsKeyId"):
-        summary["KmsKeyId"] = capture["KmsKeyId"]
-    return summary
 
 
 def model_data_failure(backend, config_name: str) -> str | None:
@@ -260,7 +248,7 @@ def _delete_endpoint(original):
 def _update_endpoint_action(self) -> Any:
     from moto.core.responses import ActionResult
 
-    from local_runtime.pipeline.request_validation import ValidationException, validate_request
+    from local_runtime.request_validation import ValidationException, validate_request
 
     request = {key: self._get_param(key) for key in ("EndpointName", "EndpointConfigName", "DeploymentConfig",
                                                      "RetainAllVariantProperties", "RetainDeploymentConfig")}

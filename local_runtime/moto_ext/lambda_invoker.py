@@ -35,7 +35,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_runtime.aws import applied_environment
+from local_runtime.aws_env import applied_environment
 
 _ENV_LOCK = threading.RLock()
 _CURRENT = threading.local()

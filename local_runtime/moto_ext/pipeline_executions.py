@@ -4,31 +4,40 @@ moto's StartPipelineExecution records an execution that is ``Succeeded`` at once
 runs), and it has no ListPipelineExecutionSteps, StopPipelineExecution or
 RetryPipelineExecution. Here StartPipelineExecution stores the execution as moto does, marks it
 ``Executing`` and hands the pipeline's stored definition and the request's parameters to the
-local :class:`~local_runtime.pipeline.service.ExecutionService`, which runs it in the background;
-the describe/list/stop/retry actions answer from the executor's records, in botocore's output
-shapes. Without a service attached (moto used on its own) a start is refused, rather than
-pretending to have run. The canary test in tests/local_runtime/moto_ext/test_pipeline_executions.py
-fails loudly if a moto upgrade reshapes what is used here or implements these actions itself.
+attached :class:`~local_runtime.execution_records.ExecutionHandler` (``local_runtime/stack.py``
+attaches the executor's ExecutionService; this module never imports the executor), which runs it
+in the background; the describe/list/stop/retry actions answer from the handler's records, in
+botocore's output shapes. Without a handler attached (moto used on its own) a start is refused,
+rather than pretending to have run. The canary test in
+tests/local_runtime/moto_ext/test_pipeline_executions.py fails loudly if a moto upgrade reshapes
+what is used here or implements these actions itself.
 """
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from local_runtime.aws import ACCOUNT_ID
+from local_runtime.aws_env import ACCOUNT_ID
+from local_runtime.execution_records import (
+    ExecutionConflictError,
+    ExecutionHandler,
+    ExecutionRecord,
+    ParameterError,
+)
 
-_SERVICE: list = [None]
+_SERVICE: list[ExecutionHandler | None] = [None]
 STEP_STATUS = {"Executing": "Executing", "Succeeded": "Succeeded", "Cached": "Succeeded", "Failed": "Failed",
                "Stopped": "Stopped"}
 ACTIONS = ("start_pipeline_execution", "describe_pipeline_execution", "list_pipeline_executions",
            "list_pipeline_execution_steps", "stop_pipeline_execution", "retry_pipeline_execution")
 
 
-def attach(service) -> None:
+def attach(service: ExecutionHandler) -> None:
+    """Where started executions go from now on: the seam ``local_runtime/stack.py`` wires."""
     _SERVICE[0] = service
 
 
-def detach(service) -> None:
+def detach(service: ExecutionHandler) -> None:
     if _SERVICE[0] is service:
         _SERVICE[0] = None
 
@@ -87,8 +96,6 @@ def _page(items: list, max_results: int | None, token: str | None) -> tuple[list
 def _start(self) -> Any:
     from moto.core.responses import ActionResult
     from moto.sagemaker.exceptions import ValidationError
-
-    from local_runtime.pipeline.executor import ParameterError
 
     service = _SERVICE[0]
     if service is None:
@@ -174,8 +181,6 @@ def _list_steps(self) -> Any:
 def _conflict(action):
     from moto.sagemaker.exceptions import ConflictException
 
-    from local_runtime.pipeline.service import ExecutionConflictError
-
     try:
         action()
     except ExecutionConflictError as exc:
@@ -232,8 +237,6 @@ def snapshot(region: str) -> list[dict]:
 def restore(region: str, executions: list[dict]) -> int:
     """Puts saved executions back under their (already restored) pipelines; returns how many."""
     from moto.sagemaker.models import FakePipelineExecution
-
-    from local_runtime.pipeline.executor import ExecutionRecord
 
     backend = _backend(region)
     records = []

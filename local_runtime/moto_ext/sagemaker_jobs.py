@@ -18,7 +18,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from local_runtime.aws import ACCOUNT_ID
+from local_runtime.aws_env import ACCOUNT_ID
 
 _CREATE = {"Training": "create_training_job", "Processing": "create_processing_job", "Transform": "create_transform_job"}
 _STORE = {"Training": "training_jobs", "Processing": "processing_jobs", "Transform": "transform_jobs"}

@@ -2,7 +2,8 @@
 
 The result is an :class:`ExecutionRecord`: per-step status, times, failure, the step metadata
 ``ListPipelineExecutionSteps`` reports, and every step's properties and property files (what a
-caller reads instead of re-downloading outputs).
+caller reads instead of re-downloading outputs). The record types and :class:`ParameterError` live in
+``local_runtime/execution_records.py``, which the moto patches answering those actions share.
 """
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from local_runtime.aws import ACCOUNT_ID
+from local_runtime.aws_env import ACCOUNT_ID
 from local_runtime.errors import LocalRuntimeError
+from local_runtime.execution_records import ExecutionRecord, ParameterError, StepRecord
 from local_runtime.pipeline.cache import StepCache, cache_key
 from local_runtime.pipeline.expressions import Context, resolve
 from local_runtime.pipeline.graph import StepNode, collect_steps, execution_order
 from local_runtime.pipeline.jobs import JobTracker, NoJobTracker
-from local_runtime.pipeline.request_validation import ValidationException, step_request, validate_request
 from local_runtime.pipeline.runners import control, models, processing, training, transform
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
+from local_runtime.pipeline.step_requests import step_request
+from local_runtime.request_validation import ValidationException, validate_request
 from scones_common.atomic import write_atomic
 
 log = logging.getLogger("local_runtime.pipeline")
@@ -36,50 +39,6 @@ _RUNNERS: dict[str, Callable[[dict, StepContext], tuple[dict, dict]]] = {
     "Transform": transform.run,
     "Lambda": control.invoke_lambda,
 }
-
-
-class ParameterError(LocalRuntimeError, ValueError):
-    """A start parameter is not declared by the pipeline, or has the wrong type."""
-
-
-@dataclass
-class StepRecord:
-    name: str
-    type: str
-    status: str = "NotStarted"      # Executing, Succeeded, Failed, Skipped, Cached, Stopped
-    seconds: float = 0.0
-    failure: str | None = None
-    log_path: str | None = None
-    progress: str | None = None     # the job's latest progress line while Executing
-    started_at: float | None = None     # epoch seconds
-    ended_at: float | None = None
-    metadata: dict = field(default_factory=dict)    # botocore's PipelineExecutionStepMetadata
-    cache_source_arn: str | None = None             # the execution whose result a Cached step reused
-    attempts: int = 0
-
-
-@dataclass
-class ExecutionRecord:
-    execution_id: str
-    pipeline_name: str
-    parameters: dict
-    status: str = "Executing"       # Executing, Stopping, Stopped, Failed, Succeeded
-    failure: str | None = None
-    started: float = field(default_factory=time.time)
-    seconds: float = 0.0
-    steps: list[StepRecord] = field(default_factory=list)
-    execution_arn: str = ""
-    ended_at: float | None = None
-    properties: dict[str, dict] = field(default_factory=dict)          # step -> its properties
-    property_files: dict[str, dict] = field(default_factory=dict)      # step -> file name -> parsed JSON
-
-    def step(self, name: str) -> StepRecord:
-        return next(s for s in self.steps if s.name == name)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ExecutionRecord":
-        steps = [StepRecord(**step) for step in data.get("steps", [])]
-        return cls(**{**data, "steps": steps})
 
 
 def save_record(run_dir: Path, record: ExecutionRecord) -> Path:

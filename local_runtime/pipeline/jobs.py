@@ -3,12 +3,16 @@
 On AWS a Training, Processing or Transform step creates a job that DescribeTrainingJob (…)
 reports while it runs, and the job's container logs go to CloudWatch Logs under
 ``/aws/sagemaker/<Kind>Jobs``, stream ``<job-name>/algo-1-<epoch>``. :class:`SageMakerJobs`
-does the same for the local executor: the job's state lives in the local SageMaker (through
-``moto_ext.sagemaker_jobs``) and its log file is shipped to the local CloudWatch Logs as it grows.
+does the same for the local executor: the job's state lives in the local SageMaker (through the
+:class:`JobStates` callbacks that ``local_runtime/stack.py`` fills with ``moto_ext.sagemaker_jobs``'s
+functions: the executor and the moto patches are siblings, neither imports the other) and its log
+file is shipped to the local CloudWatch Logs as it grows.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -38,6 +42,20 @@ class NoJobTracker:
 
     def failed(self, ctx, reason: str) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class JobStates:
+    """Where the control plane records a job's state, as three callables wired in by ``local_runtime/stack.py``.
+
+    ``started(region, kind, name, arn, arguments)`` records it InProgress and returns its ARN;
+    ``finished(region, kind, name, properties)`` and ``failed(region, kind, name, reason)`` end it.
+    ``kind`` is the step type: Training, Processing or Transform.
+    """
+
+    started: Callable[[str, str, str, str, dict], str]
+    finished: Callable[[str, str, str, dict], None]
+    failed: Callable[[str, str, str, str], None]
 
 
 class LogShipper(PeriodicThread):
@@ -80,18 +98,16 @@ class LogShipper(PeriodicThread):
 class SageMakerJobs:
     """The local stack's tracker: jobs in the local SageMaker, logs in the local CloudWatch Logs."""
 
-    def __init__(self, clients):
-        self.clients = clients
+    def __init__(self, clients, states: JobStates):
+        self.clients, self.states = clients, states
         self._shippers: dict[str, LogShipper] = {}
 
     def started(self, ctx, arguments: dict) -> dict | None:
-        from local_runtime.moto_ext import sagemaker_jobs
-
         kind = JOB_KINDS.get(ctx.step_type)
         if not kind:
             return None
-        arn = sagemaker_jobs.job_started(self.clients.region, ctx.step_type, ctx.job_name,
-                                         ctx.arn(kind_slug(ctx.step_type)), arguments)
+        arn = self.states.started(self.clients.region, ctx.step_type, ctx.job_name,
+                                  ctx.arn(kind_slug(ctx.step_type)), arguments)
         stream = f"{ctx.job_name}/algo-1-{int(time.time())}"
         self._shippers[ctx.job_name] = LogShipper(self.clients.client("logs"), LOG_GROUPS[ctx.step_type], stream,
                                                   ctx.work_dir / "job.log")
@@ -103,18 +119,14 @@ class SageMakerJobs:
             shipper.close()
 
     def succeeded(self, ctx, properties: dict) -> None:
-        from local_runtime.moto_ext import sagemaker_jobs
-
         if ctx.step_type in JOB_KINDS:
             self._close_logs(ctx)
-            sagemaker_jobs.job_finished(self.clients.region, ctx.step_type, ctx.job_name, properties)
+            self.states.finished(self.clients.region, ctx.step_type, ctx.job_name, properties)
 
     def failed(self, ctx, reason: str) -> None:
-        from local_runtime.moto_ext import sagemaker_jobs
-
         if ctx.step_type in JOB_KINDS:
             self._close_logs(ctx)
-            sagemaker_jobs.job_failed(self.clients.region, ctx.step_type, ctx.job_name, reason)
+            self.states.failed(self.clients.region, ctx.step_type, ctx.job_name, reason)
 
 
 def kind_slug(step_type: str) -> str:

@@ -13,16 +13,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_runtime.errors import LocalRuntimeError
-from local_runtime.pipeline.executor import ExecutionRecord, PipelineExecutor
-from local_runtime.pipeline.jobs import SageMakerJobs
+from local_runtime.execution_records import ExecutionConflictError, ExecutionRecord
+from local_runtime.pipeline.executor import PipelineExecutor
+from local_runtime.pipeline.jobs import JobStates, SageMakerJobs
 
 log = logging.getLogger("local_runtime.pipeline")
 INTERRUPTED = "the local stack stopped while this execution was running"
-
-
-class ExecutionConflictError(LocalRuntimeError, RuntimeError):
-    """Stop or retry asked of an execution in a status that does not allow it."""
 
 
 @dataclass
@@ -32,15 +28,19 @@ class _Queued:
 
 
 class ExecutionService:
+    """The :class:`~local_runtime.execution_records.ExecutionHandler` that ``local_runtime/stack.py`` attaches to
+    the local SageMaker. ``job_states`` is where the jobs the steps run are recorded (the stack passes the moto
+    patches' ``sagemaker_jobs`` functions), so this package never imports the patches."""
+
     def __init__(self, clients, run_dir: Path, image_environment: dict[str, str] | None = None,
-                 persist=None):
+                 persist=None, *, job_states: JobStates):
         self.clients, self.run_dir = clients, Path(run_dir)
         self.image_environment, self.persist = image_environment, persist
         self.records: dict[str, ExecutionRecord] = {}
         self._stops: set[str] = set()
         self._queue: queue.Queue[_Queued | None] = queue.Queue()
         self._lock = threading.Lock()
-        self._jobs = SageMakerJobs(clients)
+        self._jobs = SageMakerJobs(clients, job_states)
         self._idle = threading.Event()
         self._idle.set()
         self._thread = threading.Thread(target=self._work, name="pipeline-executions", daemon=True)

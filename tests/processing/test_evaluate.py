@@ -4,15 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from processing.evaluate import (
-    PredictionFormatError,
-    PredictionsMissingError,
-    ThresholdError,
-    evaluate,
-    main,
-    parse_prediction,
-    score,
-)
+from processing.evaluate import ThresholdError, evaluate, main, score
+from processing.predictions import PredictionFormatError, PredictionsMissingError, parse_prediction
 
 
 def test_score_metrics():

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local_runtime.aws import ACCOUNT_ID
+from local_runtime.aws_env import ACCOUNT_ID
 from local_runtime.errors import LocalRuntimeError
 from scones_common.contracts.container import OPT_ML
 

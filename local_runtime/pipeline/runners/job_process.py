@@ -7,6 +7,7 @@ it is set by a few lines of Python that then ``exec`` the job's command, because
 ``preexec_fn`` is unsafe in a process that runs threads (the moto server, the endpoint). The
 signal follows the thread that started the job; the executor starts jobs from the thread that
 runs the pipeline, which outlives them. Elsewhere than Linux only the process-group part applies.
+Workers a job starts itself bind to it with ``scones_common.parent_death.die_with_parent``.
 """
 from __future__ import annotations
 
@@ -17,32 +18,18 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_PR_SET_PDEATHSIG = 1
+from scones_common.parent_death import PR_SET_PDEATHSIG
+
 _BOUND_TO_PARENT = f"""
 import ctypes, os, signal, sys
 try:
-    ctypes.CDLL(None, use_errno=True).prctl({_PR_SET_PDEATHSIG}, int(signal.SIGKILL), 0, 0, 0)
+    ctypes.CDLL(None, use_errno=True).prctl({PR_SET_PDEATHSIG}, int(signal.SIGKILL), 0, 0, 0)
 except (OSError, AttributeError):
     pass
 if os.getppid() != int(sys.argv[1]):   # the run died before the signal was armed
     sys.exit(137)
 os.execv(sys.argv[2], sys.argv[2:])
 """
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Run first in a worker process a job starts itself (the trainer's members): SIGKILL when the job dies,
-    so no worker outlives a job killed outright; exits at once if the job is already gone."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent_pid:
-        os._exit(137)
 
 
 def bound_to_parent(command: list[str]) -> list[str]:

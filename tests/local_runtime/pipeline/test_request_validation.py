@@ -1,11 +1,11 @@
 """Requests checked against botocore's SageMaker model, with the service's ValidationException wording."""
 import pytest
 
-from local_runtime.pipeline.request_validation import (
+from local_runtime.pipeline.step_requests import step_request
+from local_runtime.request_validation import (
     ValidationException,
     compile_pattern,
     request_problems,
-    step_request,
     validate_request,
 )
 

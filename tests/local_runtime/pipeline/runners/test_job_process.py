@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pa
 JOB = textwrap.dedent("""
     import multiprocessing, os, sys, time
     from concurrent.futures import ProcessPoolExecutor
-    from local_runtime.pipeline.runners.job_process import die_with_parent
+    from scones_common.parent_death import die_with_parent
 
     def work():
         time.sleep(600)

@@ -8,8 +8,13 @@ service also enforces the model's ``pattern``, ``max`` and ``enum`` traits and a
     to satisfy constraint: Member must satisfy regular expression pattern: ...
 
 The local executor turns step arguments into jobs and resources without such a service in
-between, so this walks the shapes itself and fails the step with the same wording. Member paths
-are written as the service writes them: lowerCamelCase, list items as ``name.<n>.member`` (from 1).
+between, and moto's UpdateEndpoint leaves the model's limits unchecked, so this walks the shapes
+itself and refuses with the same wording. Member paths are written as the service writes them:
+lowerCamelCase, list items as ``name.<n>.member`` (from 1).
+
+It sits in ``local_runtime/``, below both of its users (the pipeline executor and the moto
+patches), so neither sibling imports the other; the pipeline's own part, which request a step
+becomes, is ``pipeline/step_requests.py``.
 """
 from __future__ import annotations
 
@@ -169,20 +174,3 @@ def validate_request(operation: str, request: Mapping, service: str = "sagemaker
     problems = request_problems(operation, request, service)
     if problems:
         raise ValidationException(operation, problems)
-
-
-_JOB_REQUESTS = {   # step type -> (the API call its arguments become, the name member the service adds)
-    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
-    "Training": ("CreateTrainingJob", "TrainingJobName"),
-    "Model": ("CreateModel", "ModelName"),
-    "Transform": ("CreateTransformJob", "TransformJobName"),
-    "RegisterModel": ("CreateModelPackage", None),
-}
-
-
-def step_request(step_type: str, arguments: Mapping, name: str) -> tuple[str, dict] | None:
-    """The request SageMaker makes from a step's resolved arguments: the arguments plus the job's name."""
-    if step_type not in _JOB_REQUESTS:
-        return None
-    operation, name_member = _JOB_REQUESTS[step_type]
-    return operation, {**arguments, **({name_member: name} if name_member else {})}

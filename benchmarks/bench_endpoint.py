@@ -2,14 +2,16 @@
 
 Prints latency percentiles and requests/s for sequential calls, and requests/s with several
 clients in flight. 32×32 PNGs from the staged test split when a local run left them, else
-synthetic ones.
-Usage: python benchmarks/bench_endpoint.py [--requests 2000] [--concurrency 4] [--model-artifact PATH]
+synthetic ones; the model a local run trained, else a tiny test model. ``--run-dir``: that
+``scones-local run --run-dir`` directory instead of those under ``runs/``.
+Usage: python benchmarks/bench_endpoint.py [--requests 2000] [--concurrency 4] [--model-artifact PATH] [--run-dir DIR]
 """
 from __future__ import annotations
 
 import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from serving_stack import answering_stages, percentile, serving_stack, staged_test_images
 
@@ -19,9 +21,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--model-artifact")
+    parser.add_argument("--run-dir", type=Path)
     args = parser.parse_args()
-    images = staged_test_images()
-    with serving_stack(args.model_artifact) as (stack, model):
+    images = staged_test_images(run_dir=args.run_dir)
+    with serving_stack(args.model_artifact, args.run_dir) as (stack, model):
         name = stack.config.endpoint.name
 
         def invoke(index: int, client) -> float:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from local_runtime.run import run_local  # noqa: E402
-from scones_common.config import load_config  # noqa: E402
+from local_runtime.settings import load_local_config  # noqa: E402
 from scones_common.logs import setup_logging  # noqa: E402
 
 DEV_ARCHIVE = ROOT.parent / "shared" / "data" / "cifar-100-python-dev.tar.gz"
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=20)
     args = parser.parse_args()
     setup_logging("WARNING")
-    config = load_config(environment="local", overrides={"data.source": args.data_source,
+    config = load_local_config(overrides={"data.source": args.data_source,
                                                          "training.hyperparameters.epochs": args.epochs})
     with tempfile.TemporaryDirectory(prefix="scones-bench-run-") as scratch:
         started = time.perf_counter()

@@ -18,8 +18,8 @@ from pathlib import Path
 from serving_stack import ROOT  # noqa: F401  (puts the repository on sys.path)
 
 from local_runtime.alarms import wait_for_state
+from local_runtime.settings import load_local_config
 from local_runtime.stack import deploy_artifact, local_stack
-from scones_common.config import load_config
 from scones_common.logs import setup_logging
 from tests.builders import write_tiny_model_artifact
 from tests.local_stack import approve_while_calling
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     setup_logging("WARNING")
-    config = load_config(environment="local", environ={})
+    config = load_local_config(environ={})
     print(f"canary {config.deployment.canary_percent} % for {config.deployment.wait_seconds} s, "
           f"alarm period {config.deployment.alarm_period_seconds} s")
     with ExitStack() as exits:

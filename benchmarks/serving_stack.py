@@ -11,20 +11,25 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
 sys.path.insert(0, str(ROOT))
 
+from local_runtime.settings import load_local_config  # noqa: E402
 from local_runtime.stack import LocalStack, deploy_artifact, local_stack  # noqa: E402
-from scones_common.config import load_config  # noqa: E402
 from scones_common.logs import setup_logging  # noqa: E402
 
 
-def newest_trained_artifact(runs: Path = RUNS) -> Path | None:
+def _run_files(pattern: str, run_dir: Path | None) -> list[Path]:
+    """Files of one ``scones-local run --run-dir`` directory, or of every run under ``runs/``."""
+    return sorted(Path(run_dir).glob(pattern) if run_dir else RUNS.glob(f"*/{pattern}"))
+
+
+def newest_trained_artifact(run_dir: Path | None = None) -> Path | None:
     """The model.tar.gz of the latest local TrainModel job, if a local run has trained one."""
-    artifacts = sorted(runs.glob("*/jobs/*/TrainModel/model.tar.gz"), key=lambda p: p.stat().st_mtime)
+    artifacts = sorted(_run_files("jobs/*/TrainModel/model.tar.gz", run_dir), key=lambda p: p.stat().st_mtime)
     return artifacts[-1] if artifacts else None
 
 
-def staged_test_images(limit: int = 200) -> list[bytes]:
+def staged_test_images(limit: int = 200, run_dir: Path | None = None) -> list[bytes]:
     """Staged test PNGs a local run left, else synthetic CIFAR-like ones of both classes."""
-    staged = sorted(RUNS.glob("*/jobs/*/PrepareData/opt/ml/processing/output/test/*/*.png"))[:limit]
+    staged = _run_files("jobs/*/PrepareData/opt/ml/processing/output/test/*/*.png", run_dir)[:limit]
     if staged:
         return [p.read_bytes() for p in staged]
     from tests.builders import png_bytes
@@ -32,24 +37,25 @@ def staged_test_images(limit: int = 200) -> list[bytes]:
     return [png_bytes(fine_label=(8, 48)[i % 2], seed=i) for i in range(limit)]
 
 
-def model_artifact(requested: str | None, scratch: Path) -> tuple[Path, str]:
+def model_artifact(requested: str | None, scratch: Path, run_dir: Path | None = None) -> tuple[Path, str]:
     if requested:
         return Path(requested), f"given: {requested}"
-    trained = newest_trained_artifact()
+    trained = newest_trained_artifact(run_dir)
     if trained:
-        return trained, f"trained by a local run: {trained.relative_to(ROOT)}"
+        return trained, f"trained by a local run: {trained}"
     from tests.builders import write_tiny_model_artifact
 
     return write_tiny_model_artifact(scratch / "model.tar.gz"), "tiny test model (no local run found; run scones-local first)"
 
 
 @contextmanager
-def serving_stack(requested_artifact: str | None = None) -> Iterator[tuple[LocalStack, str]]:
+def serving_stack(requested_artifact: str | None = None,
+                  run_dir: Path | None = None) -> Iterator[tuple[LocalStack, str]]:
     setup_logging("WARNING")
     with ExitStack() as exits:
         scratch = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="scones-bench-")))
-        artifact, description = model_artifact(requested_artifact, scratch)
-        stack = exits.enter_context(local_stack(load_config(environment="local", environ={}), scratch))
+        artifact, description = model_artifact(requested_artifact, scratch, run_dir)
+        stack = exits.enter_context(local_stack(load_local_config(environ={}), scratch))
         deploy_artifact(stack, artifact, "benchmark")
         yield stack, description
 

@@ -24,10 +24,12 @@ from inference_workflow.errors import InferenceWorkflowError
 from scones_common.cli_args import finite_number
 from scones_common.contracts.capture import CAPTURE_FILE_SUFFIX, CaptureFormatError, parse_capture_record
 from scones_common.contracts.classes import CLASS_NAMES, class_name
+from scones_common.directories import check_output_dir, write_marker
 from scones_common.errors import cli_entry
 from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("capture_report")
+COMMAND, REPORT_MARKER = "scones-capture-report", ".scones-capture-report.json"
 
 
 class NoCaptureError(InferenceWorkflowError, LookupError):
@@ -100,6 +102,18 @@ def read_evaluation(s3, evaluation_uri: str) -> dict:
     return evaluation
 
 
+def precision_text(metrics: dict) -> str:
+    """The precision at the threshold with its 95 % lower confidence bound and the confident images behind it
+    (an evaluation.json from before the bound shows the point estimate alone)."""
+    precision = metrics["confident_precision"]
+    if precision.get("value") is None:
+        return "precision n/a (no image at or above the threshold)"
+    text = f"precision {precision['value']:.4f}"
+    if precision.get("lower_bound") is not None:
+        text += f" (95 % lower bound {precision['lower_bound']:.4f}, {precision['confident']} confident images)"
+    return text
+
+
 def draw_evaluation(metrics: dict, out: Path) -> list[str]:
     """Reliability diagram and coverage/precision curve from evaluation.json's metrics; the files drawn."""
     import matplotlib.pyplot as plt
@@ -128,7 +142,12 @@ def draw_evaluation(metrics: dict, out: Path) -> list[str]:
     ax.plot(curve["thresholds"], [float("nan") if p is None else p for p in curve["precision"]],
             label="precision of the confident")
     ax.axvline(threshold, color="red", linestyle="--",
-               label=f"threshold {threshold}: coverage {metrics['coverage']['value']:.0%}")
+               label=f"threshold {threshold}: coverage {metrics['coverage']['value']:.0%}, {precision_text(metrics)}")
+    bound = metrics["confident_precision"].get("lower_bound")
+    if bound is not None:
+        ax.errorbar([threshold], [metrics["confident_precision"]["value"]], fmt="o", color="tab:orange", capsize=4,
+                    yerr=[[metrics["confident_precision"]["value"] - bound], [0]],
+                    label="precision at the threshold and its 95 % lower bound")
     ax.set(title="Coverage and precision by confidence threshold (test split)", xlabel="threshold", ylim=(0, 1.02))
     ax.legend(loc="lower left", fontsize=8)
     fig.savefig(out / "coverage_precision.png", dpi=110, bbox_inches="tight")
@@ -252,8 +271,11 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
     plt.close(fig)
 
     model_plots = draw_evaluation(evaluation["metrics"], out) if evaluation else []
-    model_section = ("<h2>Model on the test split</h2>" + "".join(f'<img src="{name}">' for name in model_plots)
-                     if model_plots else "")
+    model_section = ("<h2>Model on the test split</h2>"
+                     + f"<p>At confidence {evaluation['metrics']['confidence_threshold']['value']}: coverage "
+                       f"{evaluation['metrics']['coverage']['value']:.1%}, "
+                       f"{html.escape(precision_text(evaluation['metrics']))}.</p>"
+                     + "".join(f'<img src="{name}">' for name in model_plots) if model_plots else "")
     drift_html = draw_drift(drift, psi_threshold, out) if drift else ""
     below = sum(r.confidence < threshold for r in records)
     (out / "index.html").write_text(f"""<!doctype html><html><head><meta charset="utf-8">
@@ -280,12 +302,16 @@ def main(argv: list[str] | None = None) -> int:
                                                     "(…/drift-reports/<endpoint>/): adds drift scores over time")
     parser.add_argument("--psi-threshold", type=finite_number(0, low_open=True), default=0.2)
     args = parser.parse_args(argv)
+    # new, empty or an earlier report (never ~, / or . nor a folder with someone's own index.html), before any work
+    out = check_output_dir(args.out, "--out", COMMAND, REPORT_MARKER, "capture-report/")
     s3 = boto3.client("s3")
     records = read_capture(s3, args.capture_uri)
     evaluation = read_evaluation(s3, args.evaluation_uri) if args.evaluation_uri else None
     drift = read_drift_reports(s3, args.drift_reports_uri) if args.drift_reports_uri else None
-    print(draw_report(records, args.threshold, args.out, evaluation=evaluation, drift=drift,
-                      psi_threshold=args.psi_threshold))
+    report = draw_report(records, args.threshold, out, evaluation=evaluation, drift=drift,
+                         psi_threshold=args.psi_threshold)
+    write_marker(out, REPORT_MARKER, COMMAND)
+    print(report)
     return 0
 
 

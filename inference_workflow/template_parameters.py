@@ -3,7 +3,8 @@
     sam deploy --guided --parameter-overrides "$(python -m inference_workflow.template_parameters --environment prod)"
 
 In particular ``schedule.enabled`` becomes ``RetrainScheduleEnabled``: the retraining rule is
-created DISABLED where the environment turns the schedule off. The local stack resolves the
+created DISABLED where the environment turns the schedule off; ``notifications.email`` becomes
+``NotificationEmail``, the subscription of the pipeline notifications topic. The local stack resolves the
 template's alarms, drift monitor and rules with these same values (local_runtime/template_resources.py).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from scones_common.logs import setup_logging
 
 def template_parameters(config: SconesConfig) -> dict[str, str]:
     deployment, monitor = config.deployment, config.monitor
+    email = config.notifications.email     # left out when empty: the template's default creates no subscription
     return {
         "ProjectName": config.project.name,
         "DataBucket": config.storage.bucket,
@@ -42,6 +44,7 @@ def template_parameters(config: SconesConfig) -> dict[str, str]:
         "MonitorMinRecords": str(monitor.min_records),
         "RetrainOnDrift": "true" if monitor.retrain_on_drift else "false",
         "DriftReportPrefix": monitor.report_prefix,
+        **({"NotificationEmail": email} if email else {}),
     }
 
 

@@ -64,6 +64,22 @@ def load_buildspec(path: Path) -> dict:
     return spec
 
 
+def check_phases(phases: tuple[str, ...], spec: dict, path: Path) -> None:
+    """``--phases`` names phases this buildspec has and the local build runs; anything else would run nothing."""
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown or not phases:
+        raise BuildspecError(f"--phases {','.join(phases)!r}: {unknown or 'no phase'} is not a CodeBuild phase; "
+                             f"choose from {', '.join(p for p in PHASES if p not in SKIPPED)}")
+    skipped = [p for p in phases if p in SKIPPED]
+    if skipped:
+        raise BuildspecError(f"--phases {','.join(skipped)}: skipped locally (it builds a fresh .venv from the "
+                             "public index; the project is already installed here)")
+    absent = [p for p in phases if p not in spec["phases"]]
+    if absent:
+        raise BuildspecError(f"--phases {','.join(absent)}: {path} has no such phase (it has "
+                             f"{', '.join(spec['phases'])})")
+
+
 def local_command(command: str, bin_dir: Path) -> str:
     return command.replace(".venv/bin/", f"{bin_dir}/")
 
@@ -83,6 +99,8 @@ def build_environment(spec: dict, env_file: Path, source_dir: Path, extra: dict[
 def run_buildspec(buildspec: Path, env_file: Path, phases: tuple[str, ...] | None = None,
                   extra_env: dict[str, str] | None = None, source_dir: Path | None = None) -> BuildResult:
     spec = load_buildspec(buildspec)
+    if phases is not None:
+        check_phases(phases, spec, buildspec)
     source_dir = source_dir or buildspec.parent
     env = build_environment(spec, env_file, source_dir, extra_env)
     bin_dir = Path(sys.executable).parent

@@ -1,6 +1,6 @@
 """``scones-local``: run the whole system on this machine.
 
-    scones-local run [--data-source PATH|URL|s3://…|cifar-100] [--epochs N] [--executions N] [--fresh]
+    scones-local run [--data-source sample|cifar-100|PATH|URL|s3://…] [--epochs N] [--executions N] [--fresh]
     scones-local serve [--run-dir runs/local] [--aws-port N] [--runtime-port N]
     scones-local fire-schedule [RULE] [--run-dir runs/local]      (against a running serve)
     scones-local buildspec [--phases build,...] [--data-source …] [--run-dir runs/local]   (against a running serve)
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from local_runtime.run_dir import check_run_dir
+from local_runtime.settings import load_local_config
 from scones_common.cli_args import port, whole_number
 from scones_common.config import load_config
 from scones_common.errors import cli_entry
@@ -21,11 +22,25 @@ log = logging.getLogger("local_runtime")
 
 
 def confidence_line(metrics: dict) -> str:
-    """What the confidence threshold does on the test split: drivers routed without a human, and how right they are."""
-    precision = metrics["confident_precision"]["value"]
+    """What the confidence threshold does on the test split: drivers routed without a human, and how right they
+    are, with the precision's 95 % lower confidence bound (information: at a few hundred images it is wide)."""
+    precision = metrics["confident_precision"]
+    bound = precision.get("lower_bound")
+    shown = "n/a" if precision["value"] is None else f"{precision['value']:.4f}" + (
+        f" (95% lower bound {bound:.4f})" if bound is not None else "")
     return (f"At confidence >= {metrics['confidence_threshold']['value']:.2f}: coverage {metrics['coverage']['value']:.1%} "
-            f"({metrics['coverage']['confident']} of {metrics['count']}), precision "
-            f"{'n/a' if precision is None else f'{precision:.4f}'}, ECE {metrics['calibration']['ece']:.3f}")
+            f"({metrics['coverage']['confident']} of {metrics['count']}), precision {shown}, "
+            f"ECE {metrics['calibration']['ece']:.3f}")
+
+
+def data_line(source: str) -> str:
+    """Which data the run trained on, and how to switch: the shipped sample is the offline default."""
+    from processing.cifar_source import SAMPLE_SOURCE
+
+    if source == SAMPLE_SOURCE:
+        return ("Data: sample, the dev subset of CIFAR-100 shipped with the package (800 train / 200 test images); "
+                "--data-source cifar-100 trains on the official archive (a 161 MB download)")
+    return f"Data: {source}; --data-source sample uses the dev subset shipped with the package (offline)"
 
 
 def format_summary(summary, run_dir: Path) -> str:
@@ -38,6 +53,7 @@ def format_summary(summary, run_dir: Path) -> str:
                      + (f"  (logs: {step.log_path})" if step.status == "Failed" and step.log_path else ""))
     if execution.failure:
         lines.append(f"  failure: {execution.failure}")
+    lines.append(data_line(summary.data_source))
     if summary.accuracy is not None:
         metrics = summary.evaluation["metrics"]
         lines.append(f"Test accuracy {summary.accuracy:.4f}  ROC AUC {metrics['roc_auc']['value']:.4f}  "
@@ -62,6 +78,8 @@ def format_summary(summary, run_dir: Path) -> str:
         lines.append(_drift_line(summary.drift))
     lines.append("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     lines.append(f"Everything is under {run_dir}")
+    lines.append(f"Operator console: `scones-local serve --run-dir {run_dir}` brings this run up with its console "
+                 "(URL in local-aws.env as SCONES_CONSOLE_URL); a finished run's console is not running")
     return "\n".join(lines)
 
 
@@ -79,7 +97,7 @@ def _config(args: argparse.Namespace):
     from pipelines.scones.launch import git_commit
 
     source = args.data_source
-    return load_config(args.config, "local", overrides={
+    return load_local_config(args.config, overrides={
         "data.source": str(Path(source).resolve()) if source and Path(source).exists() else source,
         "training.hyperparameters.epochs": args.epochs, "evaluation.accuracy_threshold": args.accuracy_threshold,
         "project.git_commit": git_commit()})
@@ -111,7 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
               f"  scones-workflow-test --state-machine-arn {stack.resources.state_machine_arn} "
               f"--bucket {stack.config.storage.bucket} --prefix {stack.config.storage.prefix}/staged/<execution>/test/ "
               "-n 10\n"
-              f"Ctrl-C saves the state to {args.run_dir}/state and stops.", flush=True)
+              f"Every change is saved to {args.run_dir}/state before it is acknowledged; Ctrl-C stops.", flush=True)
 
     try:
         serve(_config(args), Path(args.run_dir), stop, args.aws_port, args.runtime_port, ready)
@@ -126,7 +144,7 @@ def _served_clients(run_dir: Path):
     from local_runtime.serve import ENV_FILE, read_env_file
 
     env = read_env_file(run_dir / ENV_FILE)
-    return LocalAws(env["AWS_ENDPOINT_URL"], env["AWS_DEFAULT_REGION"], env.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"))
+    return LocalAws.from_environment(env)       # with serve's key: the local APIs answer only signed requests
 
 
 def _fire_schedule(args: argparse.Namespace) -> int:
@@ -146,11 +164,15 @@ def _buildspec(args: argparse.Namespace) -> int:
     from local_runtime.buildspec import run_buildspec
     from local_runtime.serve import ENV_FILE
 
+    from local_runtime.buildspec import BuildspecError
+
+    if args.data_source is not None and not args.data_source.strip():     # "" is not "the default download"
+        raise BuildspecError("--data-source is empty; pass 'sample', 'cifar-100', a path or a URI, or leave it out")
     extra = {"SCONES__DATA__SOURCE": str(Path(args.data_source).resolve()) if Path(args.data_source).exists()
-             else args.data_source} if args.data_source else {}
+             else args.data_source} if args.data_source is not None else {}
     if args.epochs:
         extra["SCONES__TRAINING__HYPERPARAMETERS__EPOCHS"] = str(args.epochs)
-    phases = tuple(args.phases.split(",")) if args.phases else None
+    phases = tuple(p.strip() for p in args.phases.split(",")) if args.phases is not None else None
     result = run_buildspec(Path(args.buildspec).resolve(), Path(args.run_dir).resolve() / ENV_FILE, phases, extra)
     for phase in result.phases:
         print(f"{phase.name:<11} {'skipped' if phase.skipped else 'exit ' + str(phase.exit_code)}")
@@ -168,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     for command in (run, serve):
         command.add_argument("--config")
         command.add_argument("--run-dir", default="runs/local")
-        command.add_argument("--data-source", help="'cifar-100' (official download), archive path, file:// URL or s3:// URI")
+        command.add_argument("--data-source", help="'sample' (the shipped dev subset, the default), 'cifar-100' (official download), archive path, file:// URL or s3:// URI")
         command.add_argument("--epochs", type=int)
         command.add_argument("--accuracy-threshold", type=float)
     run.add_argument("--executions", type=whole_number(0), default=10, help="inference workflow executions on test images")

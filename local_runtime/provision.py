@@ -1,10 +1,10 @@
 """Creates on the local AWS APIs what the SAM template creates on AWS: the same code, the same ASL.
 
 Bucket, IAM role, the three inference Lambdas, the deploy Lambda and the pipeline's
-find-registered-model Lambda (zipped from their folders, exactly what SAM packages from each
-CodeUri), the deploy Lambda's asynchronous-invocation config with its on-failure SQS queue, the
-state machine (with the template's DefinitionSubstitutions), and the EventBridge rules for
-approvals and scheduled retraining.
+find-registered-model and find-champion Lambdas (zipped from their folders, exactly what SAM packages
+from each CodeUri), the deploy Lambda's asynchronous-invocation config with its on-failure SQS queue,
+the state machine (with the template's DefinitionSubstitutions), the EventBridge rules for approvals
+and scheduled retraining, and the pipeline notifications topic with its two rules.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ ASL_PATH = WORKFLOW_DIR / "state_machine.asl.json"
 RUNTIME = "python3.12"
 DEPLOY_FOLDER = "deploy_model"
 FIND_REGISTERED_FOLDER = "find_registered_model"
+FIND_CHAMPION_FOLDER = "find_champion"
+NOTIFICATION_RULES = ("PipelineFailedRule", "ChallengerStoppedRule")
 DRIFT_MONITOR_FOLDER = "drift_monitor"
 DEPLOY_RETRY_ATTEMPTS = 2              # as the template's EventInvokeConfig
 DEPLOY_MAX_EVENT_AGE = 21600
@@ -157,7 +159,9 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         "Arn": f"arn:aws:sagemaker:{config.project.region}:{role_arn.split(':')[4]}:pipeline/{config.pipeline.name}",
         "SageMakerPipelineParameters": {"PipelineParameterList": [
             {"Name": "ModelApprovalStatus", "Value": "PendingManualApproval"}]}}])
+    provision_champion_lookup(clients, config, role_arn)
     monitor_arn, alarm_names = provision_monitoring(clients, config, role_arn)
+    provision_notifications(clients, config)
     return Provisioned(role_arn, functions, deploy_arn, machine_arn, failures_url, monitor_arn, alarm_names)
 
 
@@ -195,3 +199,35 @@ def provision_monitoring(clients, config: SconesConfig, role_arn: str) -> tuple[
                         Description=rule["Description"])
         events.put_targets(Rule=name, Targets=rule["Targets"])
     return monitor_arn, tuple(names)
+
+
+def provision_champion_lookup(clients, config: SconesConfig, role_arn: str) -> str:
+    """The pipeline's FindChampion Lambda, named and configured as the template's FindChampionFunction."""
+    from local_runtime.template_resources import resolver_for
+
+    resolver = resolver_for(config)
+    function = resolver.template["Resources"]["FindChampionFunction"]["Properties"]
+    return upsert_function(clients.client("lambda"), resolver.resolve(function["FunctionName"]), role_arn,
+                           zip_folder(WORKFLOW_DIR / FIND_CHAMPION_FOLDER), function["Handler"],
+                           {"EXECUTION_ROLE_ARN": role_arn}, timeout=int(function["Timeout"]))
+
+
+def provision_notifications(clients, config: SconesConfig) -> str:
+    """The template's pipeline notifications topic (and its email subscription, when configured) and the two rules
+    that publish failed executions and challengers stopped by the champion gate to it; returns the topic ARN."""
+    from local_runtime.template_resources import event_rules, resolver_for
+
+    resolver = resolver_for(config)
+    resources = resolver.template["Resources"]
+    sns, events = clients.client("sns"), clients.client("events")
+    topic_arn = sns.create_topic(Name=resolver.resolve(resources["PipelineNotificationTopic"]["Properties"]["TopicName"]))[
+        "TopicArn"]
+    if resolver.condition(resources["PipelineNotificationSubscription"]["Condition"]):
+        subscription = resolver.resolve(resources["PipelineNotificationSubscription"]["Properties"])
+        sns.subscribe(TopicArn=topic_arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
+    for logical_id, rule in event_rules(resolver, NOTIFICATION_RULES).items():
+        name = f"{config.project.name}-{logical_id}"
+        events.put_rule(Name=name, EventPattern=json.dumps(rule["EventPattern"]), State=rule["State"],
+                        Description=rule["Description"])
+        events.put_targets(Rule=name, Targets=rule["Targets"])
+    return topic_arn

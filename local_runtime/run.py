@@ -50,6 +50,7 @@ class RunSummary:
     drift: dict | None = None          # the drift monitor's answer on this run's captured traffic
     report: str | None = None
     seconds: dict = field(default_factory=dict)
+    data_source: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -76,13 +77,16 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
     """The main job on ``run_dir``, held exclusively for the duration.
 
     ``fresh`` clears the directory only once it is known to be a run directory and the data
-    source was found; Ctrl-C stops the run with the finished steps kept for a rerun.
+    source was found, read in full and staged without writing (a corrupt archive leaves the earlier
+    runs as they were); Ctrl-C stops the run with the finished steps kept for a rerun.
     """
     from processing.cifar_source import resolve_archive
+    from processing.prepare_data import read_splits
 
     run_dir = check_run_dir(run_dir)
-    if fresh:
-        resolve_archive(config.data.source, config.data.cache_dir)
+    if fresh:     # forget the earlier runs only once this one can start: its archive reads and stages (dry)
+        read_splits(resolve_archive(config.data.source, config.data.cache_dir), config.data.validation_fraction,
+                    config.data.seed)
     with hold_run_dir(run_dir, "scones-local run"):
         if fresh:
             clear_run_dir(run_dir)
@@ -125,7 +129,7 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
             watcher.close()
         timings["pipeline"] = time.perf_counter() - clock
         record = stack.executions.record(started.execution_arn)
-        summary = RunSummary(execution=record, seconds=timings)
+        summary = RunSummary(execution=record, seconds=timings, data_source=config.data.source)
         if record.status == "Succeeded":
             _after_pipeline(stack, summary, run_dir, executions, concurrency)
         state.save(aws, config.storage.bucket, run_dir / "state")
@@ -134,10 +138,13 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
 
 
 def _record_interrupted(stack: LocalStack, execution_arn: str, run_dir: Path) -> None:
-    """Ctrl-C ends the process and its worker thread with it: the execution's record says so on disk."""
+    """Ctrl-C ends the process and its worker thread with it: the execution's record says so on disk, and
+    so does the saved state (ListPipelineExecutions shows it Stopped after a restart)."""
     record = stack.executions.record(execution_arn)
     record.status, record.failure = "Stopped", "interrupted"
+    record.ended_at = record.ended_at or time.time()
     save_record(run_dir, record)
+    state.commit("sagemaker.pipeline-executions")
 
 
 def _run_drift_monitor(stack: LocalStack) -> dict | None:

@@ -20,12 +20,13 @@ from botocore.exceptions import ClientError, WaiterError
 from local_runtime.alarms import AlarmEvaluator
 from local_runtime.aws import LocalAws, free_port, local_aws
 from local_runtime.moto_ext import pipeline_executions, sagemaker_jobs
+from local_runtime.pipeline.events import PipelineEvents
 from local_runtime.pipeline.jobs import JobStates
 from local_runtime.pipeline.service import ExecutionService
 from local_runtime.provision import Provisioned, provision
 from local_runtime.serving.deployments import DeploymentDriver
 from local_runtime.serving.endpoint_server import READ_TIMEOUT_SECONDS, EndpointServer
-from scones_common.config import SconesConfig
+from local_runtime.settings import LocalConfig, trainer_environment
 
 log = logging.getLogger("local_runtime")
 
@@ -33,7 +34,7 @@ log = logging.getLogger("local_runtime")
 @dataclass
 class LocalStack:
     aws: LocalAws
-    config: SconesConfig
+    config: LocalConfig
     resources: Provisioned
     server: EndpointServer
     executions: ExecutionService | None = None
@@ -44,23 +45,61 @@ class LocalStack:
         return self.aws.client(service)
 
 
+JOBS, EXECUTIONS = "sagemaker.jobs", "sagemaker.pipeline-executions"
+
+
+def _saved(change, kind: str):
+    """``change`` (a job-state callback of the executor's worker thread), then the kind saved before it returns."""
+    from local_runtime import state
+
+    def saved(*args, **kwargs):
+        result = change(*args, **kwargs)
+        state.commit(kind)
+        return result
+    return saved
+
+
+class SavedPipelineEvents(PipelineEvents):
+    """The executor's status changes, each saved (``state.commit``) before its event is published."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self._saved: dict[tuple[str, str | None], str] = {}
+
+    def _save(self, key: tuple[str, str | None], status: str) -> None:
+        from local_runtime import state
+
+        if self._saved.get(key) != status:      # a running step's progress lines change nothing saved
+            state.commit(EXECUTIONS)
+            self._saved[key] = status
+
+    def execution(self, record) -> None:
+        self._save((record.execution_arn, None), record.status)
+        super().execution(record)
+
+    def step(self, record, step) -> None:
+        self._save((record.execution_arn, step.name), step.status)
+        super().step(record, step)
+
+
 @contextmanager
-def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: float = 1.0, aws_port: int | None = None,
+def local_stack(config: LocalConfig, run_dir: Path, capture_flush_seconds: float = 1.0, aws_port: int | None = None,
                 runtime_port: int | None = None,
                 read_timeout_seconds: float = READ_TIMEOUT_SECONDS) -> Iterator[LocalStack]:
     """Starts moto, the pipeline executions' worker and the endpoint server; provisions bucket, Lambdas,
     state machine and rules."""
     port = free_port(runtime_port)
     with local_aws(config.project.region, runtime_url=f"http://127.0.0.1:{port}", port=aws_port,
-                   endpoint_transition_seconds=config.endpoint.local_transition_seconds) as aws:
+                   endpoint_transition_seconds=config.endpoint.local_transition_seconds,
+                   cors_origins=tuple(getattr(getattr(config, "local_api", None), "cors_origins", ()))) as aws:
         from local_runtime import state
-        from local_runtime.pipeline.runners.training import local_trainer_environment
 
-        executions = ExecutionService(aws, run_dir, local_trainer_environment(config.local_trainer),
+        executions = ExecutionService(aws, run_dir, trainer_environment(config.local_trainer),
                                       persist=lambda: state.save(aws, config.storage.bucket, Path(run_dir) / "state"),
-                                      job_states=JobStates(started=sagemaker_jobs.job_started,
-                                                           finished=sagemaker_jobs.job_finished,
-                                                           failed=sagemaker_jobs.job_failed))
+                                      job_states=JobStates(started=_saved(sagemaker_jobs.job_started, JOBS),
+                                                           finished=_saved(sagemaker_jobs.job_finished, JOBS),
+                                                           failed=_saved(sagemaker_jobs.job_failed, JOBS)),
+                                      events=SavedPipelineEvents(aws))
         pipeline_executions.attach(executions)
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
                                 capture_flush_seconds=capture_flush_seconds,
@@ -75,9 +114,10 @@ def local_stack(config: SconesConfig, run_dir: Path, capture_flush_seconds: floa
             for part in (deployments, alarms):
                 if part:
                     part.stop()
-            server.stop()
+            server.stop()          # its last capture records go through the local S3, hence to the saved state
             pipeline_executions.detach(executions)
             executions.close()
+            state.detach()
 
 
 def deploy_artifact(stack: LocalStack, artifact: Path, label: str, approval_status: str = "Approved",

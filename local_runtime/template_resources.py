@@ -1,9 +1,11 @@
 """Resources read from the SAM template itself, so the local stack creates exactly what it declares.
 
-The CloudWatch alarms (deployment guardrails and drift) and the drift rule are taken from
+The CloudWatch alarms (deployment guardrails and drift), the drift rule and the pipeline notification rules
+(with their SNS topic) are taken from
 ``inference_workflow/template.yaml`` and resolved with the template parameters the configuration
-gives: ``Ref`` (parameters, pseudo parameters, alarms), ``Fn::Sub``, ``Fn::GetAtt …Arn`` of an
-alarm and ``Fn::Join``. Anything else in those resources is a :class:`TemplateResolveError`.
+gives: ``Ref`` (parameters, pseudo parameters, alarms, SNS topics), ``Fn::Sub``, ``Fn::GetAtt …Arn``
+of an alarm, ``Fn::Join`` and the condition functions ``Fn::If``, ``Fn::Equals``, ``Fn::Not``.
+Anything else in those resources is a :class:`TemplateResolveError`.
 """
 from __future__ import annotations
 
@@ -71,6 +73,9 @@ class Resolver:
         resource = self.template["Resources"].get(name)
         if resource and resource["Type"] == "AWS::CloudWatch::Alarm":
             return self.alarm_name(name)
+        if resource and resource["Type"] == "AWS::SNS::Topic":     # Ref of a topic is its ARN
+            topic = self.resolve(resource["Properties"]["TopicName"])
+            return f"arn:aws:sns:{self.region}:{self.account}:{topic}"
         default = self.template.get("Parameters", {}).get(name, {}).get("Default")
         if default is not None:
             return str(default)
@@ -95,6 +100,8 @@ class Resolver:
                 return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
             if key == "Fn::Equals":
                 return str(self.resolve(arg[0])) == str(self.resolve(arg[1]))
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
         return {k: self.resolve(v) for k, v in value.items()}
 
     def condition(self, name: str) -> bool:

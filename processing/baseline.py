@@ -11,9 +11,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image
-
 from inference_workflow.drift_monitor.drift import Profile
+from inference_workflow.drift_monitor.png import decode_rgb
 from processing.errors import ProcessingError
 
 BASELINE_FILE = "baseline.json"
@@ -31,8 +30,7 @@ def build_profile(probabilities: Sequence[Sequence[float]], image_paths: Sequenc
     for path in image_paths:
         if not path.exists():
             raise BaselineImagesMissingError(f"test image {path} is missing; the baseline needs every test image")
-        with Image.open(path) as image:
-            profile.add_image(image.convert("RGB").getdata())
+        profile.add_image(decode_rgb(path.read_bytes()))     # as the monitor decodes captures: one treatment of alpha
     return profile
 
 

@@ -159,20 +159,31 @@ def _labels(value, member: str, name: str, count: int) -> np.ndarray:
     return np.array(labels, dtype=np.int64)
 
 
-class CifarArchive:
-    """Random access to the three pickles of one archive, read once each."""
+# The largest member each may be, decompressed: the official archive's own with a margin (train 155 MB:
+# 50,000 images of 3,072 bytes plus labels and names; test 31 MB; meta 1.5 KB). A member declared larger is
+# refused from its tar header, before a byte of it is inflated (a gzip bomb of a few MB can declare GBs).
+MEMBER_CAPS = {"meta": 1 << 20, "train": 200 << 20, "test": 48 << 20}
+OTHER_MEMBER_CAP = 1 << 20        # anything else in the archive (the official one holds a stray file.txt~)
+MAX_MEMBERS = 64
 
-    def __init__(self, path: str | Path):
+
+class CifarArchive:
+    """Random access to the three pickles of one archive, read once each, in one pass, every member bounded.
+
+    Only ``cifar-100-python/{meta,train,test}`` are read (a ``train`` under another folder is not CIFAR's);
+    each must appear once. Sizes are checked from the tar headers before anything is inflated
+    (:data:`MEMBER_CAPS`, :data:`OTHER_MEMBER_CAP`), so a crafted archive costs at most the caps to refuse.
+    """
+
+    def __init__(self, path: str | Path, caps: dict[str, int] | None = None):
         self.path = Path(path)
         self._members: dict[str, dict] = {}
         self._where: dict[str, str] = {}
+        caps = {**MEMBER_CAPS, **(caps or {})}
         try:
-            with tarfile.open(self.path, "r:gz") as tar:
-                for member in tar.getmembers():
-                    name = member.name.rsplit("/", 1)[-1]
-                    if member.isfile() and name in ("meta", "train", "test"):
-                        self._where[name] = f"{self.path.name}:{member.name}"
-                        self._members[name] = load_member(tar.extractfile(member), self._where[name])
+            with open(self.path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|gz") as tar:
+                for count, member in enumerate(tar, start=1):
+                    self._take(tar, member, count, caps)
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise CorruptArchiveError(f"{self.path} is not a readable cifar-100-python .tar.gz ({exc}); "
                                       "re-download it or check the path") from exc
@@ -180,6 +191,25 @@ class CifarArchive:
         if missing:
             raise CorruptArchiveError(f"{self.path} lacks {', '.join(sorted(missing))}: expected the "
                                       f"{ARCHIVE_ROOT}/{{meta,train,test}} layout")
+
+    def _take(self, tar: tarfile.TarFile, member: tarfile.TarInfo, count: int, caps: dict[str, int]) -> None:
+        where = f"{self.path.name}:{member.name}"
+        if count > MAX_MEMBERS:
+            raise CorruptArchiveError(f"{self.path} holds more than {MAX_MEMBERS} members; the cifar-100-python "
+                                      "archive holds a handful. Re-download it or check the path")
+        folder, _, name = member.name.strip("/").rpartition("/")
+        ours = folder in (ARCHIVE_ROOT, f"./{ARCHIVE_ROOT}") and name in caps
+        cap = caps[name] if ours else OTHER_MEMBER_CAP
+        if member.size > cap:
+            raise CorruptArchiveError(f"{where} declares {member.size:,} bytes; a {'cifar-100-python ' + name if ours else 'member'} "
+                                      f"is at most {cap:,} bytes, so it was refused before being read. {_REMAKE}")
+        if not ours or not member.isfile():
+            return             # skipped: the stream reads past it (at most the cap)
+        if name in self._members:
+            raise CorruptArchiveError(f"{where} appears twice in the archive; which one is meant is ambiguous. "
+                                      f"{_REMAKE}")
+        self._where[name] = where
+        self._members[name] = load_member(tar.extractfile(member), where)
 
     def fine_label_names(self) -> list[str]:
         """``meta``'s fine_label_names, checked to be text (``fine_label_ids`` checks a requested name is there once)."""

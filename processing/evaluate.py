@@ -5,7 +5,9 @@ probabilities (read by ``predictions.py``, which the drift baseline shares). ``t
 holds the true class of each relative path.
 ``metrics.accuracy.value`` is what the pipeline's CheckAccuracy condition reads.
 Besides accuracy, ROC AUC and per-class figures, the report says what the confidence threshold
-does: coverage, precision of the confident, a coverage/precision curve and calibration bins with ECE.
+does: coverage, precision of the confident with its 95 % lower confidence bound (one-sided
+Clopper–Pearson, ``confident_precision.lower_bound``, and the ``confident`` images behind it), a
+coverage/precision curve and calibration bins with ECE.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 
 from processing.baseline import baseline_from_evaluation
 from processing.confidence import confidence_report
+from processing.confidence_bounds import precision_bound
 from processing.errors import ProcessingError
 from processing.predictions import read_predictions
 from scones_common.contracts.classes import CLASS_NAMES
@@ -31,9 +34,11 @@ from scones_common.contracts.container import (
     TEST_LST,
 )
 from scones_common.contracts.staged_data import read_lst
+from scones_common.directories import check_output_dir
 from scones_common.errors import cli_entry
 
 log = logging.getLogger("evaluate")
+COMMAND = "scones-evaluate"
 
 
 class ThresholdError(ProcessingError, ValueError):
@@ -50,7 +55,7 @@ def score(y_true: list[int] | np.ndarray, probabilities: np.ndarray, confidence_
     labels = list(range(len(CLASS_NAMES)))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     auc = roc_auc_score(y_true, probabilities[:, 1]) if len(set(y_true.tolist())) == 2 else None
-    return {
+    report = {
         "metrics": {
             "accuracy": {"value": float(accuracy_score(y_true, y_pred))},
             "roc_auc": {"value": None if auc is None else float(auc)},
@@ -63,13 +68,24 @@ def score(y_true: list[int] | np.ndarray, probabilities: np.ndarray, confidence_
             **confidence_report(y_true, probabilities, confidence_threshold),
         }
     }
+    report["metrics"]["confident_precision"].update(_precision_bound(y_true, probabilities, confidence_threshold))
+    return report
+
+
+def _precision_bound(y_true: np.ndarray, probabilities: np.ndarray, confidence_threshold: float) -> dict:
+    """The 95 % lower confidence bound of the precision at the threshold and the confident images behind it
+    (processing/confidence_bounds.py): information beside the point estimate, not a gate."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    confident = probabilities.max(axis=1) >= confidence_threshold
+    correct = int((probabilities.argmax(axis=1) == y_true)[confident].sum())
+    return precision_bound(correct, int(confident.sum()))
 
 
 def evaluate(predictions_dir: str | Path, lst_path: str | Path, output_dir: str | Path,
              confidence_threshold: float) -> dict:
     entries = read_lst(Path(lst_path))
     probabilities = read_predictions(Path(predictions_dir), [e.path for e in entries])
-    report = score([e.class_id for e in entries], probabilities, confidence_threshold)
+    report = {"written_by": COMMAND, **score([e.class_id for e in entries], probabilities, confidence_threshold)}
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / EVALUATION_REPORT).write_text(json.dumps(report, indent=2))
@@ -91,15 +107,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # new, empty or an earlier evaluation (never ~, / or . nor a folder with someone's own evaluation.json)
+    check_output_dir(args.output_dir, "--output-dir", COMMAND, EVALUATION_REPORT, "evaluation/")
     report = evaluate(args.predictions_dir, args.lst, args.output_dir, args.confidence_threshold)
     if args.images_dir != "none":
         baseline_from_evaluation(args.output_dir, args.predictions_dir, args.lst, args.images_dir,
                                  args.confidence_threshold, report)
     metrics = report["metrics"]
-    precision = metrics["confident_precision"]["value"]
+    precision = metrics["confident_precision"]
     log.info("accuracy %.4f on %d test images; %.1f %% at or above confidence %.2f, precision %s",
              metrics["accuracy"]["value"], metrics["count"], 100 * metrics["coverage"]["value"],
-             args.confidence_threshold, "n/a" if precision is None else f"{precision:.4f}")
+             args.confidence_threshold, "n/a" if precision["value"] is None else
+             f"{precision['value']:.4f} (95 % lower bound {precision['lower_bound']:.4f}, "
+             f"{precision['confident']} images)")
     return 0
 
 

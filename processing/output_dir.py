@@ -28,6 +28,13 @@ def _leftovers(output: Path) -> list[Path]:
     return [p for p in output.iterdir() if p.name.startswith((_SCRATCH, _PREVIOUS))]
 
 
+def _interrupted_move(output: Path) -> bool:
+    """A crash between the report leaving and arriving: a hidden previous-output folder holds our report.
+    A hidden folder alone proves nothing (anyone can name a folder ``.scones-previous-x``)."""
+    return any(p.name.startswith(_PREVIOUS) and p.is_dir() and not p.is_symlink() and written_by(p, REPORT, COMMAND)
+               for p in _leftovers(output))
+
+
 def check_output_dir(path: str | Path) -> Path:
     """The resolved output directory if staging may write there; else :class:`UnsafeDirectoryError`.
 
@@ -40,7 +47,7 @@ def check_output_dir(path: str | Path) -> Path:
     visible = [p.name for p in output.iterdir() if p.name not in leftovers]
     if not visible:
         return output
-    if not (written_by(output, REPORT, COMMAND) or leftovers):
+    if not (written_by(output, REPORT, COMMAND) or _interrupted_move(output)):
         raise not_ours("--output-dir", path, COMMAND, visible)
     foreign = sorted(set(visible) - set(OWNED))
     if foreign:

@@ -11,9 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import math
+
 import numpy as np
 
 from processing.errors import ProcessingError
+from scones_common.contracts.classes import CLASS_NAMES
+
+SUM_TOLERANCE = 1e-3      # softmax output in float32, printed with a few digits, sums to 1 within this
 
 
 class PredictionsMissingError(ProcessingError):
@@ -41,12 +46,34 @@ def parse_prediction(text: str, name: str) -> list[float]:
     return [float(p) for p in value]
 
 
+class NotProbabilitiesError(PredictionFormatError):
+    """A prediction is not a probability vector over the classes: finite, each in [0, 1], summing to 1, one per class."""
+
+
+def check_probabilities(row: list[float], name: str, classes: int = len(CLASS_NAMES)) -> list[float]:
+    """``row`` if it is a probability vector over ``classes`` classes, else :class:`NotProbabilitiesError`."""
+    why = None
+    if len(row) != classes:
+        why = f"has {len(row)} value{'s' if len(row) != 1 else ''}; the model has {classes} classes ({', '.join(CLASS_NAMES)})"
+    elif not all(math.isfinite(p) for p in row):
+        why = "holds a value that is not a finite number"
+    elif not all(0.0 <= p <= 1.0 for p in row):
+        why = "holds a value outside [0, 1]"
+    elif abs(sum(row) - 1.0) > SUM_TOLERANCE:
+        why = f"sums to {sum(row):.6g}, not 1 (within {SUM_TOLERANCE})"
+    if why:
+        raise NotProbabilitiesError(f"{name} = {row!r:.80} {why}: it is not a probability vector, so nothing can be "
+                                    "scored from it (is the model's output a softmax over the classes?)")
+    return row
+
+
 def read_predictions(predictions_dir: Path, relatives: list[str]) -> np.ndarray:
     missing = [r for r in relatives if not (predictions_dir / f"{r}.out").exists()]
     if missing:
         raise PredictionsMissingError(f"{len(missing)} of {len(relatives)} test images have no prediction "
                                       f"in {predictions_dir}, e.g. {missing[0]}.out")
-    rows = [parse_prediction((predictions_dir / f"{r}.out").read_text(), f"{r}.out") for r in relatives]
+    rows = [check_probabilities(parse_prediction((predictions_dir / f"{r}.out").read_text(), f"{r}.out"), f"{r}.out")
+            for r in relatives]
     if len({len(row) for row in rows}) != 1:
         raise PredictionFormatError(f"predictions in {predictions_dir} have different numbers of classes")
     return np.array(rows, dtype=float)

@@ -55,17 +55,27 @@ def write_split(root: Path, split: str, samples: list[Sample], pool: ThreadPoolE
     (root / lst_name(split)).write_text(format_lst(entries))
 
 
+def read_splits(archive_path: str | Path, validation_fraction: float = 0.1,
+                seed: int = 42) -> tuple[StagedSplits, dict[str, int]]:
+    """Everything staging does short of writing: the archive read in full and checked, the splits built and
+    checked. What ``scones-local run --fresh`` asks of an archive before it forgets the earlier runs."""
+    archive = CifarArchive(archive_path)
+    fine_ids = archive.fine_label_ids(list(CLASS_NAMES))
+    staged = build_splits(select_classes(archive.split("train"), fine_ids),
+                          select_classes(archive.split("test"), fine_ids), validation_fraction, seed)
+    return staged, fine_ids
+
+
 def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction: float = 0.1,
           seed: int = 42) -> dict:
     """Stages one archive into ``output_dir`` (an earlier output there is replaced) and returns the report."""
     output = check_output_dir(output_dir)
     started = time.perf_counter()
-    archive = CifarArchive(archive_path)
-    fine_ids = archive.fine_label_ids(list(CLASS_NAMES))
-    staged: StagedSplits = build_splits(select_classes(archive.split("train"), fine_ids),
-                                        select_classes(archive.split("test"), fine_ids),
-                                        validation_fraction, seed)
+    staged, fine_ids = read_splits(archive_path, validation_fraction, seed)
     read_seconds = time.perf_counter() - started
+    if staged.conflicting_labels:
+        log.warning("dropped %d images labelled with both classes (e.g. %s): their label is unknown",
+                    len(staged.conflicting_labels), staged.conflicting_labels[0])
 
     with staging_area(output) as scratch:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -81,6 +91,7 @@ def stage(archive_path: str | Path, output_dir: str | Path, validation_fraction:
             "totals": {split: len(staged.splits[split]) for split in SPLITS},
             "num_training_samples": len(staged.splits["train"]),
             "duplicates_dropped": staged.duplicates_dropped,
+            "conflicting_labels_dropped": staged.conflicting_labels,
             "image_shape": [3, 32, 32],
             "validation_fraction": validation_fraction,
             "seed": seed,
@@ -122,7 +133,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_output_dir(args.output_dir)           # before any download: a refused directory costs nothing
-    archive = resolve_archive(args.data_source or _default_source(), args.cache_dir, args.md5)
+    source = _default_source() if args.data_source is None else args.data_source     # "" is an error, not "download"
+    archive = resolve_archive(source, args.cache_dir, args.md5)
     report = stage(archive, args.output_dir, args.validation_fraction, args.seed)
     log.info("staged %s into %s in %.2fs", report["totals"], args.output_dir, report["seconds"]["total"])
     print(json.dumps({"totals": report["totals"], "output_dir": str(args.output_dir)}))

@@ -28,6 +28,7 @@ class Sample:
 class StagedSplits:
     splits: dict[str, list[Sample]]
     duplicates_dropped: dict[str, int] = field(default_factory=dict)
+    conflicting_labels: list[str] = field(default_factory=list)    # source names of images dropped: two labels
 
 
 def select_classes(split: CifarSplit, fine_ids: dict[str, int]) -> list[Sample]:
@@ -82,11 +83,24 @@ def check_splits(splits: dict[str, list[Sample]]) -> None:
             raise DataCheckError(f"split '{name}' has {len(bad)} images not 32×32×3 uint8, e.g. {bad[0]}")
 
 
+def conflicting_labels(samples: list[Sample]) -> set[str]:
+    """Digests of images that appear with two class ids: which label is right is unknown, so no copy of them
+    may train or score the model."""
+    labels: dict[str, set[int]] = {}
+    for sample in samples:
+        labels.setdefault(image_hash(sample.image), set()).add(sample.class_id)
+    return {digest for digest, ids in labels.items() if len(ids) > 1}
+
+
 def build_splits(train: list[Sample], test: list[Sample], validation_fraction: float, seed: int) -> StagedSplits:
     seen: set[str] = set()
+    conflicting = conflicting_labels(train + test)
+    dropped = sorted(s.source_name for s in train + test if image_hash(s.image) in conflicting)
+    train = [s for s in train if image_hash(s.image) not in conflicting]
+    test = [s for s in test if image_hash(s.image) not in conflicting]
     test, test_dups = drop_duplicates(test, seen)
     train, train_dups = drop_duplicates(train, seen)
     train, validation = stratified_split(train, validation_fraction, seed)
     splits = {"train": train, "validation": validation, "test": test}
     check_splits(splits)
-    return StagedSplits(splits, {"test": test_dups, "train": train_dups})
+    return StagedSplits(splits, {"test": test_dups, "train": train_dups}, dropped)

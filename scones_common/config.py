@@ -43,6 +43,7 @@ _SCHEDULE = re.compile(r"cron\(([^ )]+ ){5}[^ )]+\)|rate\(\d+ (minute|minutes|ho
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", re.ASCII)
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", re.ASCII)
 _DURATION = re.compile(r"P(T?\d+[YMWDHS])+", re.ASCII)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+", re.ASCII)
 _WHOLE_NUMBER = re.compile(r"\s*-?\d+\s*", re.ASCII)
 
 
@@ -204,6 +205,8 @@ class ProcessingConfig(Section):
 
 class EvaluationConfig(Section):
     accuracy_threshold: Fraction = 0.85
+    # how much worse than the live champion a challenger may be (accuracy, coverage, precision at the threshold)
+    champion_tolerance: Annotated[Number, _in_range(0, 0.1)] = 0.02
     transform_instance_type: InstanceType = "ml.m5.xlarge"
 
 
@@ -254,6 +257,11 @@ class MonitorConfig(Section):
     retrain_on_drift: bool = True
 
 
+class NotificationsConfig(Section):
+    """Who hears about failed executions and challengers stopped at the champion gate (an SNS topic's email)."""
+    email: Annotated[Text, _rule(lambda v: v == "" or bool(_EMAIL.fullmatch(v)), "an email address, or '' for nobody")] = ""
+
+
 class PipelineConfig(Section):
     name: Annotated[Text, _matches(_NAME, "scones-vehicle-classifier")] = "scones-vehicle-classifier"
     cache_enabled: bool = True
@@ -281,6 +289,7 @@ class SconesConfig(BaseSettings):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
     def require_cloud(self) -> SconesConfig:

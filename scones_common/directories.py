@@ -57,3 +57,21 @@ def not_ours(flag: str, path: Path, command: str, entries: list[str]) -> UnsafeD
     shown = ", ".join(sorted(entries)[:5]) + (", …" if len(entries) > 5 else "")
     return UnsafeDirectoryError(f"{flag} {path} is not empty ({shown}) and is not an earlier output of {command}; "
                                 "nothing was changed. Pass a new or empty directory, or move those files away")
+
+
+def check_output_dir(path: str | Path, flag: str, command: str, marker: str, example: str) -> Path:
+    """The resolved output directory if ``command`` may write there, else :class:`UnsafeDirectoryError`.
+
+    The rule every command that writes into a directory argument follows: a new or empty directory, or an
+    earlier output of the same command (its JSON ``marker`` file says ``written_by: command``); never the
+    file-system root, the current folder, the home folder or a parent of either, and never a folder holding
+    someone else's files (their ``evaluation.json`` or ``index.html`` would be overwritten). Checked before
+    any work, so a refused directory costs nothing and nothing in it changes.
+    """
+    directory = refuse_special(path, flag, example)
+    if not directory.exists() or written_by(directory, marker, command):
+        return directory
+    entries = [p.name for p in directory.iterdir()]
+    if entries:
+        raise not_ours(flag, Path(path), command, entries)
+    return directory

@@ -1,9 +1,22 @@
-"""Image bytes → the pixels a model sees: the one decoder the trainer and the endpoint share.
+"""Image bytes → the pixels a model sees: the one decoder of the trainer, the endpoint and the batch transform.
 
 If training and serving decoded images differently, the model would be served other pixels than
-it learned from, silently. So both call :func:`decode_rgb`: any format Pillow reads, any pixel
-mode brought to 8-bit RGB by its meaning (16-bit samples scaled, not clipped to white;
-transparency composited over white), then resized bilinearly to the model's input size.
+it learned from, silently. So all of them call :func:`decode_rgb`: PNG or JPEG (what the endpoint
+documents, ``image/png`` and ``application/x-image``), any pixel mode brought to 8-bit RGB by its
+meaning, then resized bilinearly to the model's input size. The format is told from the magic bytes
+before Pillow opens anything, and only its PNG and JPEG plugins are ever asked: an EPS body would
+otherwise start Ghostscript, and every other parser Pillow ships is attack surface the endpoint
+does not need.
+
+What a PNG's pixels mean here (the drift monitor's standard-library decoder,
+``inference_workflow/drift_monitor/png.py``, does the same; ``tests/png_cases.py`` proves it):
+
+* 16-bit samples keep their high byte (``v >> 8``, so 257·v maps back to v), never clipped to white;
+  1-, 2- and 4-bit grey is scaled to 0..255; a palette index beyond the palette is black;
+* transparency (an alpha channel, palette alpha, a tRNS colour key) is composited over white as
+  Pillow pastes: ``c' = round((c·a + 255·(255 − a)) / 255)``;
+* a tRNS colour key of 16-bit truecolour is refused: Pillow reduces those samples to 8 bits before
+  the key could be compared with them.
 
 Decompression bombs: an image's size is checked from its header before any pixel is decoded,
 and more than :data:`MAX_PIXELS` is refused. A 6 MB payload can declare 10000×10000 pixels
@@ -13,12 +26,10 @@ from __future__ import annotations
 
 import io
 import re
-import struct
 import warnings
-import zlib
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from scones_common.errors import SconesError
 
@@ -27,15 +38,9 @@ BACKGROUND = (255, 255, 255)
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_KEYED_MODES = ("1", "L", "P", "RGB")       # modes whose transparency is info["transparency"]
 _OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_CHUNK_HEAD = struct.Struct(">I4s")
-_PNG_CRC = struct.Struct(">I")
-_PNG_IHDR = struct.Struct(">IIBBBBB")
-_PLAIN_RGB_LAYOUT = (8, 2, 0, 0, 0)    # bit depth, colour type RGB, compression, filter method, no interlace
-_PNG_IEND = struct.pack(">I4sI", 0, b"IEND", zlib.crc32(b"IEND"))
-_PILLOW_READ_BYTES = ImageFile.MAXBLOCK   # what Pillow's PNG plugin gives its codec per call (64 KiB)
-_MAX_DEFLATE_RATIO = 1032
+_PNG_BIT_DEPTH = 24      # IHDR is the first chunk: signature (8), length and type (8), width, height (8)
 
 # Pillow warns (rather than fails) between its own limit and twice that, and a warning would print
 # from a server thread; our own check below refuses those images anyway.
@@ -47,20 +52,26 @@ class InvalidImageError(SconesError, ValueError):
 
 
 def decode_rgb(data: bytes, width: int, height: int) -> np.ndarray:
-    """``(height, width, 3)`` uint8 RGB pixels of an encoded image (PNG, JPEG, … any Pillow format).
+    """``(height, width, 3)`` uint8 RGB pixels of an encoded PNG or JPEG image.
 
     Raises :class:`InvalidImageError` with a message meant for the sender.
     """
-    plain = _plain_rgb_png(data)
-    rgb = plain if plain is not None else _to_rgb(_open(data))
+    image = _open(data)
+    rgb = _to_rgb(image, data[_PNG_BIT_DEPTH] if image.format == "PNG" else 8)
     if rgb.size != (width, height):
         rgb = rgb.resize((width, height), Image.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
 
 
+FORMATS = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8\xff"}     # format -> its magic bytes
+
+
 def _open(data: bytes) -> Image.Image:
+    if not any(data[:len(magic)] == magic for magic in FORMATS.values()):
+        raise InvalidImageError(f"not a PNG or JPEG image (it starts {bytes(data[:8])!r}); only those two "
+                                "formats are decoded here: convert the image to PNG or JPEG")
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=list(FORMATS))
     except UnidentifiedImageError:
         raise InvalidImageError("not a decodable image: no image format Pillow reads starts like "
                                 "these bytes; use PNG or JPEG") from None
@@ -80,55 +91,31 @@ def _open(data: bytes) -> Image.Image:
     return image
 
 
-def _plain_rgb_png(data: bytes) -> Image.Image | None:
-    """The image of an 8-bit, non-interlaced RGB PNG of one IHDR, one IDAT of at most 64 KiB and an
-    IEND (how Pillow writes the staged CIFAR images), or None.
+def _to_rgb(image: Image.Image, png_depth: int) -> Image.Image:
+    """8-bit RGB by what the samples mean, not by Pillow's clipping of wide modes to 0..255.
 
-    Pillow's own PNG decoder (its ``zip`` codec: inflate, unfilter) fed directly, without the Python
-    of its PNG plugin: 58 → 43 µs a 32×32 image and 0.05 ms of the endpoint's p50 through boto3
-    (README "Benchmarks"). The plugin feeds the codec one IDAT, at most 64 KiB, per call, so only a
-    single such IDAT is decoded in one call the same way: a zlib stream that ends early at a row
-    boundary is then refused alike. Every CRC must match, the file must end with IEND, and the image
-    data must be able to fill the image (deflate compresses at most 1032:1, so this also keeps the
-    image under MAX_PIXELS). Any other file, and any decoding error, returns None and goes to
-    :func:`_open`, so its checks and messages stay the only ones.
-    """
-    if data[:8] != _PNG_SIGNATURE or len(data) < 57:
-        return None
-    (header_length, header_kind), (width, height, *layout) = (_PNG_CHUNK_HEAD.unpack_from(data, 8),
-                                                              _PNG_IHDR.unpack_from(data, 16))
-    length, kind = _PNG_CHUNK_HEAD.unpack_from(data, 33)
-    if ((header_length, header_kind, kind) != (13, b"IHDR", b"IDAT") or tuple(layout) != _PLAIN_RGB_LAYOUT
-            or length > _PILLOW_READ_BYTES or not width or not height
-            or height * (3 * width + 1) > _MAX_DEFLATE_RATIO * length
-            or data[45 + length:] != _PNG_IEND or not _crc_matches(data, 8, 13) or not _crc_matches(data, 33, length)):
-        return None
-    try:
-        return Image.frombytes("RGB", (width, height), data[41:41 + length], "zip", "RGB")
-    except Exception:   # broken image data: _open says what is wrong
-        return None
-
-
-def _crc_matches(data: bytes, position: int, length: int) -> bool:
-    return zlib.crc32(memoryview(data)[position + 4:position + 8 + length]) == _PNG_CRC.unpack_from(
-        data, position + 8 + length)[0]
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """8-bit RGB by what the samples mean, not by Pillow's clipping of wide modes to 0..255."""
-    mode = image.mode
-    if mode == "RGB" and "transparency" not in image.info:
-        return image
+    ``png_depth``: the PNG's bits per sample (8 for other formats), for the tRNS colour keys Pillow
+    keeps as raw sample values."""
+    mode, key = image.mode, image.info.get("transparency")
     if mode in _SIXTEEN_BIT_MODES:
         # 16-bit samples (PNG, TIFF, PGM; Pillow's 32-bit "I" holds those too): keep the high byte,
         # as Pillow does for 16-bit RGB, so 257·v maps back to v.
-        samples = np.clip(np.asarray(image, dtype=np.int64), 0, 65535) >> 8
-        return Image.fromarray(samples.astype(np.uint8), "L").convert("RGB")
+        samples = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+        grey = (samples >> 8).astype(np.uint8)
+        if isinstance(key, int):        # a PNG grey colour key, compared with the 16-bit samples
+            grey[samples == key] = 255
+        return Image.fromarray(grey, "L").convert("RGB")
     if mode == "F":
         # Float images use 0.0 = black, 1.0 = white (TIFF/EXR convention).
         samples = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
         return Image.fromarray(np.clip(np.rint(samples * 255), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info):
+    if key is not None and mode == "RGB" and png_depth == 16:
+        raise InvalidImageError("a 16-bit PNG with a tRNS colour key is not supported; send it with an "
+                                "alpha channel or as 8-bit")
+    if key is not None and mode == "L" and png_depth < 8:
+        top = (1 << png_depth) - 1      # Pillow scales 2- and 4-bit grey to 0..255, but not the key
+        image.info["transparency"] = (key & top) * 255 // top
+    if mode in _ALPHA_MODES or (mode in _KEYED_MODES and key is not None):
         return _over_background(image)
     try:
         return image.convert("RGB")

@@ -33,3 +33,11 @@ def local_stack(tmp_path_factory):
 
     with ExitStack() as stack:
         yield start_local_stack(stack, tmp_path_factory.mktemp("local-stack"))
+
+
+@pytest.fixture(scope="session")
+def main_job(tmp_path_factory):
+    """The one full pipeline run of the test session (the main job on a tiny archive); see tests/tiny_run.py."""
+    from tests.tiny_run import run_main_job
+
+    return run_main_job(tmp_path_factory.mktemp("main-job"))

@@ -7,8 +7,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_runtime.settings import load_local_config
 from local_runtime.stack import LocalStack, deploy_artifact, local_stack
-from scones_common.config import load_config
 from tests.builders import write_tiny_model_artifact
 
 
@@ -27,7 +27,7 @@ TRANSITION_SECONDS = 0.3     # endpoint Creating/Updating in tests: long enough 
 
 def start_local_stack(stack: ExitStack, work: Path, capture_flush_seconds: float = 0.2,
                       transition_seconds: float = TRANSITION_SECONDS, **options) -> DeployedStack:
-    config = load_config(environment="local",
+    config = load_local_config(
                          environ={"SCONES__ENDPOINT__LOCAL_TRANSITION_SECONDS": str(transition_seconds),
                                   "SCONES__DEPLOYMENT__WAIT_SECONDS": "0"})     # canaries have their own tests
     local = stack.enter_context(local_stack(config, work, capture_flush_seconds, **options))
@@ -43,7 +43,7 @@ class Serving:
     def __init__(self, run_dir: Path):
         from local_runtime.serve import serve
 
-        self.config = load_config(environment="local", environ={})
+        self.config = load_local_config(environ={})
         self.run_dir, self.stop, self.ready, self.stack = run_dir, threading.Event(), threading.Event(), None
         self.thread = threading.Thread(target=serve, args=(self.config, run_dir, self.stop),
                                        kwargs={"on_ready": self._ready}, daemon=True)

@@ -15,12 +15,15 @@ from __future__ import annotations
 def install(endpoint_transition_seconds: float | None = None) -> None:
     from local_runtime.moto_ext import (
         blue_green,
+        cloudwatch_metrics,
         endpoint_lifecycle,
         event_patterns,
         hot_paths,
         lambda_invoker,
         model_package_updates,
         pipeline_executions,
+        sagemaker_fidelity,
+        step_functions,
     )
 
     lambda_invoker.install()
@@ -30,3 +33,6 @@ def install(endpoint_transition_seconds: float | None = None) -> None:
     pipeline_executions.install()
     event_patterns.install()
     blue_green.install()
+    sagemaker_fidelity.install()
+    step_functions.install()
+    cloudwatch_metrics.install()

@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_runtime.moto_ext import write_ahead
 from local_runtime.moto_ext.endpoint_shapes import capture_summary
 
 _lock = threading.RLock()
@@ -140,6 +141,7 @@ def finish(account: str, region: str, endpoint_name: str, succeeded: bool, failu
         endpoint.endpoint_status = "InService"
         endpoint.failure_reason = None if succeeded else failure_reason
         endpoint.last_modified_time = utcnow()
+    write_ahead.commit("sagemaker.endpoints")     # the switch is saved before anyone is told
 
 
 def describe_additions(backend, endpoint_name: str) -> dict:

@@ -45,3 +45,43 @@ def object_body(bucket: str, key: str) -> bytes | None:
     """The object's bytes, or None when it is gone."""
     found = _objects().get_object(bucket, key)
     return None if found is None else found.value
+
+
+def buckets() -> dict[str, dict]:
+    """Every bucket: name -> CreateBucket's arguments as the saved state keeps them (name and region)."""
+    return {name: {"Name": name, "Region": bucket.region_name} for name, bucket in list(_objects().buckets.items())}
+
+
+def ensure_bucket(name: str, region: str) -> None:
+    """Creates a saved bucket again (no event: restoring is not a creation)."""
+    backend = _objects()
+    if name not in backend.buckets:
+        backend.create_bucket(name, region)
+
+
+def current_objects(bucket: str) -> dict[str, object]:
+    """Key -> its current object (latest version, delete markers left out); empty for a missing bucket."""
+    from moto.s3.models import FakeKey
+
+    found = _objects().buckets.get(bucket)
+    if found is None:
+        return {}
+    return {key: value for key, value in list(found.keys.items()) if isinstance(value, FakeKey)}
+
+
+def current_object(bucket: str, key: str):
+    """The key's current object, or None (no bucket, no key, a delete marker)."""
+    from moto.s3.models import FakeKey
+
+    found = _objects().buckets.get(bucket)
+    value = found.keys.get(key) if found is not None else None
+    return value if isinstance(value, FakeKey) else None
+
+
+def fingerprint(obj) -> tuple:
+    """What changes when an object is written again (moto makes a new key object on every PUT)."""
+    return (id(obj), obj.last_modified, obj.size)
+
+
+def body_of(obj) -> bytes:
+    return obj.value

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from local_runtime.moto_ext import write_ahead
 from local_runtime.moto_ext.endpoint_shapes import capture_summary
 
 DEFAULT_TRANSITION_SECONDS = 2.0
@@ -60,6 +61,25 @@ def add_health_check(check: Callable[[str, str], str | None]) -> None:
 def remove_health_check(check: Callable[[str, str], str | None]) -> None:
     if check in _health_checks:
         _health_checks.remove(check)
+
+
+_change_listeners: list[Callable[[str], None]] = []      # told an endpoint's name when it is deleted or switched
+
+
+def add_change_listener(listener: Callable[[str], None]) -> None:
+    """Called (without blocking: it runs inside a control-plane call) with an endpoint's name when the endpoint is
+    deleted or starts serving another config, so that a runtime stops serving what is gone at once."""
+    _change_listeners.append(listener)
+
+
+def remove_change_listener(listener: Callable[[str], None]) -> None:
+    if listener in _change_listeners:
+        _change_listeners.remove(listener)
+
+
+def _changed(endpoint_name: str) -> None:
+    for listener in list(_change_listeners):
+        listener(endpoint_name)
 
 
 def configure(transition_seconds: float) -> None:
@@ -138,6 +158,8 @@ def settle(backend, endpoint) -> None:
         endpoint.endpoint_status = "Failed" if failure and phase.status == "Creating" else "InService"
         endpoint.failure_reason = failure
         endpoint.last_modified_time = phase.ends_at
+        _changed(endpoint.endpoint_name)
+        write_ahead.touch("sagemaker.endpoints")     # saved before the request that settled it is answered
 
 
 def _settle_all(backend) -> None:
@@ -240,7 +262,9 @@ def _delete_endpoint(original):
                 raise _validation_error(f'Cannot update in-progress endpoint "{endpoint.arn}".')
             _phases.pop(id(endpoint), None)
             blue_green.forget(self, endpoint_name)
-            return original(self, endpoint_name)
+            deleted = original(self, endpoint_name)
+            _changed(endpoint_name)
+            return deleted
     setattr(delete, _WRAPPED, original)
     return delete
 

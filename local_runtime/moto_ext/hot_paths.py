@@ -4,7 +4,7 @@ Measured on a three-Lambda workflow execution (2 cores): ~85 ms before, mostly h
 
 - Task clients: the ASL interpreter calls ``boto_client_for(region, service)`` for every Task
   state, a new boto3 client each time (~10 ms) aimed at ``localhost`` (an IPv6 try first).
-  Cached per (region, service, server port), aimed at 127.0.0.1.
+  Cached per (region, service, server port, key), aimed at 127.0.0.1, signed with the local AWS's key.
 - Program parsing: every execution re-parses the definition with ANTLR (~13 ms). The parsed
   program keeps per-execution state in the execution's environment, not in its components, so
   one parse per definition serves every execution.
@@ -35,13 +35,16 @@ def cached_boto_client_for(region: str, service: str, state_credentials: Any = N
     from botocore.config import Config
     from moto.settings import moto_server_port
 
+    from local_runtime.aws_env import current_signing_key
+
     port = moto_server_port()
-    key = (region, service, port)
+    access_key, secret = current_signing_key() or ("unsigned", "unsigned")    # the local AWS answers only its key
+    key = (region, service, port, access_key)
     with _LOCK:
         if key not in _CLIENTS:
             _CLIENTS[key] = boto3.client(
-                service, region_name=region, endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="ak",
-                aws_secret_access_key="sk",
+                service, region_name=region, endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=access_key,
+                aws_secret_access_key=secret,
                 config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
                               connect_timeout=60, read_timeout=60, max_pool_connections=32))
         return _CLIENTS[key]

@@ -46,6 +46,45 @@ def _time(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC) if epoch else None
 
 
+def _aware(moment: datetime) -> datetime:
+    """moto stamps executions with naive UTC times, restored ones are aware: all are made aware (UTC), so that
+    they compare and sort together."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+STEP_FAILURE = "Step failure: One or multiple steps failed."     # SageMaker's FailureReason of a failed execution
+
+
+def _execution_failure(record) -> str | None:
+    """The execution's FailureReason as SageMaker words it: a step's own reason is in ListPipelineExecutionSteps."""
+    if record.status == "Failed" and any(step.status == "Failed" for step in record.steps):
+        return STEP_FAILURE
+    return record.failure
+
+
+def experiment_config(definition: str | None, pipeline_name: str, execution_arn: str) -> dict:
+    """PipelineExperimentConfig as SageMaker resolves the definition's (the SDK's default names the experiment
+    after the pipeline, lower-cased, and the trial after the execution id)."""
+    import json
+
+    try:
+        config = json.loads(definition or "{}").get("PipelineExperimentConfig")
+    except (ValueError, AttributeError):
+        config = None
+    if not isinstance(config, dict):
+        return {}
+    values = {"Execution.PipelineName": pipeline_name.lower(),
+              "Execution.PipelineExecutionId": execution_arn.rsplit("/", 1)[-1]}
+    resolved = {}
+    for key in ("ExperimentName", "TrialName"):
+        value = config.get(key)
+        if isinstance(value, dict):
+            value = values.get(value.get("Get"))
+        if isinstance(value, str):
+            resolved[key] = value
+    return resolved
+
+
 def _backend(region: str):
     from moto.sagemaker.models import sagemaker_backends
 
@@ -59,7 +98,7 @@ def _execution(backend, arn: str):
     pipeline = backend.pipelines.get(name)
     execution = pipeline.pipeline_executions.get(arn) if pipeline else None
     if execution is None:
-        raise ResourceNotFound(f"Pipeline execution {arn} does not exist")
+        raise ResourceNotFound(f"Pipeline execution '{arn}' does not exist.")
     return pipeline, execution
 
 
@@ -109,6 +148,7 @@ def _start(self) -> Any:
     arn = response["PipelineExecutionArn"]
     pipeline, execution = _execution(backend, arn)
     execution.pipeline_execution_status = "Executing"
+    execution.creation_time = execution.start_time = execution.last_modified_time = _aware(execution.start_time)
     parameters = {p["Name"]: p["Value"] for p in self._get_param("PipelineParameters") or []}
     try:
         service.submit(arn, name, pipeline.pipeline_definition, parameters)
@@ -121,7 +161,7 @@ def _start(self) -> Any:
 def _sync(execution, record) -> None:
     if record and execution.pipeline_execution_status != record.status:
         execution.pipeline_execution_status = record.status
-        execution.pipeline_execution_failure_reason = record.failure
+        execution.pipeline_execution_failure_reason = _execution_failure(record)
         execution.last_modified_time = _time(record.ended_at) or datetime.now(UTC)
 
 
@@ -132,6 +172,10 @@ def _describe(self) -> Any:
     pipeline, execution = _execution(self.sagemaker_backend, arn)
     _sync(execution, _record(arn))
     response = self.sagemaker_backend.describe_pipeline_execution(arn)
+    response["PipelineExperimentConfig"] = experiment_config(execution.pipeline_definition_for_execution,
+                                                             pipeline.pipeline_name, arn)
+    if not response["PipelineExperimentConfig"]:
+        del response["PipelineExperimentConfig"]
     if execution.pipeline_execution_failure_reason:
         response["FailureReason"] = execution.pipeline_execution_failure_reason[:1300]
     else:
@@ -141,15 +185,14 @@ def _describe(self) -> Any:
 
 def _list_executions(self) -> Any:
     from moto.core.responses import ActionResult
-    from moto.sagemaker.exceptions import ResourceNotFound
 
-    pipeline = self.sagemaker_backend.pipelines.get(self._get_param("PipelineName"))
-    if pipeline is None:
-        raise ResourceNotFound(f"Pipeline {self._get_param('PipelineName')} does not exist")
+    from local_runtime.moto_ext.sagemaker_fidelity import get_pipeline_from_name
+
+    pipeline = get_pipeline_from_name(self.sagemaker_backend.pipelines, self._get_param("PipelineName"))
     summaries = []
     for arn, execution in pipeline.pipeline_executions.items():
         _sync(execution, _record(arn))
-        summary = {"PipelineExecutionArn": arn, "StartTime": execution.start_time,
+        summary = {"PipelineExecutionArn": arn, "StartTime": _aware(execution.start_time),
                    "PipelineExecutionStatus": execution.pipeline_execution_status,
                    "PipelineExecutionDisplayName": execution.pipeline_execution_display_name}
         if execution.pipeline_execution_description:
@@ -212,13 +255,28 @@ def _retry(self) -> Any:
                     lambda service, arn, execution: service.retry(arn, execution.pipeline_definition_for_execution))
 
 
+def version(region: str) -> tuple:
+    """What changes whenever an execution's saved document would: cheap to compare, so polling reads
+    (DescribePipelineExecution every half second) cost no document when nothing moved."""
+    out = []
+    for pipeline in list(_backend(region).pipelines.values()):
+        for arn, execution in list(pipeline.pipeline_executions.items()):
+            record = _record(arn)
+            steps = tuple((step.status, step.attempts, step.ended_at, step.failure) for step in record.steps) \
+                if record else ()
+            out.append((arn, execution.pipeline_execution_status, execution.pipeline_execution_failure_reason,
+                        record.status if record else None, record.failure if record else None,
+                        record.ended_at if record else None, len(record.properties) if record else 0, steps))
+    return tuple(out)
+
+
 def snapshot(region: str) -> list[dict]:
     """Every execution moto holds, with the executor's record when there is one."""
     from dataclasses import asdict
 
     out = []
-    for pipeline in _backend(region).pipelines.values():
-        for arn, execution in pipeline.pipeline_executions.items():
+    for pipeline in list(_backend(region).pipelines.values()):
+        for arn, execution in list(pipeline.pipeline_executions.items()):
             record = _record(arn)
             _sync(execution, record)
             out.append({"PipelineName": pipeline.pipeline_name, "PipelineExecutionArn": arn,
@@ -228,8 +286,8 @@ def snapshot(region: str) -> list[dict]:
                         "Definition": execution.pipeline_definition_for_execution,
                         "Status": execution.pipeline_execution_status,
                         "FailureReason": execution.pipeline_execution_failure_reason,
-                        "StartTime": execution.start_time.timestamp(),
-                        "LastModifiedTime": execution.last_modified_time.timestamp(),
+                        "StartTime": _aware(execution.start_time).timestamp(),
+                        "LastModifiedTime": _aware(execution.last_modified_time).timestamp(),
                         "Record": asdict(record) if record else None})
     return out
 

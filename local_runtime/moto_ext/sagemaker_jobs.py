@@ -139,7 +139,7 @@ def snapshot(region: str) -> list[dict]:
     """Every job in the local SageMaker, as restorable attribute sets."""
     sm = backend(region)
     return [{"kind": kind, "attributes": _encode(dict(vars(job)))}
-            for kind, store in _STORE.items() for job in getattr(sm, store).values()]
+            for kind, store in _STORE.items() for job in list(getattr(sm, store).values())]
 
 
 def restore(region: str, jobs: list[dict]) -> int:

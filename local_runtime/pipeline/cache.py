@@ -71,6 +71,7 @@ def fingerprint(s3, uri: str) -> dict:
 class CacheEntry:
     properties: dict
     property_files: dict
+    source_execution_arn: str | None = None     # the execution whose result this is (CacheHitResult)
 
 
 class StepCache:
@@ -95,12 +96,13 @@ class StepCache:
             log.warning("cached outputs of %s are missing or changed (%s); running the step again", step,
                         ", ".join(changed) or "none recorded")
             return None
-        return CacheEntry(properties, property_files)
+        return CacheEntry(properties, property_files, entry.get("source_execution_arn"))
 
-    def record(self, key: str, step_type: str, properties: dict, property_files: dict) -> None:
+    def record(self, key: str, step_type: str, properties: dict, property_files: dict,
+               source_execution_arn: str | None = None) -> None:
         outputs = [fingerprint(self.s3, uri) for uri in output_uris(step_type, properties)]
         if not outputs or any(o["objects"] == 0 for o in outputs):
             return                   # nothing that could be verified later: not worth a cache entry
         write_atomic(self.directory / f"{key}.json",
-                     json.dumps({"properties": properties, "property_files": property_files, "outputs": outputs},
-                                default=str))
+                     json.dumps({"properties": properties, "property_files": property_files, "outputs": outputs,
+                                 "source_execution_arn": source_execution_arn}, default=str))

@@ -232,7 +232,7 @@ class PipelineExecutor:
             ctx.step_properties[node.name] = entry.properties
             ctx.property_files[node.name] = entry.property_files
             step.metadata = step_metadata(node, entry.properties, self.clients.region)
-            step.cache_source_arn = record.execution_arn
+            step.cache_source_arn = entry.source_execution_arn or record.execution_arn
             step.status = "Cached"
             return
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -252,7 +252,7 @@ class PipelineExecutor:
             step.metadata = step_metadata(node, properties, self.clients.region)
         if key:
             self.persist()
-            self.cache.record(key, node.type, properties, property_files)
+            self.cache.record(key, node.type, properties, property_files, record.execution_arn)
 
     def _save(self, record: ExecutionRecord) -> None:
         save_record(self.run_dir, record)

@@ -22,7 +22,7 @@ from local_runtime.periodic import PeriodicThread
 
 JOB_KINDS = {"Training": "TrainingJob", "Processing": "ProcessingJob", "Transform": "TransformJob"}
 LOG_GROUPS = {kind: f"/aws/sagemaker/{JOB_KINDS[kind]}s" for kind in JOB_KINDS}
-SHIP_SECONDS = 0.5
+SHIP_SECONDS = 0.2      # lines are stamped when shipped: often enough to tell a job's lines apart in time
 
 
 class JobTracker(Protocol):

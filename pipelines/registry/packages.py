@@ -6,15 +6,18 @@ rather than restating them.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
 
-from botocore.exceptions import WaiterError
+from botocore.exceptions import ClientError, WaiterError
 
 from inference_workflow.deploy_model.lambda_function import IN_PROGRESS, describe_endpoint, live_package_arn
 from pipelines.errors import PackageNotFoundError
 from pipelines.registry.audit import Decision, DeploymentRecord, decision_update, decisions, deployment_records
+from pipelines.registry.compare import evaluation_uri, training_job_name
+from scones_common.s3uri import parse_s3_uri
 
 log = logging.getLogger("registry")
 WAIT_DELAY_SECONDS = 2
@@ -28,6 +31,16 @@ class PackageRow:
     accuracy: str
     git_commit: str
     created: str
+    gate_figures: str = ""     # the ``challenger`` metadata the champion gate recorded at registration
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """What ``compare`` shows of one version: its description, evaluation.json and training hyperparameters."""
+    package: dict
+    evaluation: dict | None
+    hyperparameters: dict | None
+    notes: tuple[str, ...] = ()     # what could not be read, and why
 
 
 @dataclass(frozen=True)
@@ -55,8 +68,38 @@ def list_packages(sm, group: str) -> list[PackageRow]:
             metadata = detail.get("CustomerMetadataProperties", {})
             rows.append(PackageRow(detail.get("ModelPackageVersion"), summary["ModelPackageArn"],
                                    detail["ModelApprovalStatus"], metadata.get("accuracy", ""),
-                                   metadata.get("git_commit", ""), str(detail.get("CreationTime", ""))[:19]))
+                                   metadata.get("git_commit", ""), str(detail.get("CreationTime", ""))[:19],
+                                   metadata.get("challenger", "")))
     return rows
+
+
+def version_view(sm, s3, group: str, ref: str) -> VersionView:
+    """One version as ``compare`` shows it: DescribeModelPackage, the evaluation.json of its ModelStatistics (S3)
+    and the hyperparameters of the training job that made its artifact (DescribeTrainingJob); what cannot be
+    read is a note, never an error, so two versions can always be compared."""
+    package = sm.describe_model_package(ModelPackageName=resolve_package(sm, group, ref))
+    notes = []
+    evaluation = None
+    uri = evaluation_uri(package)
+    if not uri:
+        notes.append("no ModelStatistics (evaluation.json) registered")
+    else:
+        try:
+            location = parse_s3_uri(uri)
+            evaluation = json.loads(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
+        except (ClientError, ValueError) as exc:
+            notes.append(f"{uri} could not be read: {exc}")
+    hyperparameters = None
+    containers = package.get("InferenceSpecification", {}).get("Containers", [{}]) or [{}]
+    job = training_job_name(containers[0].get("ModelDataUrl"))
+    if job:
+        try:
+            hyperparameters = sm.describe_training_job(TrainingJobName=job).get("HyperParameters")
+        except ClientError as exc:
+            notes.append(f"training job {job}: {exc.response['Error'].get('Message') or exc.response['Error']['Code']}")
+    else:
+        notes.append("the artifact's path names no training job")
+    return VersionView(package, evaluation, hyperparameters, tuple(notes))
 
 
 _VERSIONED_PACKAGE_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[^:]+:\d{12}:model-package/(?P<group>[^/]+)/\d+")

@@ -13,14 +13,25 @@
                                                                      │
                                                               CheckNewModel ── registered: nothing
                                                                   no │          to register or deploy
-                                                              RegisterModel
+                                                              FindChampion (Lambda: the endpoint's model,
+                                                                     │       else the newest approved)
+                                                              ScoreChampion (the champion's batch transform
+                                                                     │       of the same test images; cached)
+                                                           CompareWithChampion (comparison.json)
+                                                                     │
+                                                              ChampionGate ── worse beyond the tolerance:
+                                                                pass │        ChallengerWorseThanChampion
+                                                              RegisterModel                 (FailStep)
                                                                      │
                                                                DeployModel
                                                           (deploy Lambda: only
                                                            Approved packages)
 
-The test split is touched only by BatchTransformTest/EvaluateModel: model selection
-(early stopping) sees the validation split alone.
+The test split is touched only by BatchTransformTest/EvaluateModel (and, for the champion,
+ScoreChampion/CompareWithChampion): model selection (early stopping) sees the validation split alone.
+SageMaker pipelines cannot join two condition branches into one step, so ScoreChampion always runs
+once a new artifact passed the absolute gate: with no champion it scores the challenger's own model,
+which CompareWithChampion ignores (the first model passes on the absolute gate alone).
 """
 from __future__ import annotations
 
@@ -38,6 +49,7 @@ from scones_common.contracts.container import (
     EVALUATION_OUTPUT,
     EVALUATION_REPORT,
     PREDICTIONS_INPUT,
+    PROCESSING,
     STAGING_INPUT,
     STAGING_OUTPUT,
     TEST_IMAGES_INPUT,
@@ -49,9 +61,23 @@ from scones_common.names import ALGORITHM_IMAGE, deploy_function_name, find_regi
 
 IMAGE_CONTENT_TYPE = "application/x-image"
 IMAGE_SIDE = 32                          # CIFAR images are staged as they are: 32×32 RGB PNGs
+PRETRAINED_IMAGE_SIDE = 224             # the only input size of the algorithm's pretrained networks
 PREDICTIONS_ACCEPT = "application/jsonlines"   # the algorithm's documented batch output: {"prediction": [...]}
 METADATA_VALUE_MAX = 256
 METADATA_PUNCTUATION = "_.:/=+-@"
+# The champion gate (processing/champion.py): FindChampion's outputs, the comparison's files and mounts, the
+# Fail step that stops a worse challenger, and what RegisterModel records of the comparison
+CHAMPION_OUTPUTS = ("found", "model_name", "model_package_arn", "model_package_version", "source")
+CHAMPION_PREDICTIONS_INPUT = f"{PROCESSING}/input/champion-predictions"
+COMPARISON_OUTPUT = f"{PROCESSING}/comparison"
+COMPARISON_REPORT = "comparison.json"
+CHAMPION_FAIL_STEP = "ChallengerWorseThanChampion"
+GATE_METADATA = ("champion_tolerance", "champion", "challenger")
+
+
+def find_champion_function_name(config: SconesConfig) -> str:
+    """The Lambda that names the model a challenger must beat (inference_workflow/find_champion/)."""
+    return f"{config.project.name}-find-champion"
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,28 @@ def _parameters(config: SconesConfig) -> Parameters:
         accuracy_threshold=sdk.ParameterFloat("AccuracyThreshold", default_value=config.evaluation.accuracy_threshold),
         approval_status=sdk.ParameterString("ModelApprovalStatus", default_value=config.registry.approval_status),
     )
+
+
+def training_hyperparameters(hp) -> dict[str, str]:
+    """TrainModel's hyperparameters from ``training.hyperparameters`` (the one recipe), as strings: documented
+    names only (scones_common/algorithm_contract.py), without ``num_training_samples`` (PrepareData counts them).
+
+    A pretrained network takes 224 × 224 px images only (the algorithm's ``image_shape``), so with
+    ``use_pretrained_model`` the images are resized to that (``resize``, the shorter side, required for
+    image content types); a network trained from scratch takes the staged 32 × 32 images as they are.
+    """
+    side = PRETRAINED_IMAGE_SIDE if hp.use_pretrained_model else IMAGE_SIDE
+    values = {"num_classes": str(len(CLASS_NAMES)), "image_shape": f"3,{side},{side}", "resize": str(side),
+              "use_pretrained_model": to_text(hp.use_pretrained_model), "num_layers": to_text(hp.num_layers),
+              "epochs": to_text(hp.epochs), "learning_rate": to_text(hp.learning_rate),
+              "mini_batch_size": to_text(hp.mini_batch_size), "optimizer": hp.optimizer,
+              "momentum": to_text(hp.momentum), "weight_decay": to_text(hp.weight_decay),
+              "early_stopping": to_text(hp.early_stopping),
+              "early_stopping_patience": to_text(hp.early_stopping_patience),
+              "early_stopping_min_epochs": to_text(min(hp.epochs, hp.early_stopping_patience))}
+    if hp.augmentation_type != NO_AUGMENTATION:
+        values["augmentation_type"] = hp.augmentation_type
+    return values
 
 
 def _text(value) -> object:
@@ -187,26 +235,11 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
 
     # 2. TrainModel
     hp = config.training.hyperparameters
-    hyperparameters = {   # documented names only (scones_common/algorithm_contract.py); values are strings
-        "num_classes": str(len(CLASS_NAMES)),
-        "image_shape": f"3,{IMAGE_SIDE},{IMAGE_SIDE}",
-        "resize": str(IMAGE_SIDE),        # required for image content types; the staged size, so a no-op
-        "num_training_samples": _text(sdk.JsonGet(step_name=prepare.name, property_file=staging_report,
-                                                  json_path="num_training_samples")),
-        "epochs": _text(params.epochs),
-        "learning_rate": _text(params.learning_rate),
-        "mini_batch_size": _text(params.mini_batch_size),
-        "optimizer": hp.optimizer,
-        "momentum": to_text(hp.momentum),
-        "weight_decay": to_text(hp.weight_decay),
-        "use_pretrained_model": to_text(hp.use_pretrained_model),
-        "num_layers": to_text(hp.num_layers),
-        "early_stopping": to_text(hp.early_stopping),
-        "early_stopping_patience": to_text(hp.early_stopping_patience),
-        "early_stopping_min_epochs": to_text(min(hp.epochs, hp.early_stopping_patience)),
-    }
-    if hp.augmentation_type != NO_AUGMENTATION:
-        hyperparameters["augmentation_type"] = hp.augmentation_type
+    hyperparameters = {**training_hyperparameters(hp),   # pipeline variables where the run may change the value
+                       "num_training_samples": _text(sdk.JsonGet(step_name=prepare.name, property_file=staging_report,
+                                                                 json_path="num_training_samples")),
+                       "epochs": _text(params.epochs), "learning_rate": _text(params.learning_rate),
+                       "mini_batch_size": _text(params.mini_batch_size)}
     trainer = sdk.ModelTrainer(
         training_image=algorithm_image, role=role_arn, sagemaker_session=session,
         base_job_name=f"{config.project.name}-train",
@@ -256,6 +289,51 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
     evaluation_uri = sdk.Join(on="/", values=[
         evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, EVALUATION_REPORT])
 
+    # 5b. The champion gate: the challenger against the live model, on the same test images
+    functions = f"arn:aws:lambda:{region}:{account_of(role_arn)}:function"
+    find_champion = sdk.LambdaStep(
+        name="FindChampion",
+        lambda_func=sdk.Lambda(function_arn=f"{functions}:{find_champion_function_name(config)}", session=session),
+        inputs={"model_package_group": config.registry.model_package_group, "endpoint_name": config.endpoint.name,
+                "challenger_model_name": create_model.properties.ModelName},
+        outputs=[sdk.LambdaOutput(output_name=name, output_type=sdk.LambdaOutputTypeEnum.String)
+                 for name in CHAMPION_OUTPUTS])
+    champion = find_champion.properties.Outputs
+    champion_transformer = sdk.Transformer(model_name=champion["model_name"], instance_count=1,
+                                           instance_type=params.transform_instance_type, accept=PREDICTIONS_ACCEPT,
+                                           output_path=_execution_uri(config, "champion-predictions"),
+                                           base_transform_job_name=f"{config.project.name}-champion",
+                                           sagemaker_session=session)
+    score_champion = sdk.TransformStep(   # cached: the same champion model on the same staged images scores once
+        name="ScoreChampion",
+        step_args=champion_transformer.transform(data=staged_file("test/"), content_type=IMAGE_CONTENT_TYPE,
+                                                 split_type="None"),
+        cache_config=cache)
+    comparison_report = sdk.PropertyFile(name="ChampionComparison", output_name="comparison", path=COMPARISON_REPORT)
+    compare = sdk.ProcessingStep(
+        name="CompareWithChampion",
+        step_args=processor("compare").run(
+            code=bundle.uri(config.s3_root, "processing/champion.py"),
+            inputs=[_s3_input("predictions", transform.properties.TransformOutput.S3OutputPath, PREDICTIONS_INPUT),
+                    _s3_input("champion-predictions", score_champion.properties.TransformOutput.S3OutputPath,
+                              CHAMPION_PREDICTIONS_INPUT),
+                    _s3_input("test-lst", staged_file(lst_name("test")), TEST_LST_INPUT), code_lib],
+            outputs=[_s3_output("comparison", COMPARISON_OUTPUT, _execution_uri(config, "comparison"))],
+            arguments=["--challenger-predictions-dir", PREDICTIONS_INPUT,
+                       "--champion-predictions-dir", CHAMPION_PREDICTIONS_INPUT, "--lst", TEST_LST,
+                       "--output-dir", COMPARISON_OUTPUT,
+                       "--confidence-threshold", str(config.inference.confidence_threshold),
+                       "--tolerance", str(config.evaluation.champion_tolerance),   # from the config, never a parameter
+                       "--champion-found", _text(champion["found"]),
+                       "--champion-package-arn", _text(champion["model_package_arn"]),
+                       "--champion-version", _text(champion["model_package_version"]),
+                       "--champion-source", _text(champion["source"]),
+                       "--champion-model-name", _text(champion["model_name"])]),
+        property_files=[comparison_report], cache_config=cache)
+
+    def compared(path: str):
+        return sdk.JsonGet(step_name=compare.name, property_file=comparison_report, json_path=path)
+
     # 6. RegisterModel, 7. DeployModel
     register = sdk.ModelStep(name="RegisterModel", step_args=model_builder.register(
         model_package_group_name=config.registry.model_package_group,
@@ -266,9 +344,9 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
                                                                            s3_uri=evaluation_uri)),
         metadata_properties=sdk.MetadataProperties(commit_id=params.git_commit, generated_by=config.pipeline.name),
         customer_metadata_properties={"git_commit": params.git_commit, "data_source": params.data_source_label,
-                                      "accuracy": _text(accuracy)},
+                                      "accuracy": _text(accuracy),
+                                      **{key: _text(compared(f"metadata.{key}")) for key in GATE_METADATA}},
         domain="COMPUTER_VISION", task="IMAGE_CLASSIFICATION"))
-    functions = f"arn:aws:lambda:{region}:{account_of(role_arn)}:function"
     deploy = sdk.LambdaStep(
         name="DeployModel", lambda_func=sdk.Lambda(function_arn=f"{functions}:{deploy_function_name(config)}",
                                                    session=session),
@@ -277,17 +355,24 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
                  sdk.LambdaOutput(output_name="endpoint_name", output_type=sdk.LambdaOutputTypeEnum.String)],
         depends_on=[register])
 
-    # 5. CheckAccuracy, then FindRegisteredModel + CheckNewModel: a cached run's artifact is not registered twice
+    # 5. CheckAccuracy, then FindRegisteredModel + CheckNewModel: a cached run's artifact is not registered twice;
+    #    a new one faces the champion gate before RegisterModel
     find_registered = sdk.LambdaStep(
         name="FindRegisteredModel",
         lambda_func=sdk.Lambda(function_arn=f"{functions}:{find_registered_function_name(config)}", session=session),
         inputs={"model_package_group": config.registry.model_package_group, "model_data_url": model_data},
         outputs=[sdk.LambdaOutput(output_name=name, output_type=sdk.LambdaOutputTypeEnum.String)
                  for name in ("registered", "model_package_arn", "approval_status")])
+    worse = sdk.FailStep(name=CHAMPION_FAIL_STEP, error_message=sdk.Join(on=" ", values=[
+        "Champion gate:", compared("gate.message"), "- the model was not registered."]))
+    gate = sdk.ConditionStep(
+        name="ChampionGate",
+        conditions=[sdk.ConditionEquals(left=compared("gate.verdict"), right="pass")],
+        if_steps=[register, deploy], else_steps=[worse])
     new_model = sdk.ConditionStep(
         name="CheckNewModel",
         conditions=[sdk.ConditionEquals(left=find_registered.properties.Outputs["registered"], right="false")],
-        if_steps=[register, deploy], else_steps=[])
+        if_steps=[find_champion, score_champion, compare, gate], else_steps=[])
     below = sdk.FailStep(name="AccuracyBelowThreshold", error_message=sdk.Join(on=" ", values=[
         "Test accuracy", accuracy, "is below the AccuracyThreshold", params.accuracy_threshold,
         "- the model was not registered."]))

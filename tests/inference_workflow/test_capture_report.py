@@ -51,6 +51,16 @@ def test_report_draws_the_models_calibration_and_coverage(tmp_path):
     index = draw_report(records, 0.93, tmp_path, evaluation=evaluation).read_text()
     for name in ("reliability.png", "coverage_precision.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG") and name in index
+    assert "precision 1.0000 (95 % lower bound 0.2236, 2 confident images)" in index     # 0.05 ** (1 / 2)
+
+
+def test_the_precision_is_shown_with_its_bound_when_the_evaluation_has_one():
+    from inference_workflow.capture_report import precision_text
+
+    assert precision_text({"confident_precision": {"value": 0.98, "lower_bound": 0.9412, "confident": 150}}) == \
+        "precision 0.9800 (95 % lower bound 0.9412, 150 confident images)"
+    assert precision_text({"confident_precision": {"value": 0.98}}) == "precision 0.9800"
+    assert precision_text({"confident_precision": {"value": None}}).startswith("precision n/a")
 
 
 @pytest.fixture
@@ -88,3 +98,31 @@ def test_unreadable_drift_reports_are_skipped_and_the_rest_kept(s3, caplog):
     points = read_drift_reports(s3, "s3://reports/r/")
     assert [p.drift_score for p in points] == [0.1]
     assert "r/2.json" in caplog.text and "r/3.json" in caplog.text
+
+
+@pytest.mark.parametrize("argument", [".", "/", "~", "users-own"])
+def test_the_out_dir_is_refused_before_anything_is_read_unless_new_empty_or_an_earlier_report(
+        tmp_path, monkeypatch, capsys, argument):
+    from inference_workflow import capture_report
+
+    here = tmp_path / "here"
+    (here / "users-own").mkdir(parents=True)
+    (here / "users-own" / "index.html").write_text("my page")
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(capture_report.boto3, "client", lambda *a, **k: pytest.fail("S3 read for a refused --out"))
+    assert capture_report.main(["--capture-uri", "s3://b/data-capture/e/", "--out", argument]) == 2
+    assert "UnsafeDirectoryError" in capsys.readouterr().err
+    assert (here / "users-own" / "index.html").read_text() == "my page"
+    assert sorted(p.name for p in here.iterdir()) == ["users-own"]
+
+
+def test_an_earlier_report_directory_is_accepted_again(tmp_path, monkeypatch):
+    from inference_workflow import capture_report
+
+    start = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    monkeypatch.setattr(capture_report.boto3, "client", lambda *a, **k: None)
+    monkeypatch.setattr(capture_report, "read_capture", lambda s3, uri: parse_jsonl(_jsonl(4, start), "a.jsonl"))
+    out = tmp_path / "report"
+    for _ in range(2):
+        assert capture_report.main(["--capture-uri", "s3://b/data-capture/e/", "--out", str(out)]) == 0
+    assert (out / "index.html").exists()

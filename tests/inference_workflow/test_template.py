@@ -115,7 +115,8 @@ def test_every_function_is_packaged_from_the_folder_the_local_runtime_zips():
     functions = {name: r["Properties"] for name, r in _template()["Resources"].items()
                  if r["Type"] == "AWS::Serverless::Function"}
     local = ({folder for folder, _ in provision.INFERENCE_FUNCTIONS.values()}
-             | {provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER})
+             | {provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER,
+                provision.FIND_CHAMPION_FOLDER})
     assert {f["CodeUri"].rstrip("/") for f in functions.values()} == local
     assert {f["Handler"] for f in functions.values()} == {"lambda_function.lambda_handler"}
 
@@ -127,7 +128,8 @@ def test_lambdas_import_only_the_standard_library_boto3_and_their_own_folder():
 
     allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "__future__"}
     for folder in {f for f, _ in provision.INFERENCE_FUNCTIONS.values()} | {
-            provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER}:
+            provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER,
+            provision.FIND_CHAMPION_FOLDER}:
         own = {p.stem for p in (provision.WORKFLOW_DIR / folder).glob("*.py")}
         for path in (provision.WORKFLOW_DIR / folder).glob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
@@ -151,6 +153,55 @@ def test_the_schedule_rule_honours_schedule_enabled():
         assert parameters["RetrainScheduleEnabled"] == enabled
         assert f"RetrainScheduleEnabled={enabled}" in parameter_overrides(parameters)
     assert 'RetrainSchedule="cron(0 3 ? * MON *)"' in parameter_overrides(parameters)
+
+
+def test_the_pipeline_may_invoke_its_three_lambdas():
+    template = _template()
+    invoked = [r for name, statement in _statements(template) if name == "SageMakerExecutionRole"
+               and "lambda:InvokeFunction" in _listed(statement["Action"]) for r in _listed(statement["Resource"])]
+    suffixes = sorted(r["Fn::Sub"].rsplit("${ProjectName}-", 1)[1] for r in invoked)
+    assert suffixes == ["deploy-model", "find-champion", "find-registered-model"]
+    function = template["Resources"]["FindChampionFunction"]["Properties"]
+    assert function["FunctionName"] == {"Fn::Sub": "${ProjectName}-find-champion"}    # the definition's FunctionArn
+    assert function["Environment"]["Variables"]["EXECUTION_ROLE_ARN"] == {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}
+    assert {"sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel",
+            "sagemaker:CreateModel", "sagemaker:ListModelPackages", "iam:PassRole"} <= _policy_actions(
+        template, "FindChampionFunction")
+
+
+def test_failed_executions_and_stopped_challengers_reach_the_notifications_topic():
+    resources = _template()["Resources"]
+    pipeline_arn = {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${PipelineName}"}
+    failed = resources["PipelineFailedRule"]["Properties"]
+    assert failed["EventPattern"] == {"source": ["aws.sagemaker"],
+                                      "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+                                      "detail": {"pipelineArn": [pipeline_arn],
+                                                 "currentPipelineExecutionStatus": ["Failed"]}}
+    stopped = resources["ChallengerStoppedRule"]["Properties"]
+    assert stopped["EventPattern"]["detail-type"] == ["SageMaker Model Building Pipeline Execution Step Status Change"]
+    assert stopped["EventPattern"]["detail"]["stepName"] == ["ChallengerWorseThanChampion"]   # the gate's Fail step
+    assert stopped["EventPattern"]["detail"]["currentStepStatus"] == ["Failed"]
+    for rule in (failed, stopped):
+        assert rule["State"] == "ENABLED" and rule["Targets"] == [{"Id": "pipeline-notifications",
+                                                                    "Arn": {"Ref": "PipelineNotificationTopic"}}]
+    subscription = resources["PipelineNotificationSubscription"]
+    assert subscription["Condition"] == "HasNotificationEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "NotificationEmail"}
+    statement = resources["PipelineNotificationTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sns:Publish"
+
+
+def test_the_notification_address_is_a_template_parameter():
+    from inference_workflow import template_parameters
+    from scones_common.config import load_config
+
+    config = load_config(environment="prod", environ={})
+    assert "NotificationEmail" not in template_parameters.template_parameters(config)   # the template's default: none
+    config = load_config(environment="prod", environ={"SCONES__NOTIFICATIONS__EMAIL": "ml-team@example.com"})
+    parameters = template_parameters.template_parameters(config)
+    assert parameters["NotificationEmail"] == "ml-team@example.com"
+    assert set(parameters) <= set(_template()["Parameters"])
+    assert "NotificationEmail=ml-team@example.com" in template_parameters.parameter_overrides(parameters)
 
 
 def test_template_parameters_command_prints_the_overrides(capsys):

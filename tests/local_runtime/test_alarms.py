@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from local_runtime.alarms import UnsupportedAlarmError, combine, decide, wait_for_state
+from local_runtime.settings import load_local_config
 from local_runtime.stack import deploy_artifact, local_stack
-from scones_common.config import load_config
 from tests.builders import solid_png, write_tiny_model_artifact
 
 
@@ -58,7 +58,7 @@ def failing_stack(tmp_path_factory):
     """A stack whose endpoint serves a model that loads but fails every invocation."""
     work = tmp_path_factory.mktemp("failing")
     with ExitStack() as exits:
-        stack = exits.enter_context(local_stack(load_config(environment="local", environ={}), work, 0.2))
+        stack = exits.enter_context(local_stack(load_local_config(environ={}), work, 0.2))
         deploy_artifact(stack, write_tiny_model_artifact(work / "model.tar.gz", graph_size=16), "tiny/failing")
         yield stack
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from local_runtime.state import load_documents
 from tests.builders import make_cifar_archive
 from tests.console import run_script, start_script
 
@@ -67,7 +68,8 @@ def test_serve_stops_on_ctrl_c_saves_and_frees_the_directory(tmp_path):
     process.send_signal(subprocess.signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0 and "Traceback" not in stderr
-    assert json.loads((run_dir / "state" / "sagemaker.json").read_text())["groups"] == []
+    assert (run_dir / "state" / "layout.json").exists()
+    assert load_documents(run_dir / "state", "sagemaker.model-package-groups") == []
     with socket.socket() as taken:             # makes the next serve stop right after it took the lock
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -121,6 +123,7 @@ def test_bad_ports_are_usage_errors(tmp_path, ports, needle):
 def test_a_truncated_state_file_is_named_and_left_alone(tmp_path, archive, command):
     run_dir = tmp_path / "run"
     (run_dir / "state").mkdir(parents=True)
+    (run_dir / ".scones-run.json").write_text(json.dumps({"written_by": "scones-local"}))    # an earlier run's
     truncated = '{"groups": ["scones-vehicle-classifier"], "packages": [{"ModelPackageGro'
     (run_dir / "state" / "sagemaker.json").write_text(truncated)
     extra = ["--data-source", str(archive)] if command == "run" else []

@@ -124,4 +124,13 @@ def test_the_rerun_succeeds_without_fresh_and_reuses_the_durable_staging(interru
 
 def test_no_trainer_is_left_at_all(interrupted_runs):
     assert trainer_pids(interrupted_runs["run_dir"]) == []
-    assert os.path.exists(interrupted_runs["run_dir"] / "state" / "sagemaker.json")
+    assert os.path.exists(interrupted_runs["run_dir"] / "state" / "layout.json")
+
+
+def test_every_execution_is_in_the_saved_state_the_interrupted_ones_too(interrupted_runs):
+    """Ctrl-C used to skip the save (the Stopped execution vanished from ListPipelineExecutions); SIGKILL too.
+    Written ahead, all three are there: Stopped, the killed one (Failed once restored), the rerun."""
+    from local_runtime.state import load_documents
+
+    saved = load_documents(interrupted_runs["run_dir"] / "state", "sagemaker.pipeline-executions")
+    assert [execution["Status"] for execution in saved] == ["Stopped", "Failed", "Succeeded"]

@@ -12,9 +12,9 @@ from PIL import Image
 
 from local_runtime.alarms import wait_for_state
 from local_runtime.serving.model import ImageClassifier
+from local_runtime.settings import load_local_config
 from local_runtime.stack import deploy_artifact, local_stack
 from processing.baseline import write_baseline
-from scones_common.config import load_config
 from scones_common.s3uri import parse_s3_uri
 from tests.builders import synthetic_images, write_tiny_model_artifact
 
@@ -50,7 +50,7 @@ def monitored(tmp_path_factory):
     evaluation.mkdir()
     (evaluation / "evaluation.json").write_text(json.dumps({"metrics": {"accuracy": {"value": 1.0}}}))
     write_baseline(evaluation, probabilities, images, relatives, ["bicycle", "motorcycle"], 0.93)
-    config = load_config(environment="local", environ={})
+    config = load_local_config(environ={})
     with ExitStack() as exits:
         stack = exits.enter_context(local_stack(config, work, capture_flush_seconds=0.2))
         deploy_artifact(stack, artifact, "tiny/drift", evaluation_dir=evaluation)

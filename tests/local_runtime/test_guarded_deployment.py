@@ -6,9 +6,9 @@ from contextlib import ExitStack
 import pytest
 
 from local_runtime.alarms import wait_for_state
+from local_runtime.settings import load_local_config
 from local_runtime.stack import deploy_artifact, local_stack
 from pipelines.registry.audit import deployment_outcome
-from scones_common.config import load_config
 from tests.builders import write_tiny_model_artifact
 from tests.local_stack import approve_while_calling
 
@@ -16,7 +16,7 @@ from tests.local_stack import approve_while_calling
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
     work = tmp_path_factory.mktemp("guarded")
-    config = load_config(environment="local", environ={})
+    config = load_local_config(environ={})
     with ExitStack() as exits:
         stack = exits.enter_context(local_stack(config, work, 0.2))
         deploy_artifact(stack, write_tiny_model_artifact(work / "good" / "model.tar.gz"), "tiny/first")

@@ -1,32 +1,28 @@
-"""The main job end to end on a small synthetic CIFAR archive: the real definition, every step runner,
-the endpoint, the workflow, captures, the report; then a second run on the restored state."""
-import dataclasses
+"""The main job end to end on the tiny synthetic CIFAR archive (the session's shared run): the real definition,
+every step runner, the endpoint, the workflow, captures, the report; then a second run on the restored state."""
 import json
 
 import pytest
 
 from local_runtime.run import run_local
-from scones_common.config import load_config
-from tests.builders import make_cifar_archive
+from local_runtime.state import load_documents, mirrored_objects
+from local_runtime.settings import load_local_config
+from tests.tiny_run import TINY_EPOCHS
+
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("main-job")
-    archive = make_cifar_archive(root / "cifar-100-python.tar.gz", per_class_train=60, per_class_test=20)
-    config = load_config(environment="local", environ={}, overrides={
-        "data.source": str(archive), "data.cache_dir": str(root / "cache"),
-        "training.hyperparameters.epochs": 6, "evaluation.accuracy_threshold": 0.6,
-        "deployment.wait_seconds": 2})   # the canary has its own tests
-    run_dir = root / "run"
-    first = run_local(config, run_dir, executions=6, concurrency=2)
-    second = run_local(config, run_dir, executions=2)
-    gated = dataclasses.replace(config, registry=dataclasses.replace(config.registry,
-                                                                     approval_status="PendingManualApproval"))
-    retrained = dataclasses.replace(gated, training=dataclasses.replace(gated.training, hyperparameters=dataclasses.replace(
-        gated.training.hyperparameters, epochs=7)))
+def runs(main_job, tmp_path_factory):
+    """The session's main job, then on a copy of its directory a cached rerun and a retrain awaiting approval."""
+    run_dir = main_job.copy_to(tmp_path_factory.mktemp("reruns") / "run")
+    second = run_local(load_local_config(environ={}, overrides=main_job.overrides), run_dir, executions=2)
+    retrained = load_local_config(environ={}, overrides={
+        **main_job.overrides, "registry.approval_status": "PendingManualApproval",
+        "training.hyperparameters.epochs": TINY_EPOCHS + 1})
     third = run_local(retrained, run_dir, executions=0)
-    return run_dir, first, second, third
+    return run_dir, main_job.summary, second, third
 
 
 def test_first_run_executes_every_step(runs):
@@ -36,8 +32,10 @@ def test_first_run_executes_every_step(runs):
     assert statuses == {"PrepareData": "Succeeded", "TrainModel": "Succeeded", "CreateModel": "Succeeded",
                         "BatchTransformTest": "Succeeded", "EvaluateModel": "Succeeded", "CheckAccuracy": "Succeeded",
                         "FindRegisteredModel": "Succeeded", "CheckNewModel": "Succeeded",
+                        "FindChampion": "Succeeded", "ScoreChampion": "Succeeded", "CompareWithChampion": "Succeeded",
+                        "ChampionGate": "Succeeded", "ChallengerWorseThanChampion": "Skipped",   # no champion yet
                         "RegisterModel": "Succeeded", "DeployModel": "Succeeded", "AccuracyBelowThreshold": "Skipped"}
-    assert first.evaluation["metrics"]["count"] == 40 and first.accuracy >= 0.6
+    assert first.evaluation["metrics"]["count"] == 20 and first.accuracy >= 0.6
     assert first.model_package_arn.endswith("/1")
     assert (first.endpoint.status, first.endpoint.package_version) == ("InService", 1)
     assert first.already_registered is None
@@ -67,8 +65,9 @@ def test_everything_is_kept_on_disk(runs):
     assert (run_dir / "executions" / f"{first.execution.execution_id}.json").exists()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["execution"]["status"] == "Succeeded" and summary["accuracy"] is not None
-    assert list((run_dir / "state" / "s3").rglob("*.jsonl")), "captures not persisted"
-    assert list((run_dir / "state" / "s3").rglob(f"staged/{first.execution.execution_id}/test.lst"))
+    saved = [key for keys in mirrored_objects(run_dir / "state").values() for key in keys]
+    assert [key for key in saved if key.endswith(".jsonl")], "captures not persisted"
+    assert [key for key in saved if key.endswith(f"staged/{first.execution.execution_id}/test.lst")]
 
 
 def test_cached_run_restores_state_and_does_not_register_the_same_model_again(runs):
@@ -88,5 +87,5 @@ def test_a_package_awaiting_approval_leaves_the_live_endpoint_alone(runs):
     assert third.succeeded and third.model_package_arn.endswith("/2")     # retrained: a new artifact
     assert third.execution.steps[1].status == "Succeeded"
     assert third.endpoint.package_version == 1
-    snapshot = json.loads((run_dir / "state" / "sagemaker.json").read_text())
-    assert [p["ModelApprovalStatus"] for p in snapshot["packages"]] == ["Approved", "PendingManualApproval"]
+    packages = load_documents(run_dir / "state", "sagemaker.model-packages")
+    assert [p["ModelApprovalStatus"] for p in packages] == ["Approved", "PendingManualApproval"]

@@ -1,32 +1,62 @@
 """``serve``: the stack comes up with the saved state, CLIs reach it, and the state is saved on stop."""
-import json
+import http.cookiejar
+import re
 import threading
+import urllib.error
+import urllib.request
 
-from local_runtime.serve import ENV_FILE, serve
+import pytest
+
+from local_runtime.serve import CONSOLE_URL_VARIABLE, ENV_FILE, read_env_file, serve
+from local_runtime.settings import load_local_config
+from local_runtime.state import load_documents
 from pipelines.registry import cli as registry_cli
 from pipelines.scones import cli
-from scones_common.config import ENVIRONMENT_VARIABLE, load_config
+from scones_common.config import ENVIRONMENT_VARIABLE
 from tests.builders import FINE_NAMES, make_cifar_archive
 from tests.local_stack import deploy_tiny_model
 
 
+def _open_console(url: str, path: str) -> tuple[int, str]:
+    """Logs in with the console URL (a cookie, as a browser), then opens ``path``; without the token: 401."""
+    base = url.split("?")[0].rstrip("/")
+    try:
+        urllib.request.urlopen(base + path, timeout=10)
+        raise AssertionError("the console answered without its token")
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 401
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    browser.open(url, timeout=10).read()
+    with browser.open(base + path, timeout=30) as response:
+        return response.status, response.read().decode()
+
+
 def test_serve_restores_exposes_and_saves(tmp_path, capsys):
-    config = load_config(environment="local", environ={})
+    config = load_local_config(environ={})
     run_dir = tmp_path / "run"
     stop, seen = threading.Event(), {}
 
     def first_session(stack, env_file):
         seen["env"] = env_file.read_text()
+        seen["mode"] = env_file.stat().st_mode & 0o777
         seen["package"] = deploy_tiny_model(stack, tmp_path / "model")
+        seen["console_url"] = read_env_file(env_file)[CONSOLE_URL_VARIABLE]
+        seen["console"] = _open_console(seen["console_url"], "/registry")
         stop.set()
 
     serve(config, run_dir, stop, on_ready=first_session)
+    assert seen["mode"] == 0o600                       # the console's login token is in it
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{43}", seen["console_url"])
+    status, page = seen["console"]
+    assert status == 200 and "Model registry" in page and "PendingManualApproval" not in page and ">live<" in page
+    with pytest.raises(OSError):                       # the console stopped with serve
+        urllib.request.urlopen(seen["console_url"], timeout=5)
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in seen["env"]
     assert "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME" in seen["env"]
     assert f"export {ENVIRONMENT_VARIABLE}=local\n" in seen["env"]    # what the project's CLIs read
     assert not (run_dir / ENV_FILE).exists()
-    snapshot = json.loads((run_dir / "state" / "sagemaker.json").read_text())
-    assert [p["ModelPackageArn"] for p in snapshot["packages"]] == [seen["package"]]
+    packages = load_documents(run_dir / "state", "sagemaker.model-packages")
+    assert [p["ModelPackageArn"] for p in packages] == [seen["package"]]
 
     stop.clear()
 
@@ -44,7 +74,7 @@ def test_pipelines_executions_steps_and_jobs_survive_a_restart(tmp_path):
     names = list(FINE_NAMES)
     names[48] = "scooter"
     archive = make_cifar_archive(tmp_path / "no-motorcycles.tar.gz", fine_names=names)
-    config = load_config(environment="local", environ={})
+    config = load_local_config(environ={})
     run_dir, stop, seen = tmp_path / "run", threading.Event(), {}
 
     def first_session(stack, env_file):

@@ -49,6 +49,8 @@ def test_every_stage_present_with_its_type(definition):
     assert types == {"PrepareData": "Processing", "TrainModel": "Training", "CreateModel": "Model",
                      "BatchTransformTest": "Transform", "EvaluateModel": "Processing", "CheckAccuracy": "Condition",
                      "FindRegisteredModel": "Lambda", "CheckNewModel": "Condition",
+                     "FindChampion": "Lambda", "ScoreChampion": "Transform", "CompareWithChampion": "Processing",
+                     "ChampionGate": "Condition", "ChallengerWorseThanChampion": "Fail",
                      "RegisterModel": "RegisterModel", "DeployModel": "Lambda", "AccuracyBelowThreshold": "Fail"}
 
 
@@ -152,7 +154,82 @@ def test_an_artifact_already_registered_is_not_registered_again(definition):
     check = steps["CheckNewModel"]["Arguments"]
     assert check["Conditions"] == [{"Type": "Equals", "RightValue": "false",
                                     "LeftValue": {"Get": "Steps.FindRegisteredModel.OutputParameters['registered']"}}]
-    assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel", "DeployModel"] and check["ElseSteps"] == []
+    assert [s["Name"] for s in check["IfSteps"]] == ["FindChampion", "ScoreChampion", "CompareWithChampion",
+                                                    "ChampionGate"] and check["ElseSteps"] == []
+
+
+def test_a_new_model_must_not_be_worse_than_the_champion(definition):
+    steps = _steps(definition)
+    find = steps["FindChampion"]
+    assert find["FunctionArn"].endswith(":function:scones-vehicle-classifier-find-champion")
+    assert find["Arguments"] == {"model_package_group": "scones-vehicle-classifier",
+                                 "endpoint_name": "scones-vehicle-classifier",
+                                 "challenger_model_name": {"Get": "Steps.CreateModel.ModelName"}}
+    score = steps["ScoreChampion"]["Arguments"]      # the champion's model on the challenger's own test images
+    assert score["ModelName"] == {"Get": "Steps.FindChampion.OutputParameters['model_name']"}
+    assert score["TransformInput"] == steps["BatchTransformTest"]["Arguments"]["TransformInput"]
+    assert score["TransformOutput"]["S3OutputPath"]["Std:Join"]["Values"][-1] == {"Get": "Execution.PipelineExecutionId"}
+    assert steps["ScoreChampion"]["CacheConfig"]["Enabled"] is True
+    compare = steps["CompareWithChampion"]["Arguments"]
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in compare["ProcessingInputs"]}
+    assert inputs["predictions"] == {"Get": "Steps.BatchTransformTest.TransformOutput.S3OutputPath"}
+    assert inputs["champion-predictions"] == {"Get": "Steps.ScoreChampion.TransformOutput.S3OutputPath"}
+    arguments = compare["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--tolerance") + 1] == "0.02"          # the config's, not a start parameter
+    assert arguments[arguments.index("--confidence-threshold") + 1] == "0.93"
+    files = {f["PropertyFileName"]: f for f in steps["CompareWithChampion"]["PropertyFiles"]}
+    assert files["ChampionComparison"] == {"PropertyFileName": "ChampionComparison", "OutputName": "comparison",
+                                           "FilePath": "comparison.json"}
+    gate = steps["ChampionGate"]["Arguments"]
+    assert gate["Conditions"][0]["LeftValue"]["Std:JsonGet"]["Path"] == "gate.verdict"
+    assert gate["Conditions"][0]["RightValue"] == "pass"
+    assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel", "DeployModel"]
+    assert [s["Name"] for s in gate["ElseSteps"]] == ["ChallengerWorseThanChampion"]
+    message = steps["ChallengerWorseThanChampion"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert message[1]["Std:JsonGet"]["Path"] == "gate.message"
+
+
+def test_the_templates_lambda_and_notification_rule_are_the_ones_the_definition_names(definition):
+    from local_runtime.template_resources import load_template
+    from pipelines.scones.pipeline import CHAMPION_FAIL_STEP
+
+    resources = load_template()["Resources"]
+    function = resources["FindChampionFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
+    assert _steps(definition)["FindChampion"]["FunctionArn"].endswith(
+        function.replace("${ProjectName}", "scones-vehicle-classifier"))
+    assert resources["ChallengerStoppedRule"]["Properties"]["EventPattern"]["detail"]["stepName"] == [CHAMPION_FAIL_STEP]
+    assert CHAMPION_FAIL_STEP in _steps(definition)
+
+
+def test_the_champion_script_reads_what_the_definition_mounts(definition):
+    from processing import champion
+
+    steps = _steps(definition)
+    assert _local_paths(steps["CompareWithChampion"]) == {container.PREDICTIONS_INPUT, champion.CHAMPION_PREDICTIONS_INPUT,
+                                                          container.TEST_LST_INPUT, champion.COMPARISON_OUTPUT,
+                                                          container.CODE_LIB}
+    defaults = champion.parse_args(["--confidence-threshold", "0.93", "--tolerance", "0", "--champion-found", "false"])
+    assert (defaults.challenger_predictions_dir, defaults.champion_predictions_dir, defaults.lst, defaults.output_dir) \
+        == (container.PREDICTIONS_INPUT, champion.CHAMPION_PREDICTIONS_INPUT, container.TEST_LST,
+            champion.COMPARISON_OUTPUT)
+    output = steps["CompareWithChampion"]["PropertyFiles"][0]["FilePath"]
+    assert output == champion.COMPARISON_REPORT
+
+
+def _gate_arguments(definition) -> list:
+    return _steps(definition)["CompareWithChampion"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+
+
+def test_the_tolerance_comes_from_the_config_not_from_a_start_parameter(definition):
+    assert not any("Tolerance" in p["Name"] for p in definition["Parameters"])     # run-pipeline cannot lower it
+    arguments = _gate_arguments(definition)
+    assert arguments[arguments.index("--tolerance") + 1] == "0.02"
+    lowered = json.loads(pipeline_definition(load_config(environment="dev", environ={}, overrides={
+        "pipeline.role_arn": "arn:aws:iam::123456789012:role/x", "evaluation.champion_tolerance": 0.05})))
+    arguments = _gate_arguments(lowered)
+    assert arguments[arguments.index("--tolerance") + 1] == "0.05"
+    with pytest.raises(ConfigError, match="evaluation.champion_tolerance"):
+        load_config(environment="dev", environ={}, overrides={"evaluation.champion_tolerance": 0.5})
 
 
 def test_register_and_deploy(definition):
@@ -162,7 +239,11 @@ def test_register_and_deploy(definition):
     assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == {
         "Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
     assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["ContentType"] == "application/json"
-    assert set(register["CustomerMetadataProperties"]) == {"git_commit", "data_source", "accuracy"}
+    assert set(register["CustomerMetadataProperties"]) == {"git_commit", "data_source", "accuracy", "champion_tolerance",
+                                                           "champion", "challenger"}
+    gate_record = register["CustomerMetadataProperties"]["champion_tolerance"]["Std:Join"]["Values"][0]["Std:JsonGet"]
+    assert gate_record == {"PropertyFile": {"Get": "Steps.CompareWithChampion.PropertyFiles.ChampionComparison"},
+                           "Path": "metadata.champion_tolerance"}
     deploy = steps["DeployModel"]
     assert deploy["Arguments"]["model_package_arn"] == {"Get": "Steps.RegisterModel.ModelPackageArn"}
     assert deploy["FunctionArn"] == "arn:aws:lambda:us-east-1:111122223333:function:scones-vehicle-classifier-deploy-model"

@@ -1,13 +1,16 @@
 """The restricted unpickler: what the CIFAR format needs loads, anything else is refused unrun."""
+import gzip
 import io
 import os
 import pickle
 import pickletools
+import tarfile
+import tracemalloc
 
 import numpy as np
 import pytest
 
-from processing.cifar_archive import CifarUnpickler, CorruptArchiveError, load_member
+from processing.cifar_archive import CifarArchive, CifarUnpickler, CorruptArchiveError, load_member
 from processing.prepare_data import stage
 from tests.builders import RunsOnLoad, make_cifar_archive
 
@@ -126,3 +129,90 @@ def test_bytes_with_an_argument_is_refused():
     payload = b"\x80\x02c__builtin__\nbytes\nJ\x00\xca\x9a;\x85R."          # bytes(10**9)
     with pytest.raises(CorruptArchiveError, match="meta is not a readable pickle .*only b'' is pickled that way"):
         load_member(io.BytesIO(payload), "meta")
+
+
+def _tar_header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT)
+
+
+def _gzip_bomb(path, name: str, inflated: int, chunk: int = 1 << 20) -> int:
+    """A tar.gz whose member ``name`` declares and holds ``inflated`` zero bytes, as gzip members of one
+    compressed chunk repeated (3 GiB in ~3 MB), so it is cheap to build; returns its size on disk."""
+    zeros = gzip.compress(bytes(chunk), compresslevel=9)
+    with open(path, "wb") as out:
+        out.write(gzip.compress(_tar_header(name, inflated)))
+        for _ in range(inflated // chunk):
+            out.write(zeros)
+    return path.stat().st_size
+
+
+@pytest.fixture
+def bytes_read(monkeypatch):
+    """Counts the bytes CifarArchive reads from the archive file (compressed: what the disk gives it)."""
+    from processing import cifar_archive
+
+    counted = {"bytes": 0}
+
+    class Counting(io.FileIO):
+        def readinto(self, buffer):
+            n = super().readinto(buffer)
+            counted["bytes"] += n or 0
+            return n
+
+    monkeypatch.setattr(cifar_archive, "open", lambda path, mode="rb": io.BufferedReader(Counting(path, "r")),
+                        raising=False)
+    return counted
+
+
+def test_a_gzip_bomb_is_refused_from_its_header_before_it_is_inflated(tmp_path, bytes_read):
+    """3 GiB of `train` in a 3 MB archive: refused after reading a few KB (it used to be read in full: 6 GB)."""
+    bomb = tmp_path / "bomb.tar.gz"
+    on_disk = _gzip_bomb(bomb, "cifar-100-python/train", 3 << 30)
+    tracemalloc.start()
+    with pytest.raises(CorruptArchiveError, match=r"cifar-100-python/train declares 3,221,225,472 bytes.*at most"):
+        CifarArchive(bomb)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert bytes_read["bytes"] < 256 * 1024 < on_disk
+    assert peak < 16 << 20
+
+
+def test_a_member_past_its_cap_costs_no_more_than_the_cap(tmp_path, bytes_read):
+    """A member within its declared size still cannot exceed its cap: the caps bound every byte inflated."""
+    archive = make_cifar_archive(tmp_path / "a.tar.gz")
+    with pytest.raises(CorruptArchiveError, match="train declares .* at most 1,000 bytes"):
+        CifarArchive(archive, caps={"train": 1000})
+    bomb = tmp_path / "other.tar.gz"
+    _gzip_bomb(bomb, "cifar-100-python/file.txt~", 64 << 20)
+    with pytest.raises(CorruptArchiveError, match="file.txt~ declares 67,108,864 bytes; a member is at most"):
+        CifarArchive(bomb)
+
+
+def test_only_the_cifar_folders_members_are_read_and_each_once(tmp_path):
+    archive = make_cifar_archive(tmp_path / "a.tar.gz")
+    foreign = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"fine_labels": [8], b"filenames": [b"x.png"]},
+                           protocol=2)
+    appended = tmp_path / "appended.tar.gz"
+    with tarfile.open(archive) as source, tarfile.open(appended, "w:gz") as out:
+        for member in source.getmembers():
+            out.addfile(member, source.extractfile(member))
+        info = tarfile.TarInfo("other/train")
+        info.size = len(foreign)
+        out.addfile(info, io.BytesIO(foreign))
+    loaded = CifarArchive(appended).split("train")
+    assert len(loaded.filenames) == len(CifarArchive(archive).split("train").filenames)
+    twice = tmp_path / "twice.tar.gz"
+    with tarfile.open(archive) as source, tarfile.open(twice, "w:gz") as out:
+        for member in source.getmembers() + [source.getmember("cifar-100-python/train")]:
+            out.addfile(member, source.extractfile(member))
+    with pytest.raises(CorruptArchiveError, match="cifar-100-python/train appears twice"):
+        CifarArchive(twice)
+
+
+def test_the_caps_hold_the_official_archives_members():
+    """From the official archive's own sizes: train 155 MB, test 31 MB (50,000 and 10,000 images of 3,072 bytes)."""
+    from processing.cifar_archive import MEMBER_CAPS
+
+    assert MEMBER_CAPS["train"] > 50_000 * 3072 * 1.25 and MEMBER_CAPS["test"] > 10_000 * 3072 * 1.25

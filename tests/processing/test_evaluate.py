@@ -22,6 +22,18 @@ def test_score_metrics():
     assert sum(b["count"] for b in metrics["calibration"]["bins"]) == 4
 
 
+def test_precision_at_the_threshold_carries_its_lower_confidence_bound():
+    y_true = [0] * 60 + [1] * 40
+    probabilities = np.array([[0.99, 0.01]] * 59 + [[0.6, 0.4]] + [[0.02, 0.98]] * 39 + [[0.97, 0.03]])
+    precision = score(y_true, probabilities, 0.93)["metrics"]["confident_precision"]
+    assert precision["value"] == pytest.approx(98 / 99)
+    assert (precision["correct"], precision["confident"]) == (98, 99)
+    assert precision["lower_bound"] == pytest.approx(0.95298, abs=5e-6) and precision["lower_bound"] < precision["value"]
+    assert precision["confidence_level"] == 0.95 and precision["method"] == "Clopper-Pearson one-sided"
+    nobody = score([0, 1], np.array([[0.6, 0.4], [0.45, 0.55]]), 0.93)["metrics"]["confident_precision"]
+    assert nobody["value"] is None and nobody["lower_bound"] is None and nobody["confident"] == 0
+
+
 def test_threshold_outside_unit_interval_is_refused():
     with pytest.raises(ThresholdError, match="1.5"):
         score([0, 1], np.array([[0.9, 0.1], [0.1, 0.9]]), 1.5)
@@ -95,3 +107,40 @@ def test_main_writes_threshold_fields(tmp_path):
     metrics = json.loads((tmp_path / "o" / "evaluation.json").read_text())["metrics"]
     assert metrics["confidence_threshold"]["value"] == 0.9
     assert metrics["coverage"] == {"value": 0.5, "confident": 1} and metrics["confident_precision"]["value"] == 1.0
+
+
+@pytest.mark.parametrize("row, why", [
+    ([-5, 7], "outside [0, 1]"),                    # used to score: accuracy 0.5, coverage 100 %
+    ([0.2, 0.3, 0.5], "has 3 values; the model has 2 classes"),
+    ([float("nan"), float("nan")], "not a finite number"),
+    ([0.7], "has 1 value; the model has 2 classes"),
+    ([0.7, 0.7], "sums to 1.4"),
+])
+def test_predictions_that_are_not_probability_vectors_are_refused_by_name(tmp_path, row, why):
+    from processing.predictions import NotProbabilitiesError
+
+    lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.9, 0.1]), ("motorcycle/b.png", 1, row)])
+    with pytest.raises(NotProbabilitiesError, match=re.escape(why)):
+        evaluate(tmp_path / "pred", lst, tmp_path / "out", 0.93)
+    assert not (tmp_path / "out").exists()
+
+
+def test_rounded_probabilities_still_score(tmp_path):
+    lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.9999, 0.0002]), ("motorcycle/b.png", 1, [0.1, 0.9])])
+    assert evaluate(tmp_path / "pred", lst, tmp_path / "out", 0.93)["metrics"]["accuracy"]["value"] == 1.0
+
+
+@pytest.mark.parametrize("argument", [".", "/", "~", "users-own"])
+def test_the_output_dir_is_new_empty_or_an_earlier_evaluation(tmp_path, monkeypatch, capsys, argument):
+    lst = _predictions(tmp_path, [("bicycle/a.png", 0, [0.95, 0.05]), ("motorcycle/b.png", 1, [0.2, 0.8])])
+    here = tmp_path / "here"
+    (here / "users-own").mkdir(parents=True)
+    (here / "users-own" / "evaluation.json").write_text('{"mine": true}')
+    monkeypatch.chdir(here)
+    args = ["--predictions-dir", str(tmp_path / "pred"), "--lst", str(lst), "--images-dir", "none",
+            "--confidence-threshold", "0.9"]
+    assert main(args + ["--output-dir", argument]) == 2
+    assert "UnsafeDirectoryError" in capsys.readouterr().err
+    assert (here / "users-own" / "evaluation.json").read_text() == '{"mine": true}'
+    assert sorted(p.name for p in here.iterdir()) == ["users-own"]
+    assert main(args + ["--output-dir", "mine"]) == 0 and main(args + ["--output-dir", "mine"]) == 0   # its own again

@@ -107,3 +107,27 @@ def test_cli_refuses_a_seed_the_splitter_cannot_use(cifar_archive, tmp_path, cap
         main(["--data-source", str(cifar_archive), "--output-dir", str(tmp_path / "o"), "--seed", seed])
     assert info.value.code == 2 and expected in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_hidden_leftover_folder_does_not_make_a_users_train_folder_ours(cifar_archive, tmp_path):
+    """A `.scones-previous-*` entry beside a user's own train/ used to pass as an interrupted staging: train/ went."""
+    from scones_common.directories import UnsafeDirectoryError
+
+    out = tmp_path / "mine"
+    (out / "train").mkdir(parents=True)
+    (out / "train" / "holiday.png").write_bytes(b"mine")
+    (out / ".scones-previous-x").mkdir()
+    with pytest.raises(UnsafeDirectoryError, match="not an earlier output"):
+        stage(cifar_archive, out)
+    assert (out / "train" / "holiday.png").read_bytes() == b"mine"
+
+
+def test_a_staging_interrupted_mid_move_is_still_recognised(cifar_archive, tmp_path):
+    """The report leaves first and arrives last: a crash in between leaves it in the hidden previous folder."""
+    out = tmp_path / "staged"
+    stage(cifar_archive, out)
+    previous = out / ".scones-previous-crash"
+    previous.mkdir()
+    (out / "staging_report.json").rename(previous / "staging_report.json")
+    assert stage(cifar_archive, out)["totals"]["test"] > 0
+    assert not previous.exists()

@@ -44,3 +44,15 @@ def test_imbalance_fails():
     train = [s for s in _samples(40) if s.class_id == 0] + [s for s in _samples(10, seed=5) if s.class_id == 1]
     with pytest.raises(DataCheckError, match="imbalanced"):
         build_splits(train, _samples(5, seed=9), 0.1, seed=0)
+
+
+def test_an_image_labelled_with_both_classes_is_dropped_everywhere_and_reported():
+    """It used to stay, silently, as whichever label came first (bicycle)."""
+    test = _samples(6, seed=1)
+    both = test[0]
+    relabelled = Sample(both.image, 1 - both.class_id, "same_pixels_other_label.png")
+    train = _samples(20, seed=2) + [relabelled]
+    staged = build_splits(train, test + [Sample(both.image, 1 - both.class_id, "again.png")], 0.1, seed=0)
+    kept = [s.image.tobytes() for split in staged.splits.values() for s in split]
+    assert both.image.tobytes() not in kept
+    assert staged.conflicting_labels == sorted([both.source_name, "again.png", "same_pixels_other_label.png"])

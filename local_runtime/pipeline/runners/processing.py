@@ -35,7 +35,8 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
                                              "the local runtime runs Python processing scripts only")
     command = [sys.executable, *[ctx.map_container_paths(a) for a in entrypoint[1:]],
                *[ctx.map_container_paths(str(a)) for a in app.get("ContainerArguments", [])]]
-    environment = {**os.environ, **{k: ctx.map_container_paths(str(v)) for k, v in args.get("Environment", {}).items()}}
+    environment = {**os.environ, "PYTHONUNBUFFERED": "TRUE",     # as the framework images set it: lines log as written
+                   **{k: ctx.map_container_paths(str(v)) for k, v in args.get("Environment", {}).items()}}
     mount_points = [ctx.container_path(i["S3Input"]["LocalPath"]) for i in args.get("ProcessingInputs", [])]
     mount_points += [ctx.container_path(o["S3Output"]["LocalPath"]) for o in outputs]
     command, note = with_mount_points(command, mount_points)

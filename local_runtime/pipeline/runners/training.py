@@ -7,7 +7,6 @@ model/, output/failure. The stand-in's own knobs arrive in its environment
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -20,30 +19,27 @@ import time
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
 from local_runtime.pipeline.runners.job_process import job_process, stop_group
 from local_runtime.pipeline.s3io import download_prefix
-from scones_common.config import LOCAL_TRAINER_ENV, LocalTrainerConfig
 from scones_common.contracts.container import OPT_ML, TrainingContainer
 from scones_common.names import ALGORITHM_IMAGE
 from scones_common.s3uri import parse_s3_uri
 
-_EPOCH = re.compile(r"epoch (\d+)/(\d+)\S*( \S+)*")
+_ACCURACY = re.compile(r"Epoch\[(\d+)\] (?:Train|Validation)-accuracy=[0-9.]+")   # the algorithm's log lines
+_EARLY_STOP = re.compile(r"Early stopping after epoch \d+.*")
 
 
 def is_image_classification(image_uri: str) -> bool:
     return image_uri.rsplit("/", 1)[-1].split(":")[0] == ALGORITHM_IMAGE
 
 
-def milestone(line: str) -> str | None:
-    """Every quarter of the epochs (and the last one) is worth showing while the job runs."""
-    match = _EPOCH.search(line)
+def milestone(line: str, epochs: int | None = None) -> str | None:
+    """The accuracy lines of every quarter of ``epochs`` and of the last epoch (each epoch's when ``epochs`` is
+    not known), and an early stop, are worth showing while the job runs."""
+    match = _ACCURACY.search(line)
     if not match:
-        return None
-    epoch, epochs = int(match.group(1)), int(match.group(2))
-    return match.group(0) if epoch == epochs or epoch % max(1, epochs // 4) == 0 else None
-
-
-def local_trainer_environment(local_trainer: LocalTrainerConfig) -> dict[str, str]:
-    """The environment the local image-classification image runs with: the local-only knobs as JSON."""
-    return {LOCAL_TRAINER_ENV: json.dumps(dataclasses.asdict(local_trainer), sort_keys=True)}
+        stop = _EARLY_STOP.search(line)
+        return stop.group(0) if stop else None
+    done = int(match.group(1)) + 1           # the algorithm counts epochs from 0
+    return match.group(0) if epochs is None or done == epochs or done % max(1, epochs // 4) == 0 else None
 
 
 def input_data_config(channels: list[dict]) -> dict:
@@ -54,19 +50,22 @@ def input_data_config(channels: list[dict]) -> dict:
                                "RecordWrapperType": c.get("RecordWrapperType", "None")} for c in channels}
 
 
-def _run_trainer(opt_ml, log_path, timeout: float | None, report, environment: dict[str, str]) -> int | None:
+def _run_trainer(opt_ml, log_path, timeout: float | None, report, environment: dict[str, str],
+                 epochs: int | None) -> int | None:
     """Runs the trainer, teeing its output to the job log; None when it ran out of time."""
     deadline = time.monotonic() + timeout if timeout else None
     command = [sys.executable, "-m", "local_runtime.trainer.train", "--opt-ml", str(opt_ml)]
-    with open(log_path, "w") as log, job_process(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                 text=True, env={**os.environ, **environment}) as process:
+    # unbuffered child, line-buffered log: each line reaches the job log (and CloudWatch Logs) as it is written
+    with open(log_path, "w", buffering=1) as log, job_process(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **environment}) as process:
         timer = threading.Timer(timeout, stop_group, (process, 0)) if timeout else None
         if timer:
             timer.start()
         try:
             for line in process.stdout:
                 log.write(line)
-                shown = milestone(line)
+                shown = milestone(line, epochs)
                 if shown:
                     report(shown)
         finally:
@@ -93,7 +92,9 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     log_path = ctx.work_dir / "job.log"
     started = time.perf_counter()
     timeout = args.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-    returncode = _run_trainer(container.root, log_path, timeout, ctx.report, ctx.image_environment)
+    epochs = hyperparameters.get("epochs", "")
+    returncode = _run_trainer(container.root, log_path, timeout, ctx.report, ctx.image_environment,
+                              int(epochs) if epochs.isdigit() else None)
     if returncode is None:
         raise StepFailedError(ctx.step_name, f"training exceeded MaxRuntimeInSeconds={timeout}", log_path)
     if returncode != 0:

@@ -1,4 +1,4 @@
-"""Drift scores and the PNG decoder: pure functions on real PNGs and known distributions."""
+"""Drift scores: pure functions on real PNGs and known distributions (the PNG decoder: test_png.py)."""
 import io
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from inference_workflow.drift_monitor.drift import Bins, Profile, bin_index, judge, ks, psi
-from inference_workflow.drift_monitor.png import UnsupportedImageError, decode_rgb
+from inference_workflow.drift_monitor.png import decode_rgb
 from tests.builders import synthetic_images
 
 
@@ -42,22 +42,6 @@ def test_ks_is_the_largest_cdf_gap():
 def test_bin_index_clamps_to_the_outer_bins():
     edges = Bins().confidence
     assert bin_index(edges, 0.3) == 0 and bin_index(edges, 1.0) == len(edges) - 2 and bin_index(edges, 0.76) == 5
-
-
-@pytest.mark.parametrize("mode", [None, "RGBA", "L", "LA", "P"])
-def test_png_decoder_matches_pillow(mode):
-    array = synthetic_images(1, 8, np.random.default_rng(3))[0]
-    data = _png(array, mode)
-    expected = list(Image.open(io.BytesIO(data)).convert("RGB").getdata())
-    assert decode_rgb(data) == expected
-
-
-def test_png_decoder_names_what_it_cannot_read():
-    with pytest.raises(UnsupportedImageError, match="not a PNG"):
-        decode_rgb(b"GIF89a...")
-    sixteen = _png(np.full((4, 4), 1000, dtype=np.uint16))
-    with pytest.raises(UnsupportedImageError, match="bit depth 16"):
-        decode_rgb(sixteen)
 
 
 def _profile(images: np.ndarray, probabilities: list[list[float]]) -> Profile:

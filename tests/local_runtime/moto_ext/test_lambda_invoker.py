@@ -9,7 +9,7 @@ from local_runtime.moto_ext import lambda_invoker
 
 def test_moto_hook_still_has_the_expected_signature():
     lambda_invoker.install()
-    assert LambdaFunction._invoke_lambda is lambda_invoker.invoke_in_process
+    assert LambdaFunction._invoke_lambda is lambda_invoker.invoke_lambda
     from moto.awslambda import models
 
     source = inspect.getsource(models.LambdaFunction.invoke)
@@ -59,56 +59,6 @@ def test_handler_logs_reach_cloudwatch_and_leave_the_process_log_level_alone(loc
     messages = [e["message"] for s in streams
                 for e in logs.get_log_events(logGroupName=f"/aws/lambda/{name}", logStreamName=s["logStreamName"])["events"]]
     assert any("serialized s3://" in m and "logs-test/a.png" in m for m in messages)
-
-
-def foreign_package(marker) -> bytes:
-    """Code the local stack did not provision: it would leave a marker file if it ever ran."""
-    import io
-    import zipfile
-
-    code = (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('imported')\n"
-            "def lambda_handler(event, context):\n"
-            f"    pathlib.Path({str(marker)!r}).write_text('ran')\n    return 'ran'\n")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("lambda_function.py", code)
-    return buffer.getvalue()
-
-
-def assert_refused(lam, name: str) -> None:
-    import pytest
-    from botocore.exceptions import ClientError
-
-    with pytest.raises(ClientError) as info:
-        lam.invoke(FunctionName=name, Payload=b"{}")
-    assert info.value.response["Error"]["Code"] == "AccessDeniedException"
-    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert "provisioned" in info.value.response["Error"]["Message"]
-
-
-def test_a_function_created_with_foreign_code_is_refused(local_stack, tmp_path):
-    lam = local_stack.client("lambda")
-    marker = tmp_path / "marker"
-    lam.create_function(FunctionName="not-ours", Runtime="python3.12", Role=local_stack.resources.role_arn,
-                        Handler="lambda_function.lambda_handler", Code={"ZipFile": foreign_package(marker)})
-    assert_refused(lam, "not-ours")
-    assert not marker.exists()
-
-
-def test_foreign_code_or_handler_on_a_provisioned_function_is_refused_until_reprovisioned(local_stack, tmp_path):
-    from local_runtime.provision import provision
-
-    lam = local_stack.client("lambda")
-    name = f"{local_stack.config.project.name}-filter-inferences"
-    marker = tmp_path / "marker"
-    lam.update_function_code(FunctionName=name, ZipFile=foreign_package(marker))
-    assert_refused(lam, name)
-    provision(local_stack.aws, local_stack.config)
-    lam.update_function_configuration(FunctionName=name, Handler="lambda_function.json")
-    assert_refused(lam, name)
-    provision(local_stack.aws, local_stack.config)
-    response = lam.invoke(FunctionName=name, Payload=json.dumps({"inferences": [0.99, 0.01]}).encode())
-    assert "FunctionError" not in response and not marker.exists()
 
 
 def test_code_is_unpacked_into_a_private_folder_never_a_planted_one(local_stack, tmp_path, monkeypatch):

@@ -12,7 +12,8 @@ from tests.builders import FINE_NAMES, make_cifar_archive
 from tests.local_stack import Serving
 
 EVERY_STEP = {"PrepareData", "TrainModel", "CreateModel", "BatchTransformTest", "EvaluateModel", "CheckAccuracy",
-              "FindRegisteredModel", "CheckNewModel", "RegisterModel", "DeployModel"}
+              "FindRegisteredModel", "CheckNewModel", "FindChampion", "ScoreChampion", "CompareWithChampion",
+              "ChampionGate", "RegisterModel", "DeployModel"}
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 
 
@@ -129,7 +130,8 @@ def test_a_failing_execution_exits_non_zero_naming_the_step(served, capsys):
     _, broken = _arns(executions)
     sm = serving.stack.client("sagemaker")
     described = sm.describe_pipeline_execution(PipelineExecutionArn=broken)
-    assert described["PipelineExecutionStatus"] == "Failed" and "PrepareData" in described["FailureReason"]
+    assert described["PipelineExecutionStatus"] == "Failed"
+    assert described["FailureReason"] == "Step failure: One or multiple steps failed."     # SageMaker's words
     steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=broken)["PipelineExecutionSteps"]
     assert [(s["StepName"], s["StepStatus"]) for s in steps] == [("PrepareData", "Failed")]
     assert "MissingClassesError" in steps[0]["FailureReason"]

@@ -34,8 +34,14 @@ def test_an_answer_carries_the_runtimes_headers_and_no_server_header(local_stack
                                      Body=solid_png(0))
     headers = answer["ResponseMetadata"]["HTTPHeaders"]
     assert set(headers) == {"x-amzn-requestid", "x-amzn-invoked-production-variant", "date", "content-type",
-                            "content-length"}
+                            "content-length", "connection"}      # connection: close, werkzeug's (no keep-alive)
     assert answer["InvokedProductionVariant"] == "AllTraffic" and answer["ContentType"] == "application/json"
+    with pytest.raises(ClientError) as info:
+        runtime.invoke_endpoint(EndpointName=local_stack.config.endpoint.name, ContentType="image/png", Body=b"x")
+    headers = info.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert set(headers) == {"x-amzn-requestid", "x-amzn-errortype", "date", "content-type", "content-length",
+                            "connection"}
+    assert headers["x-amzn-errortype"] == "ModelError" and headers["content-type"] == "application/json"
 
 
 def test_bad_image_is_model_error_424(local_stack):
@@ -44,7 +50,7 @@ def test_bad_image_is_model_error_424(local_stack):
         runtime.invoke_endpoint(EndpointName=local_stack.config.endpoint.name, ContentType="image/png", Body=b"not a png")
     assert info.value.response["Error"]["Code"] == "ModelError"
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
-    assert "not a decodable image" in info.value.response["Error"]["Message"]
+    assert "not a PNG or JPEG image" in info.value.response["Error"]["Message"]
 
 
 def test_unknown_endpoint_is_validation_error(local_stack):
@@ -57,9 +63,14 @@ def test_unknown_endpoint_is_validation_error(local_stack):
 def test_container_contract_ping_and_invocations(local_stack):
     import urllib.request
 
-    assert urllib.request.urlopen(f"{local_stack.server.url}/ping").status == 200
-    request = urllib.request.Request(f"{local_stack.server.url}/invocations", data=solid_png(0),
-                                     headers={"Content-Type": "application/x-image"})
+    from tests.signing import signed_headers
+
+    ping = f"{local_stack.server.url}/ping"        # signed, as every request to the local runtime must be
+    assert urllib.request.urlopen(urllib.request.Request(ping, headers=signed_headers(local_stack, "GET", ping))
+                                  ).status == 200
+    url, body = f"{local_stack.server.url}/invocations", solid_png(0)
+    request = urllib.request.Request(url, data=body, headers=signed_headers(
+        local_stack, "POST", url, body, {"Content-Type": "application/x-image"}))
     assert json.loads(urllib.request.urlopen(request).read())[1] > 0.99
 
 

@@ -24,7 +24,7 @@ from botocore.config import Config
 from local_runtime.aws_env import ACCOUNT_ID as ACCOUNT_ID  # re-exported: the account of the local AWS
 from local_runtime.aws_env import applied_environment
 from local_runtime.errors import LocalRuntimeError
-from local_runtime.sigv4_gate import AccessKey, new_access_key
+from local_runtime.sigv4_gate import AccessKey
 
 LOOPBACK = "127.0.0.1"
 _RUNTIME_SERVICE = "sagemaker-runtime"
@@ -142,6 +142,9 @@ def local_aws(region: str, runtime_url: str | None = None, port: int | None = No
         boto3.DEFAULT_SESSION = None
         write_ahead.detach()
         server.stop()
+        from local_runtime.moto_ext import lambda_workers
+
+        lambda_workers.stop_all()        # users' functions' execution environments end with their server
         with _CLIENTS_LOCK:     # a later server may get the same port: no pooled connection to this one survives
             for cached in [k for k in _CLIENTS if k[1] in (aws.url, aws.runtime_url)]:
                 del _CLIENTS[cached]

@@ -161,10 +161,8 @@ def _fire_schedule(args: argparse.Namespace) -> int:
 
 
 def _buildspec(args: argparse.Namespace) -> int:
-    from local_runtime.buildspec import run_buildspec
+    from local_runtime.buildspec import BuildspecError, run_buildspec
     from local_runtime.serve import ENV_FILE
-
-    from local_runtime.buildspec import BuildspecError
 
     if args.data_source is not None and not args.data_source.strip():     # "" is not "the default download"
         raise BuildspecError("--data-source is empty; pass 'sample', 'cifar-100', a path or a URI, or leave it out")

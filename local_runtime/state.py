@@ -24,7 +24,6 @@ an ``s3/`` tree) is read once and rewritten in this layout.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -426,7 +425,7 @@ def _legacy_documents(state_dir: Path) -> dict[str, list[dict]]:
 
 def _legacy_objects(mirror: Path) -> Iterator[tuple[str, bytes, str | None]]:
     """Each file of an ``s3/<bucket>/`` tree as ``(key, body, etag)`` (no symlink followed)."""
-    for directory, folders, files in os.walk(mirror, followlinks=False):
+    for directory, _folders, files in os.walk(mirror, followlinks=False):
         for name in sorted(files):
             path = Path(directory) / name
             if path.is_symlink():

@@ -256,8 +256,8 @@ class StateStore:
                 yield decode_name(path.name), path
 
     def remove_bucket(self, bucket: str) -> None:
-        for _, path in list(self.objects(bucket)):
-            self.delete_object(bucket, _)
+        for key, _path in list(self.objects(bucket)):
+            self.delete_object(bucket, key)
         try:
             os.rmdir(self._object_folder(bucket))
         except OSError:

@@ -42,6 +42,7 @@ class ExecutionWatcher(PeriodicThread):
         self.arn, self.stream = execution_arn, stream
         self._seen: dict[str, str] = {}
         self._log_tokens: dict[str, str | None] = {}
+        self._job_epochs: dict[str, int | None] = {}
 
     def tick(self) -> None:
         try:
@@ -72,10 +73,19 @@ class ExecutionWatcher(PeriodicThread):
                 self._write(f"  {_MARKS[status]} {name:<24} {status.lower()} in {step_seconds(step):.1f}s{failure}")
             self._seen[name] = status
 
+    def _epochs(self, job_name: str) -> int | None:
+        """The job's ``epochs`` hyperparameter: milestones are quarters of it."""
+        if job_name not in self._job_epochs:
+            hyperparameters = self.sm.describe_training_job(TrainingJobName=job_name).get("HyperParameters", {})
+            epochs = hyperparameters.get("epochs", "")
+            self._job_epochs[job_name] = int(epochs) if epochs.isdigit() else None
+        return self._job_epochs[job_name]
+
     def _training_milestones(self, job_name: str) -> None:
         group = LOG_GROUPS["Training"]
         try:
             streams = self.logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=job_name)["logStreams"]
+            epochs = self._epochs(job_name)
         except ClientError:
             return
         for log_stream in streams:
@@ -86,6 +96,6 @@ class ExecutionWatcher(PeriodicThread):
             response = self.logs.get_log_events(**request)
             self._log_tokens[name] = response.get("nextForwardToken")
             for event in response["events"]:
-                shown = milestone(event["message"])
+                shown = milestone(event["message"], epochs)
                 if shown:
                     self._write(f"      {shown}")

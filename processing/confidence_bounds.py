@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 
+from processing.errors import ProcessingError
+
 CONFIDENCE_LEVEL = 0.95
 METHOD = "Clopper-Pearson one-sided"
 _ITERATIONS = 200          # bisection halvings: far below float resolution long before that
 
 
-class BoundInputError(ValueError):
+class BoundInputError(ProcessingError, ValueError):
     """Counts that are not whole numbers with 0 <= successes <= trials, or a level outside (0, 1)."""
 
 

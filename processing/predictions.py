@@ -9,9 +9,8 @@ neither imports the other.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import math
+from pathlib import Path
 
 import numpy as np
 

@@ -172,14 +172,14 @@ class DataConfig(Section):
 
 class Hyperparameters(Section):
     """Hyperparameters sent to the built-in algorithm: documented names, documented ranges only."""
-    epochs: Annotated[Whole, _algorithm("epochs")] = 40
+    epochs: Annotated[Whole, _algorithm("epochs")] = 25
     learning_rate: Annotated[Number, _algorithm("learning_rate", (
-        lambda v: v > 0, "a float in (0, 1] (the algorithm accepts [0, 1]; 0 would not train)"))] = 0.1
-    mini_batch_size: Annotated[Whole, _algorithm("mini_batch_size")] = 64
+        lambda v: v > 0, "a float in (0, 1] (the algorithm accepts [0, 1]; 0 would not train)"))] = 0.003
+    mini_batch_size: Annotated[Whole, _algorithm("mini_batch_size")] = 32
     optimizer: Annotated[Text, _algorithm("optimizer")] = "nag"
     momentum: Annotated[Number, _algorithm("momentum")] = 0.9
     weight_decay: Annotated[Number, _algorithm("weight_decay")] = 0.0005
-    use_pretrained_model: Annotated[Whole, _algorithm("use_pretrained_model")] = 0
+    use_pretrained_model: Annotated[Whole, _algorithm("use_pretrained_model")] = 1
     num_layers: Annotated[Whole, _algorithm("num_layers")] = 18
     augmentation_type: Annotated[Text, _rule(
         lambda v: v == NO_AUGMENTATION or algorithm_contract.value_error("augmentation_type", v) is None,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {"README.md", "setup.py", "pyproject.toml", "constraints.txt", "buildspec.yml", ".ci", ".gitignore",
-            "scones_common", "processing", "pipelines", "inference_workflow", "local_runtime", "configs", "docs",
+            "scones_common", "processing", "pipelines", "inference_workflow", "local_runtime", "console", "configs", "docs",
             "tests", "benchmarks"}
 
 

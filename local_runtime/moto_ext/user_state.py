@@ -5,7 +5,7 @@ and their restore: each returns ``{name: document}``; the restore puts one docum
 stack provisions is created again by provisioning before the restore, and keeps its provisioned
 definition (a saved document of the same name is left alone, as for the template's rules). Log
 events are saved from the last :data:`LOG_DAYS` days (or the group's retention, when shorter), with
-their own timestamps. The canary test in tests/local_runtime/moto_ext/test_user_state.py fails loudly
+their own timestamps. The test in tests/local_runtime/test_user_state.py fails loudly
 if a moto upgrade reshapes what is read here.
 """
 from __future__ import annotations
@@ -20,6 +20,43 @@ from local_runtime.aws_env import ACCOUNT_ID
 log = logging.getLogger("local_runtime.state")
 LOG_DAYS = 14
 _CODE: dict[str, str] = {}       # CodeSha256 -> base64 of the zip: encoded once per package
+
+
+def _each(items, describe):
+    """``describe(item)`` for each item; one that cannot be read is left out (logged), never failing the save."""
+    out = {}
+    for item in items:
+        try:
+            described = describe(item)
+        except Exception as exc:     # a resource moto holds in a shape not foreseen: not saved, said so
+            log.warning("not saved: %r (%s: %s)", getattr(item, "name", item), type(exc).__name__, exc)
+            continue
+        if described:
+            out[described[0]] = described[1]
+    return out
+
+
+def _lenient(restore):
+    """A user's resource that cannot be created again (its role is gone, …) is skipped with a warning: it must not
+    keep serve from starting."""
+    import functools
+
+    @functools.wraps(restore)
+    def restoring(ctx, document):
+        from botocore.exceptions import ClientError
+
+        try:
+            restore(ctx, document)
+        except ClientError as exc:
+            log.warning("could not restore %s: %s", _label(document), exc)
+    return restoring
+
+
+def _label(document: dict) -> str:
+    for key in ("RoleName", "FunctionName", "name", "logGroupName"):
+        if key in document:
+            return f"{key} {document[key]}"
+    return "a saved resource"
 
 
 def _iam():
@@ -49,10 +86,9 @@ def _logs(region: str):
 # -- IAM roles --------------------------------------------------------------------------------------------
 
 def roles(region: str) -> dict[str, dict]:
-    out = {}
-    for name, role in list(_iam().roles.items()):
+    def describe(role):
         if getattr(role, "_linked_service", None):
-            continue
+            return None
         document = {"RoleName": role.name, "Path": role.path,
                     "AssumeRolePolicyDocument": role.assume_role_policy_document,
                     "InlinePolicies": dict(role.policies),
@@ -63,13 +99,14 @@ def roles(region: str) -> dict[str, dict]:
             document["MaxSessionDuration"] = int(role.max_session_duration)
         if role.tags:
             document["Tags"] = [dict(tag) for tag in role.tags]
-        out[role.name] = document
-    return out
+        return role.name, document
+    return _each(list(_iam().roles.values()), describe)
 
 
+@_lenient
 def restore_role(ctx, document: dict) -> None:
     iam = ctx.client("iam")
-    if document["RoleName"] in _iam().roles:
+    if any(role.name == document["RoleName"] for role in list(_iam().roles.values())):   # keyed by role id
         return                  # provisioned again already: the stack's definition stands
     request = {k: document[k] for k in ("RoleName", "Path", "AssumeRolePolicyDocument", "Description",
                                         "MaxSessionDuration", "Tags") if document.get(k)}
@@ -96,10 +133,9 @@ def _code(function) -> str:
 
 
 def functions(region: str) -> dict[str, dict]:
-    out = {}
-    for function in list(_lambda(region).list_functions()):
+    def describe(function):
         if getattr(function, "package_type", "Zip") == "Image" or not function.code_bytes:
-            continue
+            return None
         document = {"FunctionName": function.function_name, "Runtime": function.run_time, "Role": function.role,
                     "Handler": function.handler, "Timeout": int(function.timeout),
                     "MemorySize": int(function.memory_size), "CodeSha256": function.code_sha_256,
@@ -108,10 +144,11 @@ def functions(region: str) -> dict[str, dict]:
             document["Environment"] = {"Variables": dict(function.environment_vars)}
         if function.description:
             document["Description"] = function.description
-        out[function.function_name] = document
-    return out
+        return function.function_name, document
+    return _each(list(_lambda(region).list_functions()), describe)
 
 
+@_lenient
 def restore_function(ctx, document: dict) -> None:
     lam = ctx.client("lambda")
     names = {f.function_name for f in _lambda(ctx.region).list_functions()}
@@ -124,16 +161,16 @@ def restore_function(ctx, document: dict) -> None:
 # -- Step Functions state machines ------------------------------------------------------------------------
 
 def state_machines(region: str) -> dict[str, dict]:
-    out = {}
-    for machine in list(_stepfunctions(region).state_machines):
+    def describe(machine):
         document = {"name": machine.name, "definition": machine.definition, "roleArn": machine.roleArn,
                     "type": machine.type or "STANDARD"}
         if machine.loggingConfiguration and machine.loggingConfiguration != {"level": "OFF"}:
             document["loggingConfiguration"] = machine.loggingConfiguration
-        out[machine.name] = document
-    return out
+        return machine.name, document
+    return _each(list(_stepfunctions(region).state_machines), describe)
 
 
+@_lenient
 def restore_state_machine(ctx, document: dict) -> None:
     if any(m.name == document["name"] for m in _stepfunctions(ctx.region).state_machines):
         return                  # provisioned again already

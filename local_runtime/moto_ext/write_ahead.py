@@ -27,7 +27,8 @@ from urllib.parse import parse_qs
 
 log = logging.getLogger("local_runtime.state")
 
-_JSON_READS = ("Describe", "List", "Get", "Search", "Test", "BatchDescribe", "BatchGet", "Query", "Scan")
+# actions that change nothing a saved state holds (reads, and running a function)
+_JSON_READS = ("Describe", "List", "Get", "Search", "Test", "BatchDescribe", "BatchGet", "Query", "Scan", "Invoke")
 # S3 sub-resources whose change the saved state does not hold (it keeps each object's bytes)
 _S3_UNSAVED = {"uploadId", "uploads", "partNumber", "tagging", "acl", "retention", "legal-hold", "restore"}
 
@@ -43,8 +44,8 @@ class Change:
 
     @property
     def reads(self) -> bool:
-        if self.service == "s3":
-            return self.method in ("GET", "HEAD", "OPTIONS")
+        if self.method in ("GET", "HEAD", "OPTIONS"):          # REST protocols (S3, Lambda): reads by method
+            return True
         return bool(self.action) and self.action.startswith(_JSON_READS)
 
 
@@ -111,6 +112,8 @@ def describe(environ: dict, service: str) -> Change:
     target = environ.get("HTTP_X_AMZ_TARGET") or ""
     action = target.rsplit(".", 1)[-1] or None
     if service != "s3":
+        if not action and environ.get("PATH_INFO", "").endswith("/invocations"):
+            action = "Invoke"                                 # Lambda's REST protocol: runs code, changes nothing saved
         return Change(service, action, method)
     bucket, key = _s3_location(environ)
     query = set(parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True))

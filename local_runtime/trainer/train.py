@@ -165,7 +165,7 @@ def fit(model: nn.Module, train_set: tuple[torch.Tensor, torch.Tensor],
         schedule.step()
         model.eval()
         with torch.no_grad():
-            accuracy = float((model(x_validation).argmax(1) == y_validation).float().mean())
+            accuracy = int((model(x_validation).argmax(1) == y_validation).sum()) / len(y_validation)
         metrics = {"train:accuracy": correct / len(order), "validation:accuracy": accuracy}
         progress(f"Epoch[{epoch}] Train-accuracy={metrics['train:accuracy']:.6f}")
         progress(f"Epoch[{epoch}] Time cost={time.perf_counter() - started:.3f}")

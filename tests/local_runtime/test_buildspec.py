@@ -10,6 +10,8 @@ from local_runtime.serve import ENV_FILE, NotServingError
 from tests.builders import make_cifar_archive
 from tests.local_stack import Serving
 
+pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
+
 
 def test_the_build_phase_upserts_and_starts_the_pipeline(tmp_path):
     source = tmp_path / "src"

@@ -12,6 +12,8 @@ from local_runtime.state import load_documents
 from tests.builders import make_cifar_archive
 from tests.console import run_script, start_script
 
+pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
+
 
 def _refused(result, *needles):
     assert result.returncode == 2, result.stderr

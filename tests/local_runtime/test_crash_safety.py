@@ -13,6 +13,8 @@ import pytest
 from tests.builders import make_cifar_archive
 from tests.console import run_script, start_script
 
+pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
+
 
 def trainer_pids(run_dir: Path) -> list[int]:
     """Trainer processes working in ``run_dir`` (their command line names its job directory)."""

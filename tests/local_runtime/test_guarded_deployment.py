@@ -12,6 +12,8 @@ from pipelines.registry.audit import deployment_outcome
 from tests.builders import write_tiny_model_artifact
 from tests.local_stack import approve_while_calling
 
+pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
+
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):

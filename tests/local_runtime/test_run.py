@@ -5,10 +5,9 @@ import json
 import pytest
 
 from local_runtime.run import run_local
-from local_runtime.state import load_documents, mirrored_objects
 from local_runtime.settings import load_local_config
+from local_runtime.state import load_documents, mirrored_objects
 from tests.tiny_run import TINY_EPOCHS
-
 
 pytestmark = pytest.mark.e2e
 

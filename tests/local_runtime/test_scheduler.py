@@ -9,6 +9,8 @@ from local_runtime.scheduler import RuleNotFoundError, Scheduler, fire_rule
 from pipelines.scones.pipeline import get_pipeline
 from tests.local_stack import Serving
 
+pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
+
 
 @pytest.fixture(scope="module")
 def serving(tmp_path_factory):

@@ -16,6 +16,8 @@ from scones_common.config import ENVIRONMENT_VARIABLE
 from tests.builders import FINE_NAMES, make_cifar_archive
 from tests.local_stack import deploy_tiny_model
 
+pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
+
 
 def _open_console(url: str, path: str) -> tuple[int, str]:
     """Logs in with the console URL (a cookie, as a browser), then opens ``path``; without the token: 401."""

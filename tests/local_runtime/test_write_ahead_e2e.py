@@ -20,22 +20,23 @@ FAST = {"SCONES__DEPLOYMENT__WAIT_SECONDS": "0", "SCONES__ENDPOINT__LOCAL_TRANSI
 KEYS = ["p/f/", "p/f/a.txt", "/abs/x", "../../../../x", "a", "a/b"]
 
 
-def _serve(run_dir):
+def _serve(run_dir, monkeypatch):
+    """serve in a subprocess, and this process's environment pointed at it (its endpoint and its key)."""
     process = start_script("scones-local", "serve", "--run-dir", str(run_dir), env=FAST,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = process.stdout.readline()
     assert line.startswith("Local AWS APIs at"), line
     env = read_env_file(run_dir / ENV_FILE)
-    return process, env, LocalAws(env["AWS_ENDPOINT_URL"], env["AWS_DEFAULT_REGION"])
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return process, env, LocalAws.from_environment(env)
 
 
 def test_an_approval_and_every_other_acknowledged_change_survive_kill_9(tmp_path, monkeypatch):
     config = load_local_config(environ=FAST)
     run_dir = tmp_path / "run"
-    process, env, aws = _serve(run_dir)
+    process, env, aws = _serve(run_dir, monkeypatch)
     try:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
         s3, sm, events = aws.client("s3"), aws.client("sagemaker"), aws.client("events")
         artifact = write_tiny_model_artifact(tmp_path / "model" / "model.tar.gz")
         key = f"{config.storage.prefix}/models/tiny/model.tar.gz"
@@ -61,7 +62,7 @@ def test_an_approval_and_every_other_acknowledged_change_survive_kill_9(tmp_path
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
 
-    process, env, aws = _serve(run_dir)
+    process, env, aws = _serve(run_dir, monkeypatch)
     try:
         sm, s3 = aws.client("sagemaker"), aws.client("s3")
         described = sm.describe_model_package(ModelPackageName=package)

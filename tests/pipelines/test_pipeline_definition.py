@@ -78,7 +78,8 @@ def test_training_uses_builtin_algorithm_and_string_hyperparameters(definition):
     assert set(channels) == {"train", "validation", "train_lst", "validation_lst"}
     assert all(c["ContentType"] == "application/x-image" for c in channels.values())
     hp = train["HyperParameters"]
-    assert hp["image_shape"] == "3,32,32" and hp["num_classes"] == "2"
+    assert hp["image_shape"] == "3,224,224" and hp["num_classes"] == "2"       # pretrained networks take 224 px
+    assert hp["use_pretrained_model"] == "1" and hp["num_layers"] in ("18", "34", "50", "101", "152", "200")
     for name in ("epochs", "learning_rate", "mini_batch_size", "num_training_samples"):
         assert "Std:Join" in hp[name], name          # pipeline variables stringified
     assert hp["num_training_samples"]["Std:Join"]["Values"][0]["Std:JsonGet"]["Path"] == "num_training_samples"
@@ -89,7 +90,7 @@ def test_training_sends_only_documented_hyperparameters(definition):
     hp = _steps(definition)["TrainModel"]["Arguments"]["HyperParameters"]
     assert set(hp) <= set(HYPERPARAMETERS), set(hp) - set(HYPERPARAMETERS)
     assert "label_smoothing" not in hp
-    assert hp["early_stopping"] in ("True", "False") and hp["resize"] == "32"
+    assert hp["early_stopping"] in ("True", "False") and hp["resize"] == "224"
     assert all(value_error(name, value) is None for name, value in hp.items() if isinstance(value, str))
 
 

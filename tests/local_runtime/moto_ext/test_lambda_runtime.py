@@ -44,7 +44,7 @@ def function(local_stack):
     lam = local_stack.client("lambda")
     name = "users-own-function"
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=local_stack.resources.role_arn,
-                        Handler="lambda_function.lambda_handler", Timeout=2,
+                        Handler="lambda_function.lambda_handler", Timeout=10,
                         Code={"ZipFile": package({"lambda_function.py": HANDLER, "helper.py": HELPER})},
                         Environment={"Variables": {"MY_SETTING": "mine"}})
     return lam, name
@@ -106,11 +106,14 @@ def test_sys_exit_ends_only_the_functions_environment(function, local_stack):
     assert "FunctionError" not in invoke(lam, name, {"mode": "ok"})[0]       # a new environment, serve still up
 
 
-def test_the_timeout_is_enforced(function):
-    lam, name = function
-    response, payload = invoke(lam, name, {"mode": "sleep"})
+def test_the_timeout_is_enforced(local_stack):
+    lam = local_stack.client("lambda")
+    lam.create_function(FunctionName="users-slow-function", Runtime="python3.12", Role=local_stack.resources.role_arn,
+                        Handler="lambda_function.lambda_handler", Timeout=1,
+                        Code={"ZipFile": package({"lambda_function.py": HANDLER, "helper.py": HELPER})})
+    response, payload = invoke(lam, "users-slow-function", {"mode": "sleep"})
     assert payload["errorType"] == "Sandbox.Timedout"
-    assert "Task timed out after 2.00 seconds" in payload["errorMessage"]
+    assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
 
 
 def test_an_import_error_is_the_runtimes(local_stack):

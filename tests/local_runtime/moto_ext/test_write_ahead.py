@@ -105,3 +105,10 @@ def test_canary_the_server_pieces_the_wrapper_replaces():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     assert {"_ip_address", "_port", "_server_ready_event", "_server"} <= set(vars(server))
     assert "environ" in inspect.signature(DomainDispatcherApplication.get_application).parameters
+
+
+def test_rest_reads_and_lambda_invocations_change_nothing_saved():
+    assert describe(_environ("GET", "/2015-03-31/functions/f"), "lambda").reads
+    invoke = describe(_environ("POST", "/2015-03-31/functions/f/invocations"), "lambda")
+    assert invoke.action == "Invoke" and invoke.reads
+    assert not describe(_environ("POST", "/2015-03-31/functions"), "lambda").reads      # CreateFunction

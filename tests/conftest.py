@@ -41,3 +41,13 @@ def main_job(tmp_path_factory):
     from tests.tiny_run import run_main_job
 
     return run_main_job(tmp_path_factory.mktemp("main-job"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _environment_restored_after_each_module():
+    """In-process Lambdas apply their function's environment around each invocation; concurrent invocations can
+    restore one another's values (a known race, docs/aws-differences.md). A module never inherits them."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)

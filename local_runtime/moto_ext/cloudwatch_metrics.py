@@ -29,11 +29,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from local_runtime.errors import LocalRuntimeError
+
 _WRAPPED = "__scones_cloudwatch_metrics__"
 _BASIC = ("Sum", "Average", "Minimum", "Maximum", "SampleCount")
 
 
-class MetricMathError(ValueError):
+class MetricMathError(LocalRuntimeError, ValueError):
     pass
 
 

@@ -19,6 +19,8 @@ import json
 import re
 from typing import Any
 
+from local_runtime.errors import LocalRuntimeError
+
 _WRAPPED = "__scones_sagemaker_fidelity__"
 
 
@@ -57,7 +59,7 @@ def _region_account(pipelines: dict) -> tuple[str, str]:
 
 # -- Fail steps as dependencies ----------------------------------------------------------------------------
 
-class FailStepDependencyError(ValueError):
+class FailStepDependencyError(LocalRuntimeError, ValueError):
     pass
 
 

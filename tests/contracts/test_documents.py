@@ -70,7 +70,7 @@ def test_recorded_state_change_event_and_lambda_documents_are_what_the_code_read
     assert event["detail-type"] == "SageMaker Model Package State Change" and event["source"] == "aws.sagemaker"
     assert _conforms(event["detail"]["InferenceSpecification"], _sagemaker_shape("InferenceSpecification")) == []
     assert event["detail"]["ModelApprovalStatus"] in _sagemaker_shape("ModelApprovalStatus").enum
-    assert set(load_document("lambda_error_python")) == {"errorMessage", "errorType", "stackTrace"}
+    assert set(load_document("lambda_error_python")) == {"errorMessage", "errorType", "requestId", "stackTrace"}
     record = load_document("lambda_invocation_record_on_failure")
     assert record["requestContext"]["condition"] == "RetriesExhausted"
 

@@ -15,8 +15,13 @@ PACKAGE_ROOTS = {"scones_common": "scones_common.errors.SconesError", "processin
                  "inference_workflow": "inference_workflow.errors.InferenceWorkflowError"}
 
 
+RUNS_IN_A_FUNCTIONS_OWN_PROCESS = {"local_runtime.moto_ext.lambda_bootstrap"}   # standard library only, like a runtime
+
+
 def _ships_alone(module: str) -> bool:
     """The Lambdas' code is zipped on its own, without scones_common."""
+    if module in RUNS_IN_A_FUNCTIONS_OWN_PROCESS:
+        return True
     folder = REPO.joinpath(*module.split(".")[:-1])
     return module.endswith(".lambda_function") or (folder / "lambda_function.py").exists()
 

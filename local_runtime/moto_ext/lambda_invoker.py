@@ -202,12 +202,8 @@ def _invoke_here(function, event, request_id: str) -> lambda_workers.Outcome:
             root.setLevel(process_level)
     duration = (time.perf_counter() - started) * 1000
     events.append((now(), f"END RequestId: {request_id}"))
-    report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: "
-              f"{max(1, int(duration + 0.999))} ms\tMemory Size: {function.memory_size} MB\tMax Memory Used: "
-              f"{_max_memory_mb()} MB")
-    if init_ms is not None:
-        report += f"\tInit Duration: {init_ms:.2f} ms"
-    events.append((now(), report))
+    events.append((now(), lambda_workers.report_line(request_id, duration, function.memory_size, _max_memory_mb(),
+                                                     init_ms)))
     return lambda_workers.Outcome(payload, errored, events, _STREAMS[stream_key])
 
 

@@ -233,11 +233,7 @@ def invoke(function, code_dir: Path, key: tuple, event, request_id: str) -> Outc
             duration = handler_ms
         _give_back(environment)
     events.append((now(), f"END RequestId: {request_id}"))
-    report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: "
-              f"{max(1, int(duration + 0.999))} ms\tMemory Size: {function.memory_size} MB\tMax Memory Used: "
-              f"{memory or 0} MB")
-    if init_ms is not None:
-        report += f"\tInit Duration: {init_ms:.2f} ms"
+    report = report_line(request_id, duration, function.memory_size, memory or 0, init_ms)
     if failure == "timeout":
         report += "\tStatus: timeout"
     elif failure == "exit":
@@ -288,3 +284,14 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+def report_line(request_id: str, duration_ms: float, memory_size: int, max_memory_mb: int,
+                init_ms: float | None) -> str:
+    """The runtime's REPORT line: billed duration rounded up to the millisecond, init duration on a cold start."""
+    report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: "
+              f"{max(1, int(duration_ms + 0.999))} ms\tMemory Size: {memory_size} MB\tMax Memory Used: "
+              f"{max_memory_mb} MB")
+    if init_ms is not None:
+        report += f"\tInit Duration: {init_ms:.2f} ms"
+    return report

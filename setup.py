@@ -37,6 +37,7 @@ setup(
         ],
         "dev": [
             "pytest>=8",
+            "pytest-xdist>=3.6",      # the suite runs on every core (README's test command: -n auto)
             "moto[server]>=5.1,<5.3",
             "statelint>=3.1",
             "cfn-lint>=1.20",

@@ -23,6 +23,17 @@ def shared_archive() -> Path:
     return SHARED_ARCHIVE
 
 
+STACK_FIXTURES = frozenset({"local_stack", "stack", "failing_stack", "monitored", "serving", "main_job"})
+
+
+def pytest_collection_modifyitems(items):
+    """The tiers' rule, applied where it cannot be forgotten: a test that needs a running stack (moto server,
+    endpoint server, deployed model), serve or the shared main job is end to end, however it reaches it."""
+    for item in items:
+        if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory):
     """A moto server + endpoint per test module (~1 s to start). Not per session: moto's in-process

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e     # builds and installs a wheel in subprocesses
 ROOT = Path(__file__).resolve().parents[1]
 CLOUD_MODULES = ("pipelines.scones.cli", "pipelines.registry.cli", "inference_workflow.executions",
                  "inference_workflow.capture_report", "inference_workflow.template_parameters",

@@ -18,11 +18,13 @@ def _sam() -> str | None:
     return os.environ.get("SAM_CLI") or (str(project_sam) if project_sam.exists() else shutil.which("sam"))
 
 
+@pytest.mark.e2e
 def test_cfn_lint_passes():
     result = subprocess.run([CFN_LINT, str(TEMPLATE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.e2e
 def test_cfn_lint_catches_a_deliberate_error(tmp_path):
     broken = tmp_path / "template.yaml"
     broken.write_text(TEMPLATE.read_text().replace("Handler: lambda_function", "Handlr: lambda_function", 1))
@@ -222,12 +224,14 @@ def _sam_validate(template: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
 
 
+@pytest.mark.e2e
 @needs_sam
 def test_sam_validate_lint_passes():
     result = _sam_validate(TEMPLATE)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.e2e
 @needs_sam
 def test_sam_validate_lint_catches_a_deliberate_error(tmp_path):
     broken = tmp_path / "template.yaml"
@@ -236,6 +240,7 @@ def test_sam_validate_lint_catches_a_deliberate_error(tmp_path):
     assert result.returncode != 0 and "9000" in result.stdout + result.stderr
 
 
+@pytest.mark.e2e
 @needs_sam
 def test_sam_packages_each_function_exactly_as_the_local_runtime_does(tmp_path):
     """``sam build`` copies each CodeUri folder; the local runtime zips the same files with the same bytes."""

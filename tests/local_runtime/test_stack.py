@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.e2e
 def test_importing_the_local_stack_does_not_import_the_sagemaker_sdk():
     probe = ("import json, sys\n"
              "import local_runtime.stack, local_runtime.serve, local_runtime.provision\n"

@@ -6,12 +6,15 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from pipelines.scones.code_bundle import REPO_ROOT, code_bundle
 
 FIRST_PARTY = ("scones_common", "processing", "pipelines", "inference_workflow", "local_runtime")
 ENTRY_POINTS = ("processing.prepare_data", "processing.evaluate")
 
 
+@pytest.mark.e2e
 def test_bundle_holds_every_project_module_the_scripts_import(tmp_path):
     bundle = code_bundle()
     for path in bundle.files:

@@ -89,6 +89,7 @@ def test_failed_execution_is_reported_with_its_failed_steps():
         stub.assert_no_pending_responses()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("source, code, needle", [
     ("http://127.0.0.1:9/cifar-100-python.tar.gz", 2, "DataSourceError: cannot download"),
     ("/nowhere/cifar-100-python.tar.gz", 2, "DataSourceError: data source '/nowhere/cifar-100-python.tar.gz'"),

@@ -36,6 +36,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.e2e
 def test_workers_die_when_the_job_is_killed(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(JOB)

@@ -13,6 +13,7 @@ from inference_workflow.review import (
     list_reviews,
     task_token,
 )
+from scones_common.s3uri import parse_s3_uri
 from tests.builders import solid_png
 
 pytestmark = pytest.mark.e2e
@@ -151,3 +152,34 @@ def test_the_queue_has_a_dead_letter_queue(local_stack):
                                            AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     assert "review" in attributes["QueueArn"]
     assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": dead_letter, "maxReceiveCount": 5}
+
+
+def test_a_review_whose_execution_is_gone_is_still_listed_and_answered_from_the_command_line(local_stack, store,
+                                                                                             capsys):
+    """Locally a waiting execution lives in the serving process; after a restart its saved request remains (an S3
+    record, saved like every object) and ``scones-review answer`` records the label through the recording function."""
+    from inference_workflow import review as cli
+
+    sfn, s3 = local_stack.client("stepfunctions"), local_stack.client("s3")
+    arn = _start(local_stack, "review-tests/incoming/grey-4.png")
+    _waiting_for_review(sfn, arn)
+    saved = next(p for p in list_reviews(s3, sfn, store) if p.record["execution_arn"] == arn).record
+    sfn.stop_execution(executionArn=arn)
+    gone = {**saved, "review_id": "0123456789abcdef", "execution_arn": arn.replace(arn.rsplit(":", 1)[1], "gone")}
+    pending = parse_s3_uri(f"{store.pending_uri}/{gone['review_id']}.json")
+    s3.put_object(Bucket=pending.bucket, Key=pending.key, Body=json.dumps(gone).encode())
+    s3.delete_object(Bucket=pending.bucket, Key=f"{parse_s3_uri(store.pending_uri).key}/{saved['review_id']}.json")
+
+    assert cli.main(["--environment", "local", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "0123456789abcdef" in listed and "gone" in listed and "scones-review answer ID" in listed
+    assert cli.main(["--environment", "local", "answer", "01234567", "bicycle", "--reviewer", "cy"]) == 0
+    assert "recorded directly (the execution that asked is gone)" in capsys.readouterr().out
+    record = json.loads(s3.get_object(Bucket=local_stack.config.storage.bucket,
+                                      Key=f"{local_stack.config.storage.prefix}/human-labels/0123456789abcdef.json")[
+        "Body"].read())
+    assert record["label"] == "bicycle" and record["reviewer"] == "cy" and record["recorded_by"] == "direct"
+    assert cli.main(["--environment", "local", "answer", "0123456789abcdef", "motorcycle", "--reviewer", "dee"]) == 0
+    assert "already answered by cy" in capsys.readouterr().out                         # not recorded twice
+    assert cli.main(["--environment", "local", "answer", "0123456789abcdef", "car", "--reviewer", "dee"]) == 2
+    assert "InvalidAnswerError" in capsys.readouterr().err

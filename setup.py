@@ -52,6 +52,7 @@ setup(
             "get-pipeline-definition=pipelines.scones.cli:get_pipeline_definition",
             "run-pipeline=pipelines.scones.cli:run_pipeline",
             "scones-registry=pipelines.registry.cli:main",
+            "scones-review=inference_workflow.review:main",
             "scones-workflow-test=inference_workflow.executions:main",
             "scones-capture-report=inference_workflow.capture_report:main",
             "scones-local=local_runtime.cli:main",

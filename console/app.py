@@ -11,7 +11,7 @@ default credential chain, ``scones-console``). It holds no credentials of its ow
     /registry/compare?a=<v>&b=<w>              two versions side by side
     /endpoint                                  status, canary, alarms, invocation plots, deployments
     /captures                                  latest captured images, low-confidence share, drift
-    /review                                    human review (not available yet)
+    /review                                    human review: pending reviews, answer one
 
 Every AWS error becomes a readable page (status 502, or 404 for what does not exist), never a
 traceback: the handlers below. Security: console/auth.py.

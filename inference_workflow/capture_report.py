@@ -212,9 +212,26 @@ def draw_drift(points: list[DriftPoint], psi_threshold: float, out: Path) -> str
             '<img src="drift_over_time.png"><br>')
 
 
+def review_html(metrics, threshold: float) -> str:
+    """The human review section (a :class:`~inference_workflow.review.ReviewMetrics`): what share of the workflow's
+    executions went to a person, how often the person agreed with the model, and how long answers took."""
+    if metrics is None:
+        return ""
+    rate = "-" if metrics.review_rate is None else f"{metrics.review_rate:.1%}"
+    agreement = "-" if metrics.agreement is None else f"{metrics.agreement:.1%}"
+    median = "-" if metrics.median_answer_seconds is None else f"{metrics.median_answer_seconds / 60:.1f} min"
+    labels = ", ".join(f"{html.escape(k)}: {v}" for k, v in sorted(metrics.by_label.items())) or "none yet"
+    return (f"<h2>Human review</h2><p>Review rate {rate}: {metrics.requested} of {metrics.executions} workflow executions "
+            f"were sent to a person (top-class probability below {threshold}); {metrics.answered} answered, "
+            f"{metrics.pending} pending. Model and person agree on {agreement} of the answered reviews; median time to "
+            f"answer {median}. Labels given: {labels}.</p><p>The drift monitor's low-confidence share uses the same "
+            "threshold but counts every captured endpoint invocation in its window (any caller); the review rate counts "
+            "workflow executions only.</p>")
+
+
 def draw_report(records: list[CapturedInference], threshold: float, out_dir: str | Path, max_images: int = 24,
                 evaluation: dict | None = None, drift: list[DriftPoint] | None = None,
-                psi_threshold: float = 0.2) -> Path:
+                psi_threshold: float = 0.2, review=None) -> Path:
     """Capture plots; the model's calibration and coverage/precision plots when its evaluation.json is given;
     drift scores over time when the drift monitor's reports are given."""
     import matplotlib
@@ -285,7 +302,8 @@ def draw_report(records: list[CapturedInference], threshold: float, out_dir: str
 {below} below the confidence threshold {threshold}.</p>
 <img src="confidence_over_time.png"><br><img src="confidence_histogram.png"><br><img src="captured_images.png">
 {model_section}
-{drift_html}</body></html>
+{drift_html}
+{review_html(review, threshold)}</body></html>
 """)
     return out / "index.html"
 
@@ -301,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drift-reports-uri", help="s3:// prefix of the drift monitor's reports for this endpoint "
                                                     "(…/drift-reports/<endpoint>/): adds drift scores over time")
     parser.add_argument("--psi-threshold", type=finite_number(0, low_open=True), default=0.2)
+    parser.add_argument("--human-labels-uri", help="s3:// prefix of the human labels (…/human-labels/): adds the "
+                                                   "review rate, agreement and time to answer")
+    parser.add_argument("--pending-reviews-uri", help="s3:// prefix of the pending reviews (…/human-reviews/pending/)")
+    parser.add_argument("--state-machine-arn", help="the inference workflow, whose executions the review rate counts")
     args = parser.parse_args(argv)
     # new, empty or an earlier report (never ~, / or . nor a folder with someone's own index.html), before any work
     out = check_output_dir(args.out, "--out", COMMAND, REPORT_MARKER, "capture-report/")
@@ -308,8 +330,19 @@ def main(argv: list[str] | None = None) -> int:
     records = read_capture(s3, args.capture_uri)
     evaluation = read_evaluation(s3, args.evaluation_uri) if args.evaluation_uri else None
     drift = read_drift_reports(s3, args.drift_reports_uri) if args.drift_reports_uri else None
+    review = None
+    if args.human_labels_uri:
+        from inference_workflow.review import read_records, review_metrics
+
+        executions = 0
+        if args.state_machine_arn:
+            pages = boto3.client("stepfunctions").get_paginator("list_executions").paginate(
+                stateMachineArn=args.state_machine_arn)
+            executions = sum(len(page["executions"]) for page in pages)
+        pending = read_records(s3, args.pending_reviews_uri) if args.pending_reviews_uri else []
+        review = review_metrics(read_records(s3, args.human_labels_uri), pending, executions)
     report = draw_report(records, args.threshold, out, evaluation=evaluation, drift=drift,
-                         psi_threshold=args.psi_threshold)
+                         psi_threshold=args.psi_threshold, review=review)
     write_marker(out, REPORT_MARKER, COMMAND)
     print(report)
     return 0

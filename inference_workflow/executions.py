@@ -44,6 +44,17 @@ class WorkflowResult:
     seconds: float = 0.0                      # as the caller saw it: start to observed end
     execution_arn: str = ""
     execution_seconds: float | None = None    # as Step Functions recorded it: startDate to stopDate
+    waiting_for_review: bool = False          # RUNNING, its review request sent: a person answers it (scones-review)
+    reviewed_by: str = ""                     # SUCCEEDED with a person's label (predicted_label is theirs)
+
+    @property
+    def outcome(self) -> str:
+        """SUCCEEDED, REVIEWED, WAITING_FOR_REVIEW, or the error's name."""
+        if self.waiting_for_review:
+            return "WAITING_FOR_REVIEW"
+        if self.status == "SUCCEEDED":
+            return "REVIEWED" if self.reviewed_by else "SUCCEEDED"
+        return self.error.split(":")[0] or self.status
 
 
 def true_label(key: str) -> str:
@@ -74,7 +85,7 @@ def _start(sfn, state_machine_arn: str, event: dict) -> str:
                                input=json.dumps(event))["executionArn"]
 
 
-def _result(description: dict, event: dict, seconds: float) -> WorkflowResult:
+def _result(description: dict, event: dict, seconds: float, waiting_for_review: bool = False) -> WorkflowResult:
     result = WorkflowResult(event["s3_key"], true_label(event["s3_key"]), description["status"], seconds=seconds,
                             execution_arn=description["executionArn"])
     if description.get("stopDate") and description.get("startDate"):
@@ -82,6 +93,10 @@ def _result(description: dict, event: dict, seconds: float) -> WorkflowResult:
     if description["status"] == "SUCCEEDED":
         output = json.loads(description.get("output") or "{}")
         result.predicted_label, result.confidence = output.get("predicted_label", ""), output.get("confidence")
+        if output.get("label_source") == "human":
+            result.reviewed_by = output.get("reviewer", "") or "?"
+    elif description["status"] == "RUNNING" and waiting_for_review:
+        result.waiting_for_review = True
     elif description["status"] != "RUNNING":
         cause = description.get("cause", "")
         try:
@@ -92,6 +107,22 @@ def _result(description: dict, event: dict, seconds: float) -> WorkflowResult:
     else:
         result.error = "TimedOut: still running when the caller stopped waiting"
     return result
+
+
+REVIEW_RESOURCE_TYPE = "sqs"        # the RequestReview task: sqs:sendMessage.waitForTaskToken
+REVIEW_CHECK_AFTER = 0.2            # seconds an execution runs before its history is read for a review request
+
+
+def awaits_review(sfn, execution_arn: str) -> bool:
+    """Whether the execution has sent its review request and waits for a person (its latest task is the SQS
+    callback, submitted and not yet answered). One short history page, newest first."""
+    events = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=5)["events"]
+    for event in events:
+        if event["type"] in ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskStateExited"):
+            return False
+        if event["type"] == "TaskSubmitted":
+            return event.get("taskSubmittedEventDetails", {}).get("resourceType") == REVIEW_RESOURCE_TYPE
+    return False
 
 
 def run_execution(sfn, state_machine_arn: str, event: dict, timeout: float = 60.0, poll: float = 0.005) -> WorkflowResult:
@@ -129,6 +160,11 @@ def run_executions(sfn, state_machine_arn: str, events: list[dict], concurrency:
         for arn in [a for a, (_, _, started) in in_flight.items() if a not in running or now - started > timeout]:
             index, event, started = in_flight.pop(arn)
             results[index] = _result(sfn.describe_execution(executionArn=arn), event, now - started)
+        for arn in [a for a, (_, _, started) in in_flight.items() if now - started > REVIEW_CHECK_AFTER]:
+            if awaits_review(sfn, arn):       # a person answers it later: nobody waits for them here
+                index, event, started = in_flight.pop(arn)
+                results[index] = _result(sfn.describe_execution(executionArn=arn), event, now - started,
+                                         waiting_for_review=True)
     return results
 
 
@@ -137,13 +173,17 @@ def format_table(results: list[WorkflowResult]) -> str:
     lines = [header, "-" * len(header)]
     for r in results:
         confidence = f"{r.confidence:.3f}" if r.confidence is not None else "-"
-        outcome = r.status if r.status != "FAILED" else (r.error.split(":")[0] or "FAILED")
+        outcome = r.outcome
         image = r.s3_key.rsplit("test/", 1)[-1][-44:]
         lines.append(f"{image:<44} {r.true_label:<10} {r.predicted_label or '-':<10} {confidence:>6}  "
                      f"{outcome[:26]:<10} {r.seconds * 1000:6.0f}")
-    succeeded = [r for r in results if r.status == "SUCCEEDED"]
+    succeeded = [r for r in results if r.status == "SUCCEEDED" and not r.reviewed_by]
     correct = sum(r.predicted_label == r.true_label for r in succeeded)
     lines.append(f"{len(succeeded)}/{len(results)} confident; {correct}/{len(succeeded) or 1} of those correct")
+    waiting = sum(r.waiting_for_review for r in results)
+    if waiting:
+        lines.append(f"{waiting} waiting for review: `scones-review list` shows them, "
+                     "`scones-review answer ID bicycle|motorcycle` answers one")
     return "\n".join(lines)
 
 

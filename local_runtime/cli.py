@@ -76,11 +76,27 @@ def format_summary(summary, run_dir: Path) -> str:
         lines += ["", "Inference workflow executions:", format_table(summary.workflow)]
         lines.append(f"Data capture: {summary.capture_records} records; report {summary.report}")
         lines.append(_drift_line(summary.drift))
+        lines.append(review_line(summary, run_dir))
     lines.append("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     lines.append(f"Everything is under {run_dir}")
     lines.append(f"Operator console: `scones-local serve --run-dir {run_dir}` brings this run up with its console "
                  "(URL in local-aws.env as SCONES_CONSOLE_URL); a finished run's console is not running")
     return "\n".join(lines)
+
+
+def review_line(summary, run_dir: Path) -> str:
+    """How many executions wait for a person, and the commands that answer them once serve is up."""
+    waiting = summary.waiting_for_review
+    metrics = summary.review or {}
+    rate = metrics.get("review_rate")
+    figures = (f" (review rate {rate:.0%} of {metrics.get('executions')} executions so far; {metrics.get('answered', 0)} "
+               f"answered, {metrics.get('pending', 0)} pending)") if rate is not None else ""
+    if not waiting:
+        return f"Human review: no execution of this run waits for a person{figures}"
+    return (f"Human review: {waiting} workflow execution(s) waiting for review{figures}. Answer them once "
+            f"`scones-local serve --run-dir {run_dir}` is up: source {run_dir}/local-aws.env, then "
+            "`scones-review --environment local list` and `scones-review --environment local answer ID "
+            "bicycle|motorcycle`")
 
 
 def _drift_line(drift: dict | None) -> str:
@@ -126,6 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Local AWS APIs at {stack.aws.url}, SageMaker runtime at {stack.server.url}.\n"
               f"In another shell:  source {env_file}\n"
               f"  scones-registry list | approve N | reject N --reason ... | live\n"
+              f"  scones-review list | answer ID bicycle|motorcycle     # the images the model is unsure of\n"
               f"  scones-workflow-test --state-machine-arn {stack.resources.state_machine_arn} "
               f"--bucket {stack.config.storage.bucket} --prefix {stack.config.storage.prefix}/staged/<execution>/test/ "
               "-n 10\n"

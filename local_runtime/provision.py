@@ -1,6 +1,7 @@
 """Creates on the local AWS APIs what the SAM template creates on AWS: the same code, the same ASL.
 
-Bucket, IAM role, the three inference Lambdas, the deploy Lambda and the pipeline's
+Bucket, IAM role, the three inference Lambdas, the human review Lambda with the review queue and its
+dead-letter queue, the deploy Lambda and the pipeline's
 find-registered-model and find-champion Lambdas (zipped from their folders, exactly what SAM packages
 from each CodeUri), the deploy Lambda's asynchronous-invocation config with its on-failure SQS queue,
 the state machine (with the template's DefinitionSubstitutions), the EventBridge rules for approvals
@@ -29,6 +30,8 @@ FIND_REGISTERED_FOLDER = "find_registered_model"
 FIND_CHAMPION_FOLDER = "find_champion"
 NOTIFICATION_RULES = ("PipelineFailedRule", "ChallengerStoppedRule")
 DRIFT_MONITOR_FOLDER = "drift_monitor"
+HUMAN_REVIEW_FOLDER = "human_review"
+REVIEW_QUEUES = ("ReviewDeadLetterQueue", "ReviewQueue")     # the dead-letter queue first: the other names it
 DEPLOY_RETRY_ATTEMPTS = 2              # as the template's EventInvokeConfig
 DEPLOY_MAX_EVENT_AGE = 21600
 DEPLOY_FAILURE_RETENTION = 1209600     # 14 days, SQS's maximum
@@ -50,6 +53,9 @@ class Provisioned:
     deploy_failures_queue_url: str
     monitor_function_arn: str = ""
     alarm_names: tuple[str, ...] = ()
+    review_function_arn: str = ""
+    review_queue_url: str = ""
+    review_dead_letter_queue_url: str = ""
 
 
 def zip_folder(folder: Path, include: tuple[str, ...] = ("*.py",)) -> bytes:
@@ -146,7 +152,9 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         DestinationConfig={"OnFailure": {"Destination": failures_arn}})
     upsert_function(lam, find_registered_function_name(config), role_arn,
                     zip_folder(WORKFLOW_DIR / FIND_REGISTERED_FOLDER), "lambda_function.lambda_handler", {}, timeout=60)
-    machine_arn = upsert_state_machine(sfn, config.inference.state_machine_name, render_definition(functions), role_arn)
+    review = provision_review(clients, config, role_arn)
+    machine_arn = upsert_state_machine(sfn, config.inference.state_machine_name, render_definition(
+        {**functions, "HumanReviewFunctionArn": review.function_arn, "ReviewQueueUrl": review.queue_url}), role_arn)
     events.put_rule(Name=f"{prefix}-model-approved", State="ENABLED", EventPattern=json.dumps({
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
         "detail": {"ModelPackageGroupName": [config.registry.model_package_group],
@@ -162,7 +170,39 @@ def provision(clients, config: SconesConfig) -> Provisioned:
     provision_champion_lookup(clients, config, role_arn)
     monitor_arn, alarm_names = provision_monitoring(clients, config, role_arn)
     provision_notifications(clients, config)
-    return Provisioned(role_arn, functions, deploy_arn, machine_arn, failures_url, monitor_arn, alarm_names)
+    return Provisioned(role_arn, functions, deploy_arn, machine_arn, failures_url, monitor_arn, alarm_names,
+                       review.function_arn, review.queue_url, review.dead_letter_queue_url)
+
+
+@dataclass(frozen=True)
+class ReviewResources:
+    function_arn: str
+    queue_url: str
+    dead_letter_queue_url: str
+
+
+def provision_review(clients, config: SconesConfig, role_arn: str) -> ReviewResources:
+    """The template's review queue (with its redrive policy to the dead-letter queue) and HumanReviewFunction,
+    named and configured as the template declares them with this configuration's parameters."""
+    from local_runtime.template_resources import resolver_for
+
+    resolver = resolver_for(config)
+    resources = resolver.template["Resources"]
+    sqs = clients.client("sqs")
+    urls = {}
+    for logical_id in REVIEW_QUEUES:
+        properties = resolver.resolve(resources[logical_id]["Properties"])
+        attributes = {key: str(properties[key]) for key in ("MessageRetentionPeriod", "VisibilityTimeout")
+                      if key in properties}
+        if "RedrivePolicy" in properties:
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": properties["RedrivePolicy"]["deadLetterTargetArn"],
+                                                      "maxReceiveCount": int(properties["RedrivePolicy"]["maxReceiveCount"])})
+        urls[logical_id] = sqs.create_queue(QueueName=properties["QueueName"], Attributes=attributes)["QueueUrl"]
+    function = resolver.resolve(resources["HumanReviewFunction"]["Properties"])
+    arn = upsert_function(clients.client("lambda"), function["FunctionName"], role_arn,
+                          zip_folder(WORKFLOW_DIR / HUMAN_REVIEW_FOLDER), function["Handler"],
+                          {k: str(v) for k, v in function["Environment"]["Variables"].items()})
+    return ReviewResources(arn, urls["ReviewQueue"], urls["ReviewDeadLetterQueue"])
 
 
 def guarded_update_environment(config: SconesConfig) -> dict[str, str]:

@@ -51,6 +51,12 @@ class RunSummary:
     report: str | None = None
     seconds: dict = field(default_factory=dict)
     data_source: str = ""
+    review: dict | None = None          # review rate, agreement, median time to answer (ReviewMetrics as a dict)
+
+    @property
+    def waiting_for_review(self) -> int:
+        """Workflow executions of this run left waiting for a person (answered later, once serve is up)."""
+        return sum(getattr(r, "waiting_for_review", False) for r in self.workflow)
 
     @property
     def succeeded(self) -> bool:
@@ -157,6 +163,17 @@ def _run_drift_monitor(stack: LocalStack) -> dict | None:
     return answer
 
 
+def _review_metrics(stack: LocalStack):
+    """The review figures over the executions this stack ran and every review record so far."""
+    from inference_workflow.review import ReviewStore, read_records, review_metrics
+
+    store, s3 = ReviewStore.of(stack.config), stack.client("s3")
+    pages = stack.client("stepfunctions").get_paginator("list_executions").paginate(
+        stateMachineArn=stack.resources.state_machine_arn)
+    executions = sum(len(page["executions"]) for page in pages)
+    return review_metrics(read_records(s3, store.labels_uri), read_records(s3, store.pending_uri), executions)
+
+
 def _output_uri(record: ExecutionRecord, step: str, output: str) -> str:
     """Where a processing step of this execution wrote an output (per execution; cached: an earlier one's)."""
     outputs = record.properties[step]["ProcessingOutputConfig"]["Outputs"]
@@ -187,16 +204,18 @@ def _after_pipeline(stack: LocalStack, summary: RunSummary, run_dir: Path, execu
     events = generate_test_cases(s3, location.bucket, location.key, executions)
     results = run_executions(stack.client("stepfunctions"), stack.resources.state_machine_arn, events, concurrency)
     summary.workflow = results
-    summary.endpoint_answers = any(r.status == "SUCCEEDED" or "ThresholdConfidence" in r.error for r in results)
+    summary.endpoint_answers = any(r.status == "SUCCEEDED" or r.waiting_for_review for r in results)
     timings["workflow"] = time.perf_counter() - clock
     stack.server.capture.flush()
     clock = time.perf_counter()
     records = read_capture(s3, f"{capture_uri(config)}/{config.endpoint.name}/")
     summary.capture_records = len(records)
     summary.drift = _run_drift_monitor(stack)
+    metrics = _review_metrics(stack)
+    summary.review = asdict(metrics) | {"review_rate": metrics.review_rate}
     if records:
         drift = read_drift_reports(s3, f"{drift_reports_uri(config)}/{config.endpoint.name}/")
         summary.report = str(draw_report(records, config.inference.confidence_threshold, run_dir / "report",
                                          evaluation=summary.evaluation, drift=drift,
-                                         psi_threshold=config.monitor.psi_threshold))
+                                         psi_threshold=config.monitor.psi_threshold, review=metrics))
     timings["report"] = time.perf_counter() - clock

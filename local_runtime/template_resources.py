@@ -119,6 +119,9 @@ class Resolver:
             return f"arn:aws:cloudwatch:{self.region}:{self.account}:alarm:{self.alarm_name(logical_id)}"
         if resource.get("Type") == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:aws:iam::{self.account}:role/{logical_id}"
+        if resource.get("Type") == "AWS::SQS::Queue" and attribute in ("Arn", "QueueName"):
+            name = self.resolve(resource["Properties"]["QueueName"])
+            return name if attribute == "QueueName" else f"arn:aws:sqs:{self.region}:{self.account}:{name}"
         raise TemplateResolveError(f"the local stack cannot resolve GetAtt {logical_id}.{attribute}")
 
 

@@ -104,3 +104,65 @@ def build_splits(train: list[Sample], test: list[Sample], validation_fraction: f
     splits = {"train": train, "validation": validation, "test": test}
     check_splits(splits)
     return StagedSplits(splits, {"test": test_dups, "train": train_dups}, dropped)
+
+
+@dataclass(frozen=True)
+class HumanLabelled:
+    """A reviewed image decoded to the model's input, with the person's class; or why it cannot be used."""
+    review_id: str
+    image_uri: str
+    image_sha256: str                 # of the image's bytes as the workflow read them
+    label: str
+    pixels: np.ndarray | None = None  # 32×32×3 uint8; None when unusable
+    problem: str = ""                 # why it cannot be used (decoded elsewhere: missing, not an image, unknown label)
+
+
+@dataclass
+class FoldedLabels:
+    used: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)     # {review_id, image, reason}
+
+    def report(self) -> dict:
+        reasons: dict[str, int] = {}
+        for item in self.skipped:
+            reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
+        return {"used": len(self.used), "skipped": len(self.skipped), "skipped_by_reason": reasons,
+                "used_reviews": self.used, "skipped_reviews": self.skipped}
+
+
+def fold_human_labels(splits: dict[str, list[Sample]], labelled: list[HumanLabelled],
+                      test_file_digests: set[str]) -> FoldedLabels:
+    """Adds the human-labelled images to the training split only (never validation or test).
+
+    Skipped, each with its reason: an image whose bytes (SHA-256) or pixels are in the test split
+    (it would score the model on what it learned), one already in training or validation, one two
+    people labelled differently (which label is right is unknown), and one that could not be used.
+    A repeat of the same image with the same label is used once.
+    """
+    folded = FoldedLabels()
+    test_pixels = {image_hash(s.image) for s in splits["test"]}
+    known_pixels = {image_hash(s.image) for split in ("train", "validation") for s in splits[split]}
+    labels_of: dict[str, set[str]] = {}
+    for item in labelled:
+        if item.pixels is not None:
+            labels_of.setdefault(image_hash(item.pixels), set()).add(item.label)
+
+    def skip(item: HumanLabelled, reason: str) -> None:
+        folded.skipped.append({"review_id": item.review_id, "image": item.image_uri, "reason": reason})
+
+    for item in sorted(labelled, key=lambda i: i.review_id):
+        if item.pixels is None:
+            skip(item, item.problem or "not usable")
+            continue
+        digest = image_hash(item.pixels)
+        if item.image_sha256 in test_file_digests or digest in test_pixels:
+            skip(item, "in the test split")
+        elif len(labels_of[digest]) > 1:
+            skip(item, "labelled differently by another review")
+        elif digest in known_pixels:
+            skip(item, "already in training or validation")
+        else:
+            known_pixels.add(digest)
+            splits["train"].append(Sample(item.pixels, CLASS_NAMES.index(item.label), f"human-{item.review_id}"))
+            folded.used.append({"review_id": item.review_id, "image": item.image_uri, "label": item.label})
+    return folded

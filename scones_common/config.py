@@ -229,6 +229,14 @@ class InferenceConfig(Section):
     state_machine_name: Annotated[Text, _matches(_NAME, "scones-inference-workflow")] = "scones-inference-workflow"
 
 
+class ReviewConfig(Section):
+    """Human review of low-confidence inferences (the workflow's SQS callback, inference_workflow/human_review/)."""
+    timeout_seconds: Annotated[Whole, _in_range(1, 31536000)] = 604800       # a week; an execution lasts a year at most
+    queue_name: ResourceName = "scones-vehicle-classifier-review"
+    dead_letter_queue_name: ResourceName = "scones-vehicle-classifier-review-dlq"
+    max_receive_count: Annotated[Whole, _in_range(1, 1000)] = 5
+
+
 class ScheduleConfig(Section):
     enabled: bool = True
     expression: Schedule = "cron(0 3 ? * MON *)"
@@ -286,6 +294,7 @@ class SconesConfig(BaseSettings):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)

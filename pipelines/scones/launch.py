@@ -56,9 +56,13 @@ def start_pipeline(s3, sm, config: SconesConfig) -> Started:
     the definition's parameter defaults already carry the rest of the configuration.
     """
     from pipelines.scones.code_bundle import upload_code
+    from pipelines.scones.human_labels import empty_set_uri, publish_label_set
     from pipelines.scones.pipeline import get_pipeline, registry_metadata_value
 
     source = mirror_source_archive(s3, config, raw_data_uri(config))
+    labels = publish_label_set(s3, config)       # the labels recorded by now, keyed by content
+    if labels != empty_set_uri(config):
+        _publish_empty_set(s3, config)           # the parameter's default, for runs the schedule starts
     code_prefix = upload_code(s3, config.s3_root)
     tags = [{"Key": "project", "Value": config.project.name}, {"Key": "environment", "Value": config.environment},
             {"Key": "git_commit", "Value": config.project.git_commit}]
@@ -68,8 +72,19 @@ def start_pipeline(s3, sm, config: SconesConfig) -> Started:
                                            PipelineExecutionDisplayName=f"run-{config.project.git_commit}",
                                            PipelineParameters=[
                                                {"Name": "InputDataUri", "Value": source.uri},
-                                               {"Name": "DataSource", "Value": registry_metadata_value(source.provenance)}])
+                                               {"Name": "DataSource", "Value": registry_metadata_value(source.provenance)},
+                                               {"Name": "HumanLabelsUri", "Value": labels}])
     return Started(code_prefix, response["PipelineExecutionArn"])
+
+
+def _publish_empty_set(s3, config: SconesConfig) -> None:
+    from pipelines.scones.human_labels import empty_set_uri
+    from scones_common.contracts.human_labels import MANIFEST_FILE, manifest_bytes
+    from scones_common.s3uri import parse_s3_uri
+
+    folder = parse_s3_uri(empty_set_uri(config))
+    s3.put_object(Bucket=folder.bucket, Key=f"{folder.key}{MANIFEST_FILE}", Body=manifest_bytes([]),
+                  ContentType="application/json")
 
 
 def _waiter(sm, poll_seconds: float, timeout_seconds: float):

@@ -45,6 +45,7 @@ from scones_common.algorithm_contract import to_text
 from scones_common.config import NO_AUGMENTATION, SconesConfig
 from scones_common.contracts.classes import CLASS_NAMES
 from scones_common.contracts.container import (
+    HUMAN_LABELS_INPUT,
     CODE_LIB,
     EVALUATION_OUTPUT,
     EVALUATION_REPORT,
@@ -94,6 +95,7 @@ class Parameters:
     validation_fraction: object
     accuracy_threshold: object
     approval_status: object
+    human_labels_uri: object
 
     def all(self) -> list:
         return list(self.__dict__.values())
@@ -135,7 +137,14 @@ def _parameters(config: SconesConfig) -> Parameters:
         validation_fraction=sdk.ParameterFloat("ValidationFraction", default_value=config.data.validation_fraction),
         accuracy_threshold=sdk.ParameterFloat("AccuracyThreshold", default_value=config.evaluation.accuracy_threshold),
         approval_status=sdk.ParameterString("ModelApprovalStatus", default_value=config.registry.approval_status),
+        human_labels_uri=sdk.ParameterString("HumanLabelsUri", default_value=_empty_label_set(config)),
     )
+
+
+def _empty_label_set(config: SconesConfig) -> str:
+    from pipelines.scones.human_labels import empty_set_uri
+
+    return empty_set_uri(config)
 
 
 def training_hyperparameters(hp) -> dict[str, str]:
@@ -223,9 +232,11 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
         name="PrepareData",
         step_args=processor("prepare-data").run(
             code=bundle.uri(config.s3_root, "processing/prepare_data.py"),
-            inputs=[_s3_input("data", params.input_data_uri, STAGING_INPUT), code_lib],
+            inputs=[_s3_input("data", params.input_data_uri, STAGING_INPUT),
+                    _s3_input("human-labels", params.human_labels_uri, HUMAN_LABELS_INPUT), code_lib],
             outputs=[_s3_output("staged", STAGING_OUTPUT, _execution_uri(config, "staged"))],
             arguments=["--data-source", STAGING_INPUT, "--output-dir", STAGING_OUTPUT,
+                       "--human-labels-dir", HUMAN_LABELS_INPUT,
                        "--validation-fraction", _text(params.validation_fraction), "--seed", str(config.data.seed)]),
         property_files=[staging_report], cache_config=cache)
     staged = prepare.properties.ProcessingOutputConfig.Outputs["staged"].S3Output.S3Uri
@@ -344,6 +355,7 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
                                                                            s3_uri=evaluation_uri)),
         metadata_properties=sdk.MetadataProperties(commit_id=params.git_commit, generated_by=config.pipeline.name),
         customer_metadata_properties={"git_commit": params.git_commit, "data_source": params.data_source_label,
+                                      "human_labels": params.human_labels_uri,
                                       "accuracy": _text(accuracy),
                                       **{key: _text(compared(f"metadata.{key}")) for key in GATE_METADATA}},
         domain="COMPUTER_VISION", task="IMAGE_CLASSIFICATION"))

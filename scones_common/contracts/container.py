@@ -17,6 +17,7 @@ CODE_LIB = f"{PROCESSING}/input/lib"                    # the code bundle, on PY
 
 STAGING_INPUT = f"{PROCESSING}/input/data"              # PrepareData: the source archive
 STAGING_OUTPUT = f"{PROCESSING}/output"                 # PrepareData: splits, .lst files, staging report
+HUMAN_LABELS_INPUT = f"{PROCESSING}/input/human-labels"  # PrepareData: the human-label set (manifest + images)
 
 PREDICTIONS_INPUT = f"{PROCESSING}/input/predictions"   # EvaluateModel: the batch transform's output
 TEST_LST_INPUT = f"{PROCESSING}/input/lst"              # EvaluateModel: the folder of the test split's .lst

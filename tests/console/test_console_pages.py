@@ -213,7 +213,32 @@ def test_captures_page_shows_images_confidence_and_drift(console):
                  what="captures to be written")
     assert page.count('<figure class="capture') == 4 and 'class="capture low"' in page
     assert "Low-confidence share" in page and "brightness" in page and "0.310" in page
-    assert _get(client, "/review").count("Not available yet") == 1
+    assert "No review is waiting" in _get(client, "/review") or "review-" in _get(client, "/review")
+
+
+def test_review_lists_an_image_waiting_for_a_person_and_answers_it(console):
+    stack, client, csrf, _ = console
+    bucket, sfn = stack.config.storage.bucket, stack.client("stepfunctions")
+    stack.client("s3").put_object(Bucket=bucket, Key="console-review/grey.png", Body=solid_png(128))
+    arn = sfn.start_execution(stateMachineArn=stack.resources.state_machine_arn, name="console-review",
+                              input=json.dumps({"s3_bucket": bucket, "s3_key": "console-review/grey.png"}))["executionArn"]
+    page = _wait(lambda: _page_with(client, "/review", lambda p: "s3://scones-local/console-review/grey.png" in p),
+                 what="the review request")
+    review_id = re.search(r'id="review-([0-9a-f]{16})"', page).group(1)
+    assert "data:image/png;base64," in page and "waiting" in page and 'value="motorcycle"' in page
+    refused = _post(client, f"/review/{review_id}/answer", csrf, label="car")
+    assert refused.status_code == 303
+    assert "is not one of the classes" in _get(client, "/review")
+    assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    assert client.post(f"/review/{review_id}/answer", data={"label": "bicycle"}, base_url=BASE).status_code == 403
+    answered = _post(client, f"/review/{review_id}/answer", csrf, label="bicycle", note="a cargo bike")
+    assert answered.status_code == 303
+    page = _get(client, "/review")
+    assert f"Review {review_id}: bicycle, sent to the waiting execution (execution SUCCEEDED)" in page
+    assert f'id="review-{review_id}"' not in page
+    record = json.loads(stack.client("s3").get_object(
+        Bucket=bucket, Key=f"{stack.config.storage.prefix}/human-labels/{review_id}.json")["Body"].read())
+    assert record["note"] == "a cargo bike" and record["reviewer"].startswith("arn:aws:")   # who, as STS says
 
 
 def test_canary_reads_pending_deployment_and_config():

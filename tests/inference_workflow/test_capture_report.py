@@ -126,3 +126,16 @@ def test_an_earlier_report_directory_is_accepted_again(tmp_path, monkeypatch):
     for _ in range(2):
         assert capture_report.main(["--capture-uri", "s3://b/data-capture/e/", "--out", str(out)]) == 0
     assert (out / "index.html").exists()
+
+
+def test_the_review_section_gives_rate_agreement_and_time_to_answer():
+    from inference_workflow.capture_report import review_html
+    from inference_workflow.review import review_metrics
+
+    labels = [{"review_id": "a", "label": "bicycle", "model_prediction": "motorcycle",
+               "requested_at": "2026-01-01T00:00:00+00:00", "answered_at": "2026-01-01T00:06:00+00:00"}]
+    text = review_html(review_metrics(labels, [{"review_id": "b"}], executions=14), 0.93)
+    assert "Review rate 14.3%: 2 of 14 workflow executions" in text and "1 answered, 1 pending" in text
+    assert "agree on 0.0%" in text and "median time to answer 6.0 min" in text
+    assert "low-confidence share uses the same threshold" in text
+    assert review_html(None, 0.93) == ""

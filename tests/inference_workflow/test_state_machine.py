@@ -33,17 +33,39 @@ def test_statelint_catches_a_deliberate_error(tmp_path):
 def test_structure_is_jsonpath_lambda_invoke():
     asl = json.loads(ASL_PATH.read_text())
     assert asl["StartAt"] == "SerializeImageData"
-    tasks = [s for s in asl["States"].values() if s["Type"] == "Task"]
-    assert len(tasks) == 3 and "QueryLanguage" not in asl
-    for task in tasks:
+    tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task"}
+    assert len(tasks) == 6 and "QueryLanguage" not in asl
+    for name, task in tasks.items():
+        assert task["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name          # no error leaves a task uncaught
+        for catch in task["Catch"]:     # into a Fail state the error replaces the input (works for any input shape)
+            assert catch["ResultPath"] == "$" or asl["States"][catch["Next"]]["Type"] == "Task", (name, catch)
+        if name == "RequestReview":
+            continue
         assert task["Resource"] == "arn:aws:states:::lambda:invoke"
-        assert task["OutputPath"] == "$.Payload" and task["Parameters"]["Payload.$"] == "$"
+        assert task["OutputPath"] == "$.Payload"
         assert any("Lambda.TooManyRequestsException" in r["ErrorEquals"] for r in task["Retry"])
-        assert task["Catch"][-1]["ErrorEquals"] == ["States.ALL"]              # no error leaves a task uncaught
-        assert all(c["ResultPath"] == "$" for c in task["Catch"])              # works for any input shape
     classify_retry = {e for r in asl["States"]["ClassifyImage"]["Retry"] for e in r["ErrorEquals"]}
     assert {"ThrottlingException", "ModelError"} <= classify_retry
-    assert asl["States"]["LowConfidence"]["Error"] == "ThresholdConfidenceError"
+
+
+def test_low_confidence_goes_to_a_person_through_the_sqs_callback():
+    states = json.loads(ASL_PATH.read_text())["States"]
+    assert "LowConfidence" not in states           # the image is no longer dropped
+    to_review = states["FilterInferences"]["Catch"][0]
+    assert to_review == {"ErrorEquals": ["ThresholdConfidenceError"], "ResultPath": "$.low_confidence",
+                         "Next": "PrepareReview"}
+    request = states["RequestReview"]
+    assert request["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+    body = request["Parameters"]["MessageBody"]
+    assert body["taskToken.$"] == "$$.Task.Token"
+    assert {"image.$", "prediction.$", "confidence.$", "inferences.$"} <= set(body)
+    assert request["TimeoutSecondsPath"] == "$.review.timeout_seconds"
+    assert request["Catch"][0] == {"ErrorEquals": ["States.Timeout", "States.HeartbeatTimeout"], "ResultPath": "$",
+                                   "Next": "ReviewTimedOut"}
+    assert states["ReviewTimedOut"] == {**states["ReviewTimedOut"], "Type": "Fail", "Error": "ReviewTimedOut"}
+    invalid = states["RecordReview"]["Catch"][0]
+    assert invalid["ErrorEquals"] == ["InvalidReviewAnswerError"] and invalid["Next"] == "RequestReview"
+    assert states["RecordReview"].get("End") is True
 
 
 def test_rendering_leaves_no_placeholder():
@@ -66,11 +88,15 @@ def test_confident_image_succeeds(local_stack):
     assert entered == ["SerializeImageData", "ClassifyImage", "FilterInferences"]
 
 
-def test_low_confidence_image_fails_with_named_error(local_stack):
+def test_low_confidence_image_waits_for_review(local_stack):
     event = _upload(local_stack, "sm-tests/test/motorcycle/grey.png", solid_png(128))
-    result = run_execution(local_stack.client("stepfunctions"), local_stack.resources.state_machine_arn, event)
-    assert result.status == "FAILED"
-    assert result.error.startswith("ThresholdConfidenceError") and "below the threshold 0.93" in result.error
+    sfn = local_stack.client("stepfunctions")
+    result = run_execution(sfn, local_stack.resources.state_machine_arn, event, timeout=1.5)
+    assert result.status == "RUNNING"          # answered in tests/inference_workflow/test_human_review_workflow.py
+    history = sfn.get_execution_history(executionArn=result.execution_arn)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered == ["SerializeImageData", "ClassifyImage", "FilterInferences", "PrepareReview", "RequestReview"]
+    sfn.stop_execution(executionArn=result.execution_arn)
 
 
 def test_missing_object_fails_as_bad_input(local_stack):

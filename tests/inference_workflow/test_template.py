@@ -118,7 +118,7 @@ def test_every_function_is_packaged_from_the_folder_the_local_runtime_zips():
                  if r["Type"] == "AWS::Serverless::Function"}
     local = ({folder for folder, _ in provision.INFERENCE_FUNCTIONS.values()}
              | {provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER,
-                provision.FIND_CHAMPION_FOLDER})
+                provision.FIND_CHAMPION_FOLDER, provision.HUMAN_REVIEW_FOLDER})
     assert {f["CodeUri"].rstrip("/") for f in functions.values()} == local
     assert {f["Handler"] for f in functions.values()} == {"lambda_function.lambda_handler"}
 
@@ -131,7 +131,7 @@ def test_lambdas_import_only_the_standard_library_boto3_and_their_own_folder():
     allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "__future__"}
     for folder in {f for f, _ in provision.INFERENCE_FUNCTIONS.values()} | {
             provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER,
-            provision.FIND_CHAMPION_FOLDER}:
+            provision.FIND_CHAMPION_FOLDER, provision.HUMAN_REVIEW_FOLDER}:
         own = {p.stem for p in (provision.WORKFLOW_DIR / folder).glob("*.py")}
         for path in (provision.WORKFLOW_DIR / folder).glob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
@@ -139,6 +139,23 @@ def test_lambdas_import_only_the_standard_library_boto3_and_their_own_folder():
                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
                 for name in names:
                     assert name.split(".")[0] in allowed | own, f"{path} imports {name}: Lambdas ship alone"
+
+
+def test_the_review_queue_has_a_dead_letter_queue_and_the_review_time_comes_from_the_config():
+    from inference_workflow.template_parameters import template_parameters
+    from scones_common.config import load_config
+
+    resources = _template()["Resources"]
+    queue = resources["ReviewQueue"]["Properties"]
+    assert "review" in queue["QueueName"]["Ref"].lower()
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ReviewDeadLetterQueue", "Arn"]}
+    machine = resources["InferenceStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["ReviewQueueUrl"] == {"Ref": "ReviewQueue"}
+    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["ReviewQueue", "QueueName"]}}} in machine["Policies"]
+    variables = resources["HumanReviewFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["REVIEW_TIMEOUT_SECONDS"] == {"Ref": "ReviewTimeoutSeconds"}
+    parameters = template_parameters(load_config(environment="prod", environ={"SCONES__REVIEW__TIMEOUT_SECONDS": "3600"}))
+    assert parameters["ReviewTimeoutSeconds"] == "3600" and parameters["ReviewQueueName"].endswith("-review")
 
 
 def test_the_schedule_rule_honours_schedule_enabled():

@@ -45,7 +45,7 @@ def test_workflow_ran_on_test_images_and_was_captured(runs):
     assert len(first.workflow) == 6 and first.endpoint_answers
     staged = f"/staged/{first.execution.execution_id}/test/"      # PrepareData's per-execution output
     assert all(staged in r.s3_key for r in first.workflow)
-    assert all(r.status == "SUCCEEDED" or r.error.startswith("ThresholdConfidenceError") for r in first.workflow)
+    assert all(r.status == "SUCCEEDED" or r.waiting_for_review for r in first.workflow)     # none waits on a person
     assert first.capture_records == 6
     for name in ("index.html", "confidence_over_time.png", "confidence_histogram.png", "captured_images.png"):
         assert (run_dir / "report" / name).exists(), name

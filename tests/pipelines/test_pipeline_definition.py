@@ -64,6 +64,16 @@ def test_parameters_declared_and_all_used(definition):
     assert approval["DefaultValue"] == "PendingManualApproval"
 
 
+def test_prepare_data_reads_the_human_label_set_named_by_its_content(definition):
+    labels = next(p for p in definition["Parameters"] if p["Name"] == "HumanLabelsUri")
+    assert labels["Type"] == "String" and "/human-label-sets/sha256-" in labels["DefaultValue"]    # the empty set
+    prepare = _steps(definition)["PrepareData"]["Arguments"]
+    inputs = {i["InputName"]: i["S3Input"] for i in prepare["ProcessingInputs"]}
+    assert inputs["human-labels"]["S3Uri"] == {"Get": "Parameters.HumanLabelsUri"}   # part of the step's cache key
+    arguments = prepare["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--human-labels-dir") + 1] == inputs["human-labels"]["LocalPath"]
+
+
 def test_property_references_point_at_existing_steps(definition):
     steps = _steps(definition)
     for reference in _gets(definition["Steps"]):
@@ -241,7 +251,8 @@ def test_register_and_deploy(definition):
         "Get": "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"}
     assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["ContentType"] == "application/json"
     assert set(register["CustomerMetadataProperties"]) == {"git_commit", "data_source", "accuracy", "champion_tolerance",
-                                                           "champion", "challenger"}
+                                                           "champion", "challenger", "human_labels"}
+    assert register["CustomerMetadataProperties"]["human_labels"] == {"Get": "Parameters.HumanLabelsUri"}
     gate_record = register["CustomerMetadataProperties"]["champion_tolerance"]["Std:Join"]["Values"][0]["Std:JsonGet"]
     assert gate_record == {"PropertyFile": {"Get": "Steps.CompareWithChampion.PropertyFiles.ChampionComparison"},
                            "Path": "metadata.champion_tolerance"}
@@ -269,7 +280,8 @@ def test_processing_scripts_default_to_where_the_definition_mounts(definition):
     """What the scripts read and write when run with no arguments is what the jobs mount."""
     steps = _steps(definition)
     prepare = prepare_data.parse_args([])
-    assert _local_paths(steps["PrepareData"]) == {container.STAGING_INPUT, container.STAGING_OUTPUT, container.CODE_LIB}
+    assert _local_paths(steps["PrepareData"]) == {container.STAGING_INPUT, container.STAGING_OUTPUT, container.CODE_LIB,
+                                                  container.HUMAN_LABELS_INPUT}
     assert prepare.output_dir == container.STAGING_OUTPUT
     assert _local_paths(steps["EvaluateModel"]) == {container.PREDICTIONS_INPUT, container.TEST_LST_INPUT,
                                                     container.TEST_IMAGES_INPUT, container.EVALUATION_OUTPUT,

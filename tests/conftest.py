@@ -26,12 +26,32 @@ def shared_archive() -> Path:
 STACK_FIXTURES = frozenset({"local_stack", "stack", "failing_stack", "monitored", "serving", "main_job"})
 
 
+MAIN_JOB_MODULES = ("tests/local_runtime/test_run.py", "tests/local_runtime/test_review_loop.py")
+
+
 def pytest_collection_modifyitems(items):
     """The tiers' rule, applied where it cannot be forgotten: a test that needs a running stack (moto server,
     endpoint server, deployed model), serve or the shared main job is end to end, however it reaches it."""
     for item in items:
-        if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        names = getattr(item, "fixturenames", ())
+        if STACK_FIXTURES.intersection(names):
             item.add_marker(pytest.mark.e2e)
+        if "main_job" in names and item.nodeid.split("::", 1)[0] not in MAIN_JOB_MODULES:
+            raise pytest.UsageError(f"{item.nodeid} uses main_job: add its module to MAIN_JOB_MODULES in "
+                                    "tests/conftest.py, so that the session trains once")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Whole modules per worker (``--dist loadfile``: module fixtures start once), and the modules sharing the
+    session's main job on one worker, so that it runs once."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedMainJob(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "main_job" if module in MAIN_JOB_MODULES else module
+
+    return SharedMainJob(config, log)
 
 
 @pytest.fixture(scope="module")

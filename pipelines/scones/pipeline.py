@@ -45,10 +45,10 @@ from scones_common.algorithm_contract import to_text
 from scones_common.config import NO_AUGMENTATION, SconesConfig
 from scones_common.contracts.classes import CLASS_NAMES
 from scones_common.contracts.container import (
-    HUMAN_LABELS_INPUT,
     CODE_LIB,
     EVALUATION_OUTPUT,
     EVALUATION_REPORT,
+    HUMAN_LABELS_INPUT,
     PREDICTIONS_INPUT,
     PROCESSING,
     STAGING_INPUT,
@@ -209,6 +209,7 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
         "pipeline": config.pipeline.model_copy(update={"role_arn": role_arn or config.pipeline.role_arn})}).require_cloud()
     role_arn = config.pipeline.role_arn
     region = config.project.region
+    sdk.skip_role_validation()
     session = session or sdk.pipeline_session(region, config.storage.bucket)
     bundle = bundle or code_bundle()
     params = _parameters(config)

@@ -9,7 +9,15 @@ import logging
 import os
 import warnings
 
-os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+
+def skip_role_validation() -> None:
+    """Building a ModelTrainer makes the SDK check the training role through IAM (SimulatePrincipalPolicy) unless
+    SAGEMAKER_VALIDATE_ROLE is off; a definition only names the role. Called at every build, not only at import,
+    so that it holds whatever the process did to its environment since."""
+    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+
+
+skip_role_validation()
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # some SDK modules build a client at import time
 warnings.filterwarnings("ignore", message="Running within a PipelineSession")
 for _name in ("sagemaker", "sagemaker.config", "botocore.credentials"):

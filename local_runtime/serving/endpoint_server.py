@@ -4,14 +4,16 @@ Endpoints, configs and models are read from the (local) SageMaker control plane,
 the deploy Lambda created is what gets served. Also speaks the container contract
 (``GET /ping``, ``POST /invocations``) for the default endpoint.
 
-HTTP is werkzeug's threaded server (one thread per connection, each connection closed after its
-answer); this module is a WSGI application answering what the SageMaker runtime answers: a body
+HTTP is cheroot's WSGI server (CherryPy's: a pool of worker threads, HTTP/1.1 keep-alive, so boto3
+reuses its connections as it does with SageMaker's front end); this module is a WSGI application
+answering what the SageMaker runtime answers: a body
 over 6 MB is a 413 before it is read (from Content-Length, or while a chunked body streams in,
 and before ``100 Continue``), anything the model rejects (not an image, too many pixels, wrong
 content type) is a ModelError (424) carrying the container's status, a model that cannot be
 loaded is a ModelError with status 500, and every error is a JSON document. Every answer
-carries an ``x-amzn-RequestId`` and no ``Server`` header. A socket read waits at most the read
-timeout.
+carries an ``x-amzn-RequestId`` and no ``Server`` header, cheroot's own refusals (a malformed
+request, header fields over 64 KiB) too. A socket read waits at most the read timeout, and an idle
+connection is closed after it.
 """
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
+from cheroot import server as cheroot_server
+from cheroot import wsgi as cheroot_wsgi
 from werkzeug.exceptions import ClientDisconnected
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local_runtime.aws import ACCOUNT_ID
@@ -51,6 +54,8 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024   # InvokeEndpoint's Body maximum in the sag
 PAYLOAD_TOO_LARGE = f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes."   # the runtime front end's words
 READ_TIMEOUT_SECONDS = 60.0
 ACCEPT_BACKLOG = 1024          # connections the kernel queues before the server accepts them (a burst of 200)
+WORKER_THREADS = 8             # requests answered at once; idle keep-alive connections wait without a thread
+MAX_HEADER_BYTES = 64 * 1024   # request line and header fields; more is a 431
 _READ_BYTES = 65536    # a body is read in parts: each read allocates what it asks for
 
 
@@ -188,11 +193,24 @@ class EndpointServer:
         self.region = clients.region
         self.read_timeout = read_timeout_seconds
         self.signatures = RuntimeSignatures(clients)      # only requests signed with the stack's key are served
-        handler = type("Handler", (_Handler,), {"timeout": read_timeout_seconds})
-        self.httpd = make_server(host, port, self.wsgi_app, threaded=True, request_handler=handler)
-        self.httpd.socket.listen(ACCEPT_BACKLOG)     # werkzeug listens with 128: a burst of clients must queue, not reset
-        self.url = f"http://{host}:{self.httpd.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="endpoint-server", daemon=True)
+        self.httpd = _Server((host, port), self.wsgi_app, numthreads=WORKER_THREADS,
+                             request_queue_size=ACCEPT_BACKLOG, timeout=read_timeout_seconds)
+        self.url: str | None = None
+        self._thread = threading.Thread(target=self._serve, name="endpoint-server", daemon=True)
+        self._prepared = threading.Event()
+        self._failure: BaseException | None = None
+
+    def _serve(self) -> None:
+        """Binds and serves on this daemon thread: the workers it starts are daemons too (threads inherit it), so
+        a process that ends without :meth:`stop` is not held up by them."""
+        try:
+            self.httpd.prepare()
+        except BaseException as exc:    # e.g. the port was taken meanwhile: raised by start()
+            self._failure = exc
+            return
+        finally:
+            self._prepared.set()
+        self.httpd.serve()
 
     def health_check(self, endpoint_name: str, config_name: str) -> str | None:
         """SageMaker's FailureReason when ``config_name``'s model would not pass /ping here, else None."""
@@ -210,13 +228,17 @@ class EndpointServer:
         self.capture.start()
         self.metrics.start()
         self._thread.start()
+        self._prepared.wait()
+        if self._failure is not None:
+            raise self._failure
+        host, port = self.httpd.bind_addr[:2]
+        self.url = f"http://{host}:{port}"
         return self
 
     def stop(self) -> None:
         endpoint_lifecycle.remove_health_check(self.health_check)
         endpoint_lifecycle.remove_change_listener(self.registry.forget)
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.httpd.stop()
         self.capture.stop()
         self.metrics.stop()
 
@@ -229,7 +251,8 @@ class EndpointServer:
         except Exception:    # a bug must still be answered, never a dropped connection
             log.exception("endpoint request %s failed", request.path)
             reply = error_reply(500, "InternalFailure", "An internal failure occurred.")
-        return Response(reply.body, reply.status, reply.headers)(environ, start_response)
+        return Response(reply.body, reply.status, {**reply.headers, "x-amzn-RequestId": str(uuid.uuid4())})(
+            environ, start_response)
 
     def _route(self, request: Request) -> Reply:
         parts = request.path.strip("/").split("/")
@@ -262,7 +285,7 @@ class EndpointServer:
                     break
                 parts.append(part)
                 size += len(part)
-        except (ClientDisconnected, OSError) as exc:     # ended early, malformed chunks, or stopped arriving
+        except (ClientDisconnected, OSError, ValueError) as exc:     # ended early, malformed chunks, or stopped arriving
             late = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
             raise _Refused(error_reply(408 if late else 400, None, "the request body did not arrive in full" + (
                 f" within {self.read_timeout:g} s" if late else ""))) from None
@@ -349,43 +372,75 @@ def error_reply(status: int, code: str | None, message: str) -> Reply:
 
 
 class _Refused(Exception):
-    """A request answered before it reaches the model."""
+    """A request answered before it reaches the model, and before its body was read in full: the connection
+    closes after the answer."""
 
     def __init__(self, reply: Reply):
         super().__init__(reply.status)
-        self.reply = reply
+        self.reply = reply._replace(headers={**reply.headers, "Connection": "close"})
 
 
-class _Handler(WSGIRequestHandler):
-    """werkzeug's request handler, with the runtime's headers and refusals, and its log at debug level."""
-    disable_nagle_algorithm = True     # head and body leave in two sends: Nagle + delayed ACK would add ~40 ms
-    default_request_version = "HTTP/1.1"   # a garbled request line still gets a status line
+class _Fields(list):
+    """An answer's header fields, less the ``Server`` field cheroot adds: the runtime's answers carry none."""
 
-    def send_response(self, code, message=None):
-        """Every answer carries a request id (botocore's ResponseMetadata.RequestId) and no ``Server`` header."""
-        self.log_request(code)
-        self.send_response_only(code, message)
-        self.send_header("Date", self.date_time_string())
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+    def append(self, field: tuple[bytes, bytes]) -> None:
+        if field[0].lower() != b"server":
+            super().append(field)
 
-    def send_error(self, code, message=None, explain=None):
-        """http.server's refusals of malformed HTTP (request line, header fields) as JSON error documents."""
-        self.close_connection = True
-        reply = error_reply(code, None, message or HTTPStatus(code).phrase)
-        self.send_response(code)
-        for name, value in (*reply.headers.items(), ("Content-Length", str(len(reply.body))), ("Connection", "close")):
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(reply.body)
 
-    def handle_expect_100(self) -> bool:
-        """Refuses an oversize body before the client sends it; otherwise werkzeug sends ``100 Continue``."""
-        length = self.headers.get("Content-Length", "").strip()
+class _HeaderReader(cheroot_server.HeaderReader):
+    """cheroot's, except that a body declared over the limit is not invited: cheroot answers ``Expect:
+    100-continue`` as soon as the header fields are read, and the application refuses that body with a 413."""
+
+    def __call__(self, rfile, hdict=None):
+        hdict = super().__call__(rfile, hdict)
+        length = hdict.get(b"Content-Length", b"").strip()
         if length.isdigit() and int(length) > MAX_PAYLOAD_BYTES:
-            self.send_error(413, PAYLOAD_TOO_LARGE)
-            return False
-        return True
+            hdict.pop(b"Expect", None)
+        return hdict
 
-    def log(self, type: str, message: str, *args) -> None:   # request lines and dropped connections
-        log.debug(message.rstrip(), *args)
+
+class _Request(cheroot_server.HTTPRequest):
+    """cheroot's request, answering its own refusals as the runtime does."""
+    header_reader = _HeaderReader()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outheaders = _Fields()
+
+    def simple_response(self, status, msg=""):
+        """cheroot's own refusals (a malformed request line or header field, a timeout, header fields over
+        :data:`MAX_HEADER_BYTES`: its 413, since bodies are the application's to limit) as JSON error documents
+        with a request id; the connection closes after each. A connection that sent nothing within the read
+        timeout is closed without an answer."""
+        code = int(str(status)[:3])
+        self.close_connection = True
+        if code == HTTPStatus.REQUEST_TIMEOUT and not self.started_request:
+            return
+        code = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE if code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE else code
+        reply = error_reply(code, None, str(msg) or HTTPStatus(code).phrase)
+        self.status = f"{code} {HTTPStatus(code).phrase}".encode()
+        self.outheaders = _Fields((name.encode(), value.encode()) for name, value in (
+            *reply.headers.items(), ("Content-Length", str(len(reply.body))), ("x-amzn-RequestId", str(uuid.uuid4()))))
+        self.ensure_headers_sent()
+        self.write(reply.body)
+
+    def send_headers(self):
+        """An answer sent with ``Connection: close`` (a body refused before it was read in full) closes the
+        connection; cheroot would otherwise read the rest of that body first."""
+        if (b"Connection", b"close") in self.outheaders:
+            self.close_connection = True
+        super().send_headers()
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = _Request
+
+
+class _Server(cheroot_wsgi.Server):
+    """cheroot's WSGI server with the runtime's refusals; what it logs goes to the endpoint's log."""
+    ConnectionClass = _Connection
+    max_request_header_size = MAX_HEADER_BYTES
+
+    def error_log(self, msg="", level=logging.INFO, traceback=False):
+        log.log(level if level >= logging.WARNING else logging.DEBUG, "%s", msg, exc_info=traceback)

@@ -34,14 +34,35 @@ def test_an_answer_carries_the_runtimes_headers_and_no_server_header(local_stack
                                      Body=solid_png(0))
     headers = answer["ResponseMetadata"]["HTTPHeaders"]
     assert set(headers) == {"x-amzn-requestid", "x-amzn-invoked-production-variant", "date", "content-type",
-                            "content-length", "connection"}      # connection: close, werkzeug's (no keep-alive)
+                            "content-length"}       # no Connection field: HTTP/1.1 keeps the connection
     assert answer["InvokedProductionVariant"] == "AllTraffic" and answer["ContentType"] == "application/json"
     with pytest.raises(ClientError) as info:
         runtime.invoke_endpoint(EndpointName=local_stack.config.endpoint.name, ContentType="image/png", Body=b"x")
     headers = info.value.response["ResponseMetadata"]["HTTPHeaders"]
-    assert set(headers) == {"x-amzn-requestid", "x-amzn-errortype", "date", "content-type", "content-length",
-                            "connection"}
+    assert set(headers) == {"x-amzn-requestid", "x-amzn-errortype", "date", "content-type", "content-length"}
     assert headers["x-amzn-errortype"] == "ModelError" and headers["content-type"] == "application/json"
+
+
+def test_a_connection_serves_one_request_after_another_as_the_runtimes_front_end_does(local_stack):
+    """Keep-alive: boto3 reuses its connection instead of opening one per call (answers, errors included)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    from tests.signing import signed_headers
+
+    url = urlparse(local_stack.server.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        path = f"/endpoints/{local_stack.config.endpoint.name}/invocations"
+        for body, status in ((solid_png(0), 200), (b"x", 424), (solid_png(255), 200)):
+            connection.request("POST", path, body, signed_headers(local_stack, "POST", local_stack.server.url + path,
+                                                                   body, {"Content-Type": "image/png"}))
+            answer = connection.getresponse()
+            assert (answer.status, answer.getheader("Connection")) == (status, None) and answer.read()
+            assert not answer.will_close
+        connection.sock.getpeername()       # still the first connection: it was never closed
+    finally:
+        connection.close()
 
 
 def test_bad_image_is_model_error_424(local_stack):

@@ -87,7 +87,7 @@ def pretrained(hp: Hyperparameters) -> bool:
 
 def ignored_by_stand_in(raw: Mapping[str, str], hp: Hyperparameters) -> list[str]:
     """The documented hyperparameters the job set that the local stand-in accepts but does not act on, with why."""
-    ignored = {**IGNORED, "image_shape": "the pretrained trunk takes the 32 px images upsampled to 64 px"} \
+    ignored = {**IGNORED, "image_shape": "the pretrained trunk takes the 32 px images upsampled to 96 px"} \
         if pretrained(hp) else IGNORED
     return [f"{name} ({ignored[name]})" for name in sorted(set(raw) & set(ignored))]
 

@@ -44,9 +44,7 @@ def main() -> None:
         print(f"  {step.name:<24} {step.status:<10} {step.seconds:6.2f} s")
     print("  phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in summary.seconds.items()))
     if trainer:
-        held_out = (f"validation accuracy {trainer['validation:accuracy']:.4f}" if "validation:accuracy" in trainer
-                    else "validation split trained on")
-        print(f"  trainer {trainer['seconds']:.1f} s, last epoch {trainer['epoch']} ({held_out})")
+        print("  trainer's final metrics: " + ", ".join(f"{name} {value:.4f}" for name, value in sorted(trainer.items())))
     if summary.accuracy is not None:
         confident = [r for r in summary.workflow if r.status == "SUCCEEDED"]
         print(f"  test accuracy {summary.accuracy:.4f}, ROC AUC {summary.evaluation['metrics']['roc_auc']['value']:.4f}; "

@@ -54,9 +54,11 @@ COLUMNS = ("trainer", "seed", "accuracy", "coverage", "precision", "cov_at_98", 
            "train_cpu_s", "onnx_ms")
 TARGET_PRECISION = 0.98
 # The baseline's own request, built by its own benchmark from its own config (run inside the baseline checkout)
-BASELINE_REQUEST = ("import json, sys; from benchmarks.bench_model_quality import hyperparameters; "
+BASELINE_REQUEST = ("import json, sys; import benchmarks.bench_model_quality as bench; "
                     "from scones_common.config import load_config; "
-                    "print(json.dumps(hyperparameters(load_config(environment='local'), int(sys.argv[1]), None)))")
+                    "config, samples = load_config(environment='local'), int(sys.argv[1]); "
+                    "print(json.dumps(bench.request(config, samples, None, {}) if hasattr(bench, 'request') "
+                    "else bench.hyperparameters(config, samples, None)))")     # older checkouts named it so
 
 
 def request(config, num_training_samples: int, epochs: int | None, overrides: dict[str, str]) -> dict[str, str]:

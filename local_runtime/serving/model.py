@@ -6,7 +6,6 @@ A model artifact (``model.tar.gz``) holds ``model.onnx`` (softmax probabilities 
 from __future__ import annotations
 
 import json
-import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,10 @@ __all__ = ["ImageClassifier", "InvalidImageError", "ModelArtifactError", "ModelM
 
 from local_runtime.errors import LocalRuntimeError
 
-INFERENCE_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-"""Two onnxruntime threads, which do not spin between runs: the endpoint answers each connection on a
-thread of its own, and on 2 cores a worker spinning after each inference takes the CPU that thread,
-the next connection's and the client's need (p50 through boto3 with the cascaded model ~14 → ~6 ms on
-a shared 2-core machine); more threads only add synchronisation to a 32 × 32 image."""
+INFERENCE_THREADS = 1
+"""One onnxruntime thread: the endpoint answers one image per request, on several worker threads, on a
+2-core machine that also runs the client; a second thread per inference made the trunk slower, not faster
+(1.63 against 1.82–1.91 ms per image at 96 px) and cost ~0.9 ms of CPU per request (docs/research, round 11)."""
 
 
 class ModelArtifactError(LocalRuntimeError, RuntimeError):
@@ -47,7 +45,6 @@ class ImageClassifier:
                               tuple(meta["class_names"]))
         options = ort.SessionOptions()
         options.intra_op_num_threads = INFERENCE_THREADS
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
         self.model_path = model_dir / "model.onnx"
         self.session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])

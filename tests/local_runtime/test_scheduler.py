@@ -12,7 +12,8 @@ from local_runtime.cli import main
 from local_runtime.provision import schedule_rule_name
 from local_runtime.scheduler import RuleNotFoundError, Scheduler, fire_rule
 from pipelines.scones.pipeline import get_pipeline
-from scones_common.names import human_label_sets_uri
+from scones_common.names import human_label_sets_uri, human_labels_uri
+from tests.builders import png_bytes
 from tests.local_stack import Serving
 
 pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
@@ -31,14 +32,17 @@ def _parameters(sm, arn: str) -> dict:
     return {p["Name"]: p["Value"] for p in listed}
 
 
+def _manifest(serving, labels_uri: str) -> dict:
+    bucket, key = labels_uri[len("s3://"):].split("/", 1)
+    return json.loads(serving.stack.client("s3").get_object(Bucket=bucket, Key=f"{key}manifest.json")["Body"].read())
+
+
 def _retraining_parameters(serving, sm, arn: str) -> dict:
     """The execution's parameters, its label set checked: a content-addressed folder with its manifest."""
     parameters = _parameters(sm, arn)
     labels = parameters.pop("HumanLabelsUri")
     assert re.fullmatch(rf"{re.escape(human_label_sets_uri(serving.config))}/sha256-[0-9a-f]{{64}}/", labels), labels
-    bucket, key = labels[len("s3://"):].split("/", 1)
-    assert json.loads(serving.stack.client("s3").get_object(Bucket=bucket, Key=f"{key}manifest.json")["Body"].read())[
-        "version"] == 1
+    assert _manifest(serving, labels)["version"] == 1
     return parameters
 
 
@@ -55,12 +59,21 @@ def test_the_local_rule_is_disabled_and_targets_the_start_retraining_function_li
 
 
 def test_fire_schedule_starts_an_execution_awaiting_manual_approval(serving, capsys):
-    sm = serving.stack.client("sagemaker")
+    """...with the human labels recorded so far: the schedule's run trains on the reviewed images too."""
+    sm, s3, config = serving.stack.client("sagemaker"), serving.stack.client("s3"), serving.config
+    image_key = f"{config.storage.prefix}/incoming/reviewed.png"
+    s3.put_object(Bucket=config.storage.bucket, Key=image_key, Body=png_bytes())
+    labels_key = human_labels_uri(config)[len(f"s3://{config.storage.bucket}/"):]
+    s3.put_object(Bucket=config.storage.bucket, Key=f"{labels_key}/rev0001.json", Body=json.dumps({
+        "review_id": "rev0001", "image": f"s3://{config.storage.bucket}/{image_key}", "image_sha256": "",
+        "label": "motorcycle", "reviewer": "ana", "answered_at": "2026-11-29T12:00:00+00:00"}).encode())
     assert main(["fire-schedule", "--run-dir", str(serving.run_dir)]) == 0
     assert '"pipeline_execution_arn": "arn:aws:sagemaker:' in capsys.readouterr().out
-    executions = sm.list_pipeline_executions(PipelineName=serving.config.pipeline.name)["PipelineExecutionSummaries"]
-    assert _retraining_parameters(serving, sm, executions[0]["PipelineExecutionArn"]) == {
-        "ModelApprovalStatus": "PendingManualApproval"}
+    executions = sm.list_pipeline_executions(PipelineName=config.pipeline.name)["PipelineExecutionSummaries"]
+    arn = executions[0]["PipelineExecutionArn"]
+    assert _retraining_parameters(serving, sm, arn) == {"ModelApprovalStatus": "PendingManualApproval"}
+    [label] = _manifest(serving, _parameters(sm, arn)["HumanLabelsUri"])["labels"]
+    assert (label["review_id"], label["label"], label["file"]) == ("rev0001", "motorcycle", "images/rev0001.png")
 
 
 def test_unknown_rule_is_a_named_error(serving):

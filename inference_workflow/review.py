@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 
 from inference_workflow.errors import InferenceWorkflowError
 from inference_workflow.human_review.lambda_function import InvalidReviewAnswerError, validate_answer
+from inference_workflow.start_retraining.lambda_function import read_records
 from scones_common.config import ENVIRONMENTS, SconesConfig, load_config
 from scones_common.errors import cli_entry
 from scones_common.names import human_labels_uri, human_review_function_name, pending_reviews_uri
@@ -162,30 +163,6 @@ def review_metrics(labels: list[dict], pending: list[dict], executions: int) -> 
 
 
 # -- AWS edges -----------------------------------------------------------------------------------------------
-
-def read_records(s3, uri: str) -> list[dict]:
-    """Every JSON record under an S3 prefix (records that are not JSON objects are skipped with a warning)."""
-    location = parse_s3_uri(uri.rstrip("/") + "/")
-    records = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key):
-        for obj in page.get("Contents", []):
-            if not obj["Key"].endswith(".json"):
-                continue
-            try:
-                body = s3.get_object(Bucket=location.bucket, Key=obj["Key"])["Body"].read()
-                record = json.loads(body)
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                    continue             # answered between the listing and the read
-                raise
-            except ValueError:
-                record = None
-            if isinstance(record, dict) and isinstance(record.get("review_id"), str):
-                records.append(record)
-            else:
-                log.warning("s3://%s/%s is not a review record; skipped", location.bucket, obj["Key"])
-    return records
-
 
 def execution_status(sfn, execution_arn: str) -> str:
     """"waiting" (RUNNING), "gone" (Step Functions no longer knows it) or the execution's end status."""

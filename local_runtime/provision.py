@@ -4,8 +4,9 @@ Bucket, IAM role, the three inference Lambdas, the human review Lambda with the 
 dead-letter queue, the deploy Lambda and the pipeline's
 find-registered-model and find-champion Lambdas (zipped from their folders, exactly what SAM packages
 from each CodeUri), the deploy Lambda's asynchronous-invocation config with its on-failure SQS queue,
-the state machine (with the template's DefinitionSubstitutions), the EventBridge rules for approvals
-and scheduled retraining, and the pipeline notifications topic with its two rules.
+the state machine (with the template's DefinitionSubstitutions), the EventBridge rule for approvals, the
+start-retraining Lambda with the schedule and drift rules that target it (as the template declares them),
+and the pipeline notifications topic with its two rules.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ FIND_CHAMPION_FOLDER = "find_champion"
 NOTIFICATION_RULES = ("PipelineFailedRule", "ChallengerStoppedRule")
 DRIFT_MONITOR_FOLDER = "drift_monitor"
 HUMAN_REVIEW_FOLDER = "human_review"
+START_RETRAINING_FOLDER = "start_retraining"
 REVIEW_QUEUES = ("ReviewDeadLetterQueue", "ReviewQueue")     # the dead-letter queue first: the other names it
 DEPLOY_RETRY_ATTEMPTS = 2              # as the template's EventInvokeConfig
 DEPLOY_MAX_EVENT_AGE = 21600
@@ -56,6 +58,7 @@ class Provisioned:
     review_function_arn: str = ""
     review_queue_url: str = ""
     review_dead_letter_queue_url: str = ""
+    retraining_function_arn: str = ""
 
 
 def zip_folder(folder: Path, include: tuple[str, ...] = ("*.py",)) -> bytes:
@@ -160,18 +163,32 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         "detail": {"ModelPackageGroupName": [config.registry.model_package_group],
                    "ModelApprovalStatus": ["Approved", "Rejected"]}}))
     events.put_targets(Rule=f"{prefix}-model-approved", Targets=[{"Id": "deploy", "Arn": deploy_arn}])
-    events.put_rule(Name=schedule_rule_name(config), ScheduleExpression=config.schedule.expression,
-                    State="ENABLED" if config.schedule.enabled else "DISABLED")
-    events.put_targets(Rule=schedule_rule_name(config), Targets=[{   # as the template's RetrainScheduleRule
-        "Id": "retraining-pipeline", "RoleArn": role_arn,
-        "Arn": f"arn:aws:sagemaker:{config.project.region}:{role_arn.split(':')[4]}:pipeline/{config.pipeline.name}",
-        "SageMakerPipelineParameters": {"PipelineParameterList": [
-            {"Name": "ModelApprovalStatus", "Value": "PendingManualApproval"}]}}])
+    retraining_arn = provision_retraining(clients, config, role_arn)
     provision_champion_lookup(clients, config, role_arn)
     monitor_arn, alarm_names = provision_monitoring(clients, config, role_arn)
     provision_notifications(clients, config)
     return Provisioned(role_arn, functions, deploy_arn, machine_arn, failures_url, monitor_arn, alarm_names,
-                       review.function_arn, review.queue_url, review.dead_letter_queue_url)
+                       review.function_arn, review.queue_url, review.dead_letter_queue_url, retraining_arn)
+
+
+def provision_retraining(clients, config: SconesConfig, role_arn: str) -> str:
+    """The template's StartRetrainingFunction and its RetrainScheduleRule (named ``schedule_rule_name``; its
+    state from schedule.enabled through the template's condition); returns the function's ARN. The drift rule,
+    which targets the same function, comes with the alarms (:func:`provision_monitoring`)."""
+    from local_runtime.template_resources import event_rules, resolver_for
+
+    resolver = resolver_for(config)
+    function = resolver.resolve(resolver.template["Resources"]["StartRetrainingFunction"]["Properties"])
+    arn = upsert_function(clients.client("lambda"), function["FunctionName"], role_arn,
+                          zip_folder(WORKFLOW_DIR / START_RETRAINING_FOLDER), function["Handler"],
+                          {k: str(v) for k, v in function["Environment"]["Variables"].items()},
+                          timeout=int(function["Timeout"]))
+    events = clients.client("events")
+    rule = event_rules(resolver, ("RetrainScheduleRule",))["RetrainScheduleRule"]
+    events.put_rule(Name=schedule_rule_name(config), ScheduleExpression=rule["ScheduleExpression"], State=rule["State"],
+                    Description=rule["Description"])
+    events.put_targets(Rule=schedule_rule_name(config), Targets=rule["Targets"])
+    return arn
 
 
 @dataclass(frozen=True)

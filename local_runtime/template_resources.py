@@ -1,10 +1,10 @@
 """Resources read from the SAM template itself, so the local stack creates exactly what it declares.
 
-The CloudWatch alarms (deployment guardrails and drift), the drift rule and the pipeline notification rules
-(with their SNS topic) are taken from
+The CloudWatch alarms (deployment guardrails and drift), the retraining schedule and drift rules (with the
+start-retraining Lambda they target) and the pipeline notification rules (with their SNS topic) are taken from
 ``inference_workflow/template.yaml`` and resolved with the template parameters the configuration
 gives: ``Ref`` (parameters, pseudo parameters, alarms, SNS topics), ``Fn::Sub``, ``Fn::GetAtt …Arn``
-of an alarm, ``Fn::Join`` and the condition functions ``Fn::If``, ``Fn::Equals``, ``Fn::Not``.
+of an alarm or a function, ``Fn::Join`` and the condition functions ``Fn::If``, ``Fn::Equals``, ``Fn::Not``.
 Anything else in those resources is a :class:`TemplateResolveError`.
 """
 from __future__ import annotations
@@ -117,6 +117,9 @@ class Resolver:
         resource = self.template["Resources"].get(logical_id, {})
         if resource.get("Type") == "AWS::CloudWatch::Alarm" and attribute == "Arn":
             return f"arn:aws:cloudwatch:{self.region}:{self.account}:alarm:{self.alarm_name(logical_id)}"
+        if resource.get("Type") == "AWS::Serverless::Function" and attribute == "Arn":
+            name = self.resolve(resource["Properties"]["FunctionName"])
+            return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
         if resource.get("Type") == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:aws:iam::{self.account}:role/{logical_id}"
         if resource.get("Type") == "AWS::SQS::Queue" and attribute in ("Arn", "QueueName"):
@@ -141,7 +144,8 @@ def alarms(resolver: Resolver) -> dict[str, dict]:
 
 
 def event_rules(resolver: Resolver, logical_ids: tuple[str, ...]) -> dict[str, dict]:
-    """Logical id → {'EventPattern', 'State', 'Description', 'Targets'} of the named AWS::Events::Rule resources."""
+    """Logical id → {'EventPattern' or 'ScheduleExpression', 'State', 'Description', 'Targets'} of the named
+    AWS::Events::Rule resources."""
     return {logical_id: resolver.resolve(resolver.template["Resources"][logical_id]["Properties"])
             for logical_id in logical_ids}
 

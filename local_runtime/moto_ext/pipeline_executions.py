@@ -132,6 +132,15 @@ def _page(items: list, max_results: int | None, token: str | None) -> tuple[list
     return items[start:end], (str(end) if end < len(items) else None)
 
 
+def _same_request(backend, pipeline_name: str, token: str | None) -> str | None:
+    """The execution an earlier StartPipelineExecution with this ClientRequestToken started, if any."""
+    pipeline = backend.pipelines.get(pipeline_name.rsplit("/", 1)[-1]) if token and pipeline_name else None
+    for arn, execution in list(pipeline.pipeline_executions.items()) if pipeline else []:
+        if getattr(execution, "client_request_token", None) == token:
+            return arn
+    return None
+
+
 def _start(self) -> Any:
     from moto.core.responses import ActionResult
     from moto.sagemaker.exceptions import ValidationError
@@ -141,6 +150,9 @@ def _start(self) -> Any:
         raise ValidationError("no local pipeline executor is attached to this SageMaker (start scones-local serve)")
     backend = self.sagemaker_backend
     name = self._get_param("PipelineName")
+    earlier = _same_request(backend, name, self._get_param("ClientRequestToken"))
+    if earlier:       # SageMaker's idempotency: a repeated ClientRequestToken answers the execution it started
+        return ActionResult({"PipelineExecutionArn": earlier})
     response = backend.start_pipeline_execution(
         name, self._get_param("PipelineExecutionDisplayName"), self._get_param("PipelineParameters"),
         self._get_param("PipelineExecutionDescription"), self._get_param("ParallelismConfiguration"),
@@ -283,6 +295,7 @@ def snapshot(region: str) -> list[dict]:
                         "DisplayName": execution.pipeline_execution_display_name,
                         "Description": execution.pipeline_execution_description,
                         "Parameters": execution.pipeline_parameters,
+                        "ClientRequestToken": getattr(execution, "client_request_token", None),
                         "Definition": execution.pipeline_definition_for_execution,
                         "Status": execution.pipeline_execution_status,
                         "FailureReason": execution.pipeline_execution_failure_reason,
@@ -303,7 +316,8 @@ def restore(region: str, executions: list[dict]) -> int:
         if pipeline is None:
             continue
         execution = FakePipelineExecution(saved["PipelineExecutionArn"], saved["DisplayName"], saved["Parameters"],
-                                          saved["Description"], None, saved["Definition"], None)
+                                          saved["Description"], None, saved["Definition"],
+                                          saved.get("ClientRequestToken"))
         execution.pipeline_execution_status = saved["Status"]
         execution.pipeline_execution_failure_reason = saved["FailureReason"]
         execution.creation_time = execution.start_time = _time(saved["StartTime"])

@@ -62,7 +62,7 @@ def start_pipeline(s3, sm, config: SconesConfig) -> Started:
     source = mirror_source_archive(s3, config, raw_data_uri(config))
     labels = publish_label_set(s3, config)       # the labels recorded by now, keyed by content
     if labels != empty_set_uri(config):
-        _publish_empty_set(s3, config)           # the parameter's default, for runs the schedule starts
+        _publish_empty_set(s3, config)           # the parameter's default, for runs started with no snapshot
     code_prefix = upload_code(s3, config.s3_root)
     tags = [{"Key": "project", "Value": config.project.name}, {"Key": "environment", "Value": config.environment},
             {"Key": "git_commit", "Value": config.project.git_commit}]

@@ -118,7 +118,7 @@ def test_every_function_is_packaged_from_the_folder_the_local_runtime_zips():
                  if r["Type"] == "AWS::Serverless::Function"}
     local = ({folder for folder, _ in provision.INFERENCE_FUNCTIONS.values()}
              | {provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER,
-                provision.FIND_CHAMPION_FOLDER, provision.HUMAN_REVIEW_FOLDER})
+                provision.FIND_CHAMPION_FOLDER, provision.HUMAN_REVIEW_FOLDER, provision.START_RETRAINING_FOLDER})
     assert {f["CodeUri"].rstrip("/") for f in functions.values()} == local
     assert {f["Handler"] for f in functions.values()} == {"lambda_function.lambda_handler"}
 
@@ -131,7 +131,7 @@ def test_lambdas_import_only_the_standard_library_boto3_and_their_own_folder():
     allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "__future__"}
     for folder in {f for f, _ in provision.INFERENCE_FUNCTIONS.values()} | {
             provision.DEPLOY_FOLDER, provision.FIND_REGISTERED_FOLDER, provision.DRIFT_MONITOR_FOLDER,
-            provision.FIND_CHAMPION_FOLDER, provision.HUMAN_REVIEW_FOLDER}:
+            provision.FIND_CHAMPION_FOLDER, provision.HUMAN_REVIEW_FOLDER, provision.START_RETRAINING_FOLDER}:
         own = {p.stem for p in (provision.WORKFLOW_DIR / folder).glob("*.py")}
         for path in (provision.WORKFLOW_DIR / folder).glob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
@@ -172,6 +172,50 @@ def test_the_schedule_rule_honours_schedule_enabled():
         assert parameters["RetrainScheduleEnabled"] == enabled
         assert f"RetrainScheduleEnabled={enabled}" in parameter_overrides(parameters)
     assert 'RetrainSchedule="cron(0 3 ? * MON *)"' in parameter_overrides(parameters)
+
+
+def test_schedule_and_drift_retraining_start_the_pipeline_through_the_start_retraining_function():
+    """Both retraining rules invoke the function that snapshots the human labels and passes them as HumanLabelsUri:
+    a rule targeting the pipeline itself would start it with static parameters, i.e. without the labels."""
+    template = _template()
+    resources = template["Resources"]
+    function = resources["StartRetrainingFunction"]["Properties"]
+    assert function["CodeUri"] == "start_retraining/"
+    variables = function["Environment"]["Variables"]
+    assert variables["PIPELINE_NAME"] == {"Ref": "PipelineName"}
+    assert variables["LABELS_S3_URI"] == resources["HumanReviewFunction"]["Properties"]["Environment"]["Variables"][
+        "LABELS_S3_URI"]                     # reads where RecordReview writes
+    assert variables["LABEL_SETS_S3_URI"] == {"Fn::Sub": "s3://${DataBucket}/${DataPrefix}/human-label-sets"}
+    assert variables["MODEL_APPROVAL_STATUS"] == "PendingManualApproval"
+    states = {"RetrainScheduleRule": "ScheduleEnabled", "DriftRetrainRule": "DriftRetrainEnabled"}
+    for rule_id, condition in states.items():
+        rule = resources[rule_id]["Properties"]
+        assert rule["State"] == {"Fn::If": [condition, "ENABLED", "DISABLED"]}       # the conditions are kept
+        assert rule["Targets"] == [{"Id": "start-retraining", "Arn": {"Fn::GetAtt": ["StartRetrainingFunction", "Arn"]}}]
+    permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    assert sorted(p["SourceArn"]["Fn::GetAtt"][0] for p in permissions) == sorted(states)
+    for permission in permissions:
+        assert permission["FunctionName"] == {"Ref": "StartRetrainingFunction"}
+        assert permission["Principal"] == "events.amazonaws.com" and permission["Action"] == "lambda:InvokeFunction"
+    assert "RetrainScheduleRole" not in resources             # no rule starts the pipeline itself any more
+    assert not [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"
+                for t in r["Properties"]["Targets"] if "SageMakerPipelineParameters" in t or "RoleArn" in t]
+
+
+def test_the_start_retraining_function_may_only_snapshot_labels_and_start_the_pipeline():
+    template = _template()
+    statements = [s for name, s in _statements(template) if name == "StartRetrainingFunction"]
+    granted = {(action, str(resource)) for s in statements for action in _listed(s["Action"])
+               for resource in _listed(s["Resource"])}
+    prefix = "arn:${AWS::Partition}:s3:::${DataBucket}/${DataPrefix}"
+    pipeline = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${PipelineName}"
+    assert granted == {("s3:ListBucket", str({"Fn::Sub": "arn:${AWS::Partition}:s3:::${DataBucket}"})),
+                       ("s3:GetObject", str({"Fn::Sub": f"{prefix}/*"})),
+                       ("s3:PutObject", str({"Fn::Sub": f"{prefix}/human-label-sets/*"})),
+                       ("sagemaker:StartPipelineExecution", str({"Fn::Sub": pipeline}))}
+    listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == [{"Fn::Sub": "${DataPrefix}/human-labels/*"},
+                                                              {"Fn::Sub": "${DataPrefix}/human-label-sets/*"}]
 
 
 def test_the_pipeline_may_invoke_its_three_lambdas():

@@ -15,6 +15,7 @@ from local_runtime.serving.model import ImageClassifier
 from local_runtime.settings import load_local_config
 from local_runtime.stack import deploy_artifact, local_stack
 from processing.baseline import write_baseline
+from scones_common.names import human_label_sets_uri
 from scones_common.s3uri import parse_s3_uri
 from tests.builders import synthetic_images, write_tiny_model_artifact
 
@@ -57,7 +58,8 @@ def monitored(tmp_path_factory):
         stack.client("sagemaker").create_pipeline(    # the retraining pipeline the drift rule targets
             PipelineName=config.pipeline.name, RoleArn=stack.resources.role_arn, PipelineDefinition=json.dumps({
                 "Version": "2020-12-01", "Steps": [], "Parameters": [
-                    {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "Approved"}]}))
+                    {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "Approved"},
+                    {"Name": "HumanLabelsUri", "Type": "String", "DefaultValue": "s3://none/"}]}))
         yield stack
 
 
@@ -103,6 +105,8 @@ def test_in_distribution_traffic_then_inverted_images(monitored):
     parameters = sm.list_pipeline_parameters_for_execution(
         PipelineExecutionArn=executions[0]["PipelineExecutionArn"])["PipelineParameters"]
     assert {"Name": "ModelApprovalStatus", "Value": "PendingManualApproval"} in parameters
+    labels = next(p["Value"] for p in parameters if p["Name"] == "HumanLabelsUri")    # via the start-retraining Lambda
+    assert labels.startswith(f"{human_label_sets_uri(monitored.config)}/sha256-") and labels.endswith("/")
     now = datetime.now(UTC)
     points = cloudwatch.get_metric_statistics(
         Namespace="Scones/DriftMonitor", MetricName="DriftScore",

@@ -183,6 +183,13 @@ def provision_retraining(clients, config: SconesConfig, role_arn: str) -> str:
                           zip_folder(WORKFLOW_DIR / START_RETRAINING_FOLDER), function["Handler"],
                           {k: str(v) for k, v in function["Environment"]["Variables"].items()},
                           timeout=int(function["Timeout"]))
+    queue = resolver.resolve(resolver.template["Resources"]["StartRetrainingFailureQueue"]["Properties"])
+    _, failures_arn = ensure_queue(clients.client("sqs"), queue["QueueName"])
+    invoke = function["EventInvokeConfig"]
+    clients.client("lambda").put_function_event_invoke_config(
+        FunctionName=arn, MaximumRetryAttempts=int(invoke["MaximumRetryAttempts"]),
+        MaximumEventAgeInSeconds=int(invoke["MaximumEventAgeInSeconds"]),
+        DestinationConfig={"OnFailure": {"Destination": failures_arn}})
     events = clients.client("events")
     rule = event_rules(resolver, ("RetrainScheduleRule",))["RetrainScheduleRule"]
     events.put_rule(Name=schedule_rule_name(config), ScheduleExpression=rule["ScheduleExpression"], State=rule["State"],

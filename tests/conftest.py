@@ -39,8 +39,10 @@ def pytest_collection_modifyitems(items):
         if "main_job" in names and item.nodeid.split("::", 1)[0] not in MAIN_JOB_MODULES:
             raise pytest.UsageError(f"{item.nodeid} uses main_job: add its module to MAIN_JOB_MODULES in "
                                     "tests/conftest.py, so that the session trains once")
+    items.sort(key=lambda item: "e2e" not in item.keywords)    # the long modules first: workers end together
 
 
+@pytest.hookimpl(optionalhook=True)      # without xdist (-p no:xdist) the hook is simply unused
 def pytest_xdist_make_scheduler(config, log):
     """Whole modules per worker (``--dist loadfile``: module fixtures start once), and the modules sharing the
     session's main job on one worker, so that it runs once."""

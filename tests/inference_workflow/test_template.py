@@ -111,6 +111,13 @@ def test_deploy_function_has_an_on_failure_destination_like_the_local_one():
     assert invoke_config["MaximumEventAgeInSeconds"] == provision.DEPLOY_MAX_EVENT_AGE
 
 
+def test_a_retraining_start_that_keeps_failing_is_kept_in_its_failure_queue():
+    function = _template()["Resources"]["StartRetrainingFunction"]["Properties"]
+    assert function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS", "Destination": {"Fn::GetAtt": ["StartRetrainingFailureQueue", "Arn"]}}
+    assert _template()["Resources"]["StartRetrainingFailureQueue"]["Type"] == "AWS::SQS::Queue"
+
+
 def test_every_function_is_packaged_from_the_folder_the_local_runtime_zips():
     from local_runtime import provision
 

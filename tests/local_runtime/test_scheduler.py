@@ -56,6 +56,10 @@ def test_the_local_rule_is_disabled_and_targets_the_start_retraining_function_li
     variables = lam.get_function_configuration(FunctionName=target["Arn"])["Environment"]["Variables"]
     assert variables["PIPELINE_NAME"] == serving.config.pipeline.name
     assert variables["MODEL_APPROVAL_STATUS"] == "PendingManualApproval"
+    invoke = lam.get_function_event_invoke_config(FunctionName=target["Arn"])     # as the template's
+    assert invoke["MaximumRetryAttempts"] == 2 and invoke["MaximumEventAgeInSeconds"] == 21600
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"].endswith(
+        f":{serving.config.project.name}-start-retraining-failures")
 
 
 def test_fire_schedule_starts_an_execution_awaiting_manual_approval(serving, capsys):

@@ -245,6 +245,19 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
     def staged_file(relative: str):
         return sdk.Join(on="/", values=[staged, relative])
 
+    def score_test_images(step_name: str, model_name, output: str, job_name: str):
+        """A batch transform of the staged test images: the challenger's (BatchTransformTest), then the champion's."""
+        transformer = sdk.Transformer(model_name=model_name, instance_count=1,
+                                      instance_type=params.transform_instance_type, accept=PREDICTIONS_ACCEPT,
+                                      output_path=_execution_uri(config, output),
+                                      base_transform_job_name=f"{config.project.name}-{job_name}",
+                                      sagemaker_session=session)
+        return sdk.TransformStep(
+            name=step_name,
+            step_args=transformer.transform(data=staged_file("test/"), content_type=IMAGE_CONTENT_TYPE,
+                                            split_type="None"),
+            cache_config=cache)
+
     # 2. TrainModel
     hp = config.training.hyperparameters
     hyperparameters = {**training_hyperparameters(hp),   # pipeline variables where the run may change the value
@@ -274,14 +287,7 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
     model_builder = sdk.ModelBuilder(image_uri=algorithm_image, s3_model_data_url=model_data, role_arn=role_arn,
                                      sagemaker_session=session)
     create_model = sdk.ModelStep(name="CreateModel", step_args=model_builder.build())
-    transformer = sdk.Transformer(model_name=create_model.properties.ModelName, instance_count=1,
-                                  instance_type=params.transform_instance_type, accept=PREDICTIONS_ACCEPT,
-                                  output_path=_execution_uri(config, "predictions"),
-                                  base_transform_job_name=f"{config.project.name}-test", sagemaker_session=session)
-    transform = sdk.TransformStep(
-        name="BatchTransformTest",
-        step_args=transformer.transform(data=staged_file("test/"), content_type=IMAGE_CONTENT_TYPE, split_type="None"),
-        cache_config=cache)
+    transform = score_test_images("BatchTransformTest", create_model.properties.ModelName, "predictions", "test")
 
     # 4. EvaluateModel
     evaluation_report = sdk.PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_REPORT)
@@ -311,16 +317,8 @@ def get_pipeline(config: SconesConfig, role_arn: str | None = None, bucket: str 
         outputs=[sdk.LambdaOutput(output_name=name, output_type=sdk.LambdaOutputTypeEnum.String)
                  for name in CHAMPION_OUTPUTS])
     champion = find_champion.properties.Outputs
-    champion_transformer = sdk.Transformer(model_name=champion["model_name"], instance_count=1,
-                                           instance_type=params.transform_instance_type, accept=PREDICTIONS_ACCEPT,
-                                           output_path=_execution_uri(config, "champion-predictions"),
-                                           base_transform_job_name=f"{config.project.name}-champion",
-                                           sagemaker_session=session)
-    score_champion = sdk.TransformStep(   # cached: the same champion model on the same staged images scores once
-        name="ScoreChampion",
-        step_args=champion_transformer.transform(data=staged_file("test/"), content_type=IMAGE_CONTENT_TYPE,
-                                                 split_type="None"),
-        cache_config=cache)
+    # cached: the same champion model on the same staged images scores once
+    score_champion = score_test_images("ScoreChampion", champion["model_name"], "champion-predictions", "champion")
     comparison_report = sdk.PropertyFile(name="ChampionComparison", output_name="comparison", path=COMPARISON_REPORT)
     compare = sdk.ProcessingStep(
         name="CompareWithChampion",

@@ -145,3 +145,26 @@ def threshold_between(confidence, index: int) -> float:
     images fall below it and none sits on it, where onnxruntime and torch could round apart."""
     ordered = sorted(float(c) for c in confidence)
     return (ordered[index - 1] + ordered[index]) / 2
+
+
+class RecordingExecutions:
+    """Stands in for the local pipeline executor behind moto's StartPipelineExecution: records each submitted
+    execution's ARN and parameters; nothing runs."""
+
+    def __init__(self):
+        self.submitted: list[tuple[str, object]] = []
+
+    def submit(self, execution_arn, pipeline_name, definition, parameters):
+        self.submitted.append((execution_arn, parameters))
+
+    def record(self, execution_arn):
+        return None
+
+    def stop(self, execution_arn):
+        raise NotImplementedError
+
+    def retry(self, execution_arn, definition):
+        raise NotImplementedError
+
+    def restore(self, records):
+        pass

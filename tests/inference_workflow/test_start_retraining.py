@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from inference_workflow.start_retraining import lambda_function as retraining
 from scones_common.contracts import human_labels as contract
+from tests.builders import RecordingExecutions
 
 BUCKET = "data"
 LABELS = f"s3://{BUCKET}/scones/human-labels"
@@ -88,28 +89,6 @@ def test_a_missing_setting_is_named(monkeypatch):
 
 # -- against moto ----------------------------------------------------------------------------------------------------
 
-class RecordingHandler:
-    """Stands in for the executor: records what was submitted (nothing runs)."""
-
-    def __init__(self):
-        self.submitted = []
-
-    def submit(self, execution_arn, pipeline_name, definition, parameters):
-        self.submitted.append((execution_arn, parameters))
-
-    def record(self, execution_arn):
-        return None
-
-    def stop(self, execution_arn):
-        raise NotImplementedError
-
-    def retry(self, execution_arn, definition):
-        raise NotImplementedError
-
-    def restore(self, records):
-        pass
-
-
 @pytest.fixture
 def aws(monkeypatch):
     for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
@@ -119,7 +98,7 @@ def aws(monkeypatch):
     from local_runtime.moto_ext import pipeline_executions
 
     pipeline_executions.install()
-    handler = RecordingHandler()
+    handler = RecordingExecutions()
     pipeline_executions.attach(handler)
     try:
         with mock_aws():

@@ -8,28 +8,9 @@ import pytest
 from moto import mock_aws
 
 from local_runtime.moto_ext import pipeline_executions
+from tests.builders import RecordingExecutions
 
 TOKEN = "a" * 64
-
-
-class RecordingHandler:
-    def __init__(self):
-        self.submitted = []
-
-    def submit(self, execution_arn, pipeline_name, definition, parameters):
-        self.submitted.append(execution_arn)
-
-    def record(self, execution_arn):
-        return None
-
-    def stop(self, execution_arn):
-        raise NotImplementedError
-
-    def retry(self, execution_arn, definition):
-        raise NotImplementedError
-
-    def restore(self, records):
-        pass
 
 
 @pytest.fixture
@@ -37,7 +18,7 @@ def sagemaker(monkeypatch):
     for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
         monkeypatch.setenv(key, value)
     pipeline_executions.install()
-    handler = RecordingHandler()
+    handler = RecordingExecutions()
     pipeline_executions.attach(handler)
     try:
         with mock_aws():
@@ -56,7 +37,7 @@ def test_a_repeated_token_answers_the_execution_it_started(sagemaker):
     other = sm.start_pipeline_execution(PipelineName="p", ClientRequestToken="b" * 64)["PipelineExecutionArn"]
     untokened = [sm.start_pipeline_execution(PipelineName="p")["PipelineExecutionArn"] for _ in range(2)]
     assert len({first, other, *untokened}) == 4          # botocore fills in a fresh token when none is given
-    assert handler.submitted == [first, other, *untokened]
+    assert [arn for arn, _ in handler.submitted] == [first, other, *untokened]
 
 
 def test_the_token_survives_a_restart(sagemaker):
@@ -68,7 +49,7 @@ def test_the_token_survives_a_restart(sagemaker):
     pipeline.pipeline_executions.clear()
     assert pipeline_executions.restore("us-east-1", saved) == 1
     assert sm.start_pipeline_execution(PipelineName="p", ClientRequestToken=TOKEN)["PipelineExecutionArn"] == first
-    assert handler.submitted == [first]
+    assert [arn for arn, _ in handler.submitted] == [first]
     saved[0].pop("ClientRequestToken")                   # state saved before tokens were kept still restores
     pipeline.pipeline_executions.clear()
     assert pipeline_executions.restore("us-east-1", saved) == 1

@@ -168,3 +168,27 @@ class RecordingExecutions:
 
     def restore(self, records):
         pass
+
+
+def lambda_zip(files: dict[str, str]) -> bytes:
+    """A Lambda deployment package: the files, by name, in a zip."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition", interval: float = 0.1):
+    """Polls ``predicate`` until it returns something truthy, and returns that; fails naming ``what``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -16,7 +16,7 @@ from console.app import create_app
 from console.auth import loopback_hosts
 from console.pages.endpoint import canary_of
 from local_runtime.stack import deploy_artifact
-from tests.builders import solid_png, write_tiny_model_artifact
+from tests.builders import solid_png, wait_until, write_tiny_model_artifact
 
 BASE = "http://127.0.0.1:5000"
 TOKEN = "page-token"
@@ -30,16 +30,6 @@ DEFINITION = {
         "IfSteps": [],
         "ElseSteps": [{"Name": "TooFewEpochs", "Type": "Fail", "Arguments": {"ErrorMessage": "Epochs must be >= 1"}}]}}],
 }
-
-
-def _wait(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _evaluation_dir(path):
@@ -131,7 +121,7 @@ def test_start_an_execution_and_watch_it_in_the_list_and_its_graph(console):
     assert started.status_code == 303
     location = started.headers["Location"]
     sm = stack.client("sagemaker")
-    arn = _wait(lambda: next((e["PipelineExecutionArn"] for e in sm.list_pipeline_executions(
+    arn = wait_until(lambda: next((e["PipelineExecutionArn"] for e in sm.list_pipeline_executions(
         PipelineName=PIPELINE)["PipelineExecutionSummaries"] if e["PipelineExecutionStatus"] == "Failed"), None),
         what="the execution to fail")
     assert location.endswith(arn.rsplit("/", 1)[1])
@@ -200,7 +190,7 @@ def test_compare_shows_what_changed(console):
 
 def test_endpoint_page_shows_the_serving_package_alarms_and_traffic(console):
     stack, client, _, _ = console
-    page = _wait(lambda: _page_with(client, "/endpoint", lambda p: not re.search(r"last 1h: 0 invocations", p)),
+    page = wait_until(lambda: _page_with(client, "/endpoint", lambda p: not re.search(r"last 1h: 0 invocations", p)),
                  what="invocation metrics")
     assert "InService" in page and 'href="/registry/versions/1"' in page
     assert f"{stack.config.endpoint.name}-invocation-5xx-rate" in page and "No deployment in progress" in page
@@ -209,7 +199,7 @@ def test_endpoint_page_shows_the_serving_package_alarms_and_traffic(console):
 
 def test_captures_page_shows_images_confidence_and_drift(console):
     _, client, _, _ = console
-    page = _wait(lambda: _page_with(client, "/captures", lambda p: "data:image/png;base64," in p),
+    page = wait_until(lambda: _page_with(client, "/captures", lambda p: "data:image/png;base64," in p),
                  what="captures to be written")
     assert page.count('<figure class="capture') == 4 and 'class="capture low"' in page
     assert "Low-confidence share" in page and "brightness" in page and "0.310" in page
@@ -222,7 +212,7 @@ def test_review_lists_an_image_waiting_for_a_person_and_answers_it(console):
     stack.client("s3").put_object(Bucket=bucket, Key="console-review/grey.png", Body=solid_png(128))
     arn = sfn.start_execution(stateMachineArn=stack.resources.state_machine_arn, name="console-review",
                               input=json.dumps({"s3_bucket": bucket, "s3_key": "console-review/grey.png"}))["executionArn"]
-    page = _wait(lambda: _page_with(client, "/review", lambda p: "s3://scones-local/console-review/grey.png" in p),
+    page = wait_until(lambda: _page_with(client, "/review", lambda p: "s3://scones-local/console-review/grey.png" in p),
                  what="the review request")
     review_id = re.search(r'id="review-([0-9a-f]{16})"', page).group(1)
     assert "data:image/png;base64," in page and "waiting" in page and 'value="motorcycle"' in page

@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_runtime.moto_ext import pipeline_executions
+from tests.builders import wait_until
 
 FAIL_ONLY = {"Version": "2020-12-01", "Parameters": [],
              "PipelineExperimentConfig": {"ExperimentName": {"Get": "Execution.PipelineName"},
@@ -19,16 +20,6 @@ def _error(call) -> dict:
     with pytest.raises(ClientError) as info:
         call()
     return info.value.response["Error"]
-
-
-def _wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +47,8 @@ def test_listing_works_after_a_restore_and_a_new_execution(local_stack, pipeline
 def test_a_failed_execution_says_what_sagemaker_says_and_the_step_says_why(pipeline):
     sm, name = pipeline
     arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
-    described = _wait_for(lambda: (d := sm.describe_pipeline_execution(PipelineExecutionArn=arn))
-                          ["PipelineExecutionStatus"] == "Failed" and d)
+    described = wait_until(lambda: (d := sm.describe_pipeline_execution(PipelineExecutionArn=arn))
+                           ["PipelineExecutionStatus"] == "Failed" and d, 20.0, "the execution to fail")
     assert described["FailureReason"] == "Step failure: One or multiple steps failed."
     step = sm.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"][0]
     assert step["FailureReason"] == "stopped on purpose"
@@ -141,7 +132,8 @@ def test_input_that_is_not_json_is_invalid_execution_input(state_machine):
 def test_execution_history_honours_reverse_order_and_paging(state_machine):
     sfn, arn = state_machine
     execution = sfn.start_execution(stateMachineArn=arn, name="history")["executionArn"]
-    _wait_for(lambda: sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED")
+    wait_until(lambda: sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED", 20.0,
+               "the execution to succeed")
     every = sfn.get_execution_history(executionArn=execution)["events"]
     ids = [e["id"] for e in every]
     assert ids == sorted(ids) and len(ids) > 3

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import make_cifar_archive
+from tests.builders import make_cifar_archive, wait_until
 from tests.console import run_script, start_script
 
 pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
@@ -39,21 +39,11 @@ def _remaining_after(run_dir: Path, timeout: float) -> list[int]:
     return trainer_pids(run_dir)
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _interrupt_during_training(archive: Path, run_dir: Path, how: signal.Signals, meanwhile=None):
     process = start_script("scones-local", "run", "--data-source", str(archive), "--run-dir", str(run_dir),
                            "--epochs", "1000", "--executions", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        trainers = _wait_for(lambda: trainer_pids(run_dir), 240, "the trainer to start")
+        trainers = wait_until(lambda: trainer_pids(run_dir), 240, "the trainer to start", interval=0.2)
         if meanwhile:
             meanwhile(process.pid)
         time.sleep(1.0)

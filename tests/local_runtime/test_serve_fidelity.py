@@ -2,12 +2,10 @@
 is refused, a user's Lambda runs with AWS's error types and log lines, unnamed executions start, p99 answers,
 and listing executions works after a restart plus a new execution."""
 import datetime
-import io
 import json
 import time
 import urllib.error
 import urllib.request
-import zipfile
 
 import boto3
 import pytest
@@ -16,19 +14,13 @@ from botocore.exceptions import ClientError
 
 from local_runtime.aws import LocalAws
 from local_runtime.serve import ENV_FILE, read_env_file
+from tests.builders import lambda_zip
 from tests.local_stack import Serving
 
 pytestmark = pytest.mark.e2e
 FAIL_ONLY = json.dumps({"Version": "2020-12-01", "Steps": [{"Name": "Stop", "Type": "Fail",
                                                              "Arguments": {"ErrorMessage": "on purpose"}}]})
 HANDLER = "def handler(event, context):\n    print('user code ran')\n    return {1, 2}\n"
-
-
-def _package() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", HANDLER)
-    return buffer.getvalue()
 
 
 def test_serve_answers_only_who_signs_and_as_aws_does_across_a_restart(tmp_path):
@@ -52,7 +44,7 @@ def test_serve_answers_only_who_signs_and_as_aws_does_across_a_restart(tmp_path)
 
         lam = aws.client("lambda")
         lam.create_function(FunctionName="users-own", Runtime="python3.12", Role=role, Handler="app.handler",
-                            Code={"ZipFile": _package()})
+                            Code={"ZipFile": lambda_zip({"app.py": HANDLER})})
         answer = lam.invoke(FunctionName="users-own", Payload=b"{}", LogType="Tail")
         assert json.loads(answer["Payload"].read())["errorType"] == "Runtime.MarshalError"
         import base64

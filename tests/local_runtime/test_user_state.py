@@ -1,24 +1,16 @@
 """What users create survives a restart: their Lambda functions (which then run), state machines, roles, rules
 and the last days of CloudWatch Logs, with the events' own timestamps; what the stack provisions keeps its
 provisioned definition."""
-import io
 import json
 import time
-import zipfile
 
 from local_runtime import state
 from local_runtime.aws import local_aws
+from tests.builders import lambda_zip
 
 HANDLER = "def handler(event, context):\n    print('restored and running')\n    return {'twice': event['n'] * 2}\n"
 ASSUME = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                                "Principal": {"Service": "lambda.amazonaws.com"}}]})
-
-
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", HANDLER)
-    return buffer.getvalue()
 
 
 def test_users_functions_state_machines_roles_rules_and_logs_survive_a_restart(tmp_path):
@@ -30,7 +22,7 @@ def test_users_functions_state_machines_roles_rules_and_logs_survive_a_restart(t
         iam.put_role_policy(RoleName="users-role", PolicyName="inline", PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
         lam.create_function(FunctionName="users-function", Runtime="python3.12", Role=role, Handler="app.handler",
-                            Code={"ZipFile": _zip()}, Environment={"Variables": {"MODE": "kept"}})
+                            Code={"ZipFile": lambda_zip({"app.py": HANDLER})}, Environment={"Variables": {"MODE": "kept"}})
         sfn.create_state_machine(name="users-machine", roleArn=role, definition=json.dumps(
             {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
         aws.client("events").put_rule(Name="users-rule", ScheduleExpression="rate(1 day)", State="DISABLED")

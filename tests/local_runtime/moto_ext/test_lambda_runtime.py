@@ -2,12 +2,12 @@
 does: print() in the log stream between START and END/REPORT, integer timestamps, Runtime.MarshalError, the
 handler's own frames in stack traces, Runtime.ExitError for sys.exit, Sandbox.Timedout, and serve untouched."""
 import base64
-import io
 import json
 import os
-import zipfile
 
 import pytest
+
+from tests.builders import lambda_zip
 
 HANDLER = '''import json, logging, os, sys, time
 import helper
@@ -31,21 +31,13 @@ def lambda_handler(event, context):
 HELPER = "def fail(message):\n    raise ValueError(message)\n"
 
 
-def package(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def function(local_stack):
     lam = local_stack.client("lambda")
     name = "users-own-function"
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=local_stack.resources.role_arn,
                         Handler="lambda_function.lambda_handler", Timeout=10,
-                        Code={"ZipFile": package({"lambda_function.py": HANDLER, "helper.py": HELPER})},
+                        Code={"ZipFile": lambda_zip({"lambda_function.py": HANDLER, "helper.py": HELPER})},
                         Environment={"Variables": {"MY_SETTING": "mine"}})
     return lam, name
 
@@ -110,7 +102,7 @@ def test_the_timeout_is_enforced(local_stack):
     lam = local_stack.client("lambda")
     lam.create_function(FunctionName="users-slow-function", Runtime="python3.12", Role=local_stack.resources.role_arn,
                         Handler="lambda_function.lambda_handler", Timeout=1,
-                        Code={"ZipFile": package({"lambda_function.py": HANDLER, "helper.py": HELPER})})
+                        Code={"ZipFile": lambda_zip({"lambda_function.py": HANDLER, "helper.py": HELPER})})
     response, payload = invoke(lam, "users-slow-function", {"mode": "sleep"})
     assert payload["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
@@ -120,7 +112,7 @@ def test_an_import_error_is_the_runtimes(local_stack):
     lam = local_stack.client("lambda")
     lam.create_function(FunctionName="users-broken-function", Runtime="python3.12",
                         Role=local_stack.resources.role_arn, Handler="lambda_function.lambda_handler",
-                        Code={"ZipFile": package({"lambda_function.py": "import not_installed_anywhere\n"})})
+                        Code={"ZipFile": lambda_zip({"lambda_function.py": "import not_installed_anywhere\n"})})
     _, payload = invoke(lam, "users-broken-function", {})
     assert payload["errorType"] == "Runtime.ImportModuleError"
     assert payload["errorMessage"].startswith("Unable to import module 'lambda_function': No module named")

@@ -126,14 +126,18 @@ def awaits_review(sfn, execution_arn: str) -> bool:
 
 
 def run_execution(sfn, state_machine_arn: str, event: dict, timeout: float = 60.0, poll: float = 0.005) -> WorkflowResult:
-    """Starts one execution and polls until it ends: every ``poll`` seconds for the first 0.2 s, then less often."""
+    """Starts one execution and polls until it ends or waits for a person's review: every ``poll`` seconds for
+    the first 0.2 s, then less often."""
     started = time.perf_counter()
     arn = _start(sfn, state_machine_arn, event)
     delay = poll
     while True:
         description = sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING" or time.perf_counter() - started > timeout:
-            return _result(description, event, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        if description["status"] != "RUNNING" or elapsed > timeout:
+            return _result(description, event, elapsed)
+        if elapsed > REVIEW_CHECK_AFTER and awaits_review(sfn, arn):    # a person answers it later
+            return _result(description, event, elapsed, waiting_for_review=True)
         time.sleep(delay)
         delay = poll if time.perf_counter() - started < 0.2 else min(delay * 1.5, 0.1)
 

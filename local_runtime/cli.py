@@ -136,7 +136,15 @@ def _serve(args: argparse.Namespace) -> int:
     from local_runtime.serve import serve
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def stop_serving(signum, _frame) -> None:
+        """Ctrl-C or SIGTERM: the stack stops and saves as soon as it is up, at any moment of its start (a
+        KeyboardInterrupt could land inside the start or the save). A second Ctrl-C interrupts at once."""
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGTERM, stop_serving)
+    signal.signal(signal.SIGINT, stop_serving)      # also where a background shell started us with SIGINT ignored
 
     def ready(stack, env_file: Path) -> None:
         print(f"Local AWS APIs at {stack.aws.url}, SageMaker runtime at {stack.server.url}.\n"

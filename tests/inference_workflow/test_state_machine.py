@@ -91,8 +91,9 @@ def test_confident_image_succeeds(local_stack):
 def test_low_confidence_image_waits_for_review(local_stack):
     event = _upload(local_stack, "sm-tests/test/motorcycle/grey.png", solid_png(128))
     sfn = local_stack.client("stepfunctions")
-    result = run_execution(sfn, local_stack.resources.state_machine_arn, event, timeout=1.5)
+    result = run_execution(sfn, local_stack.resources.state_machine_arn, event, timeout=30)
     assert result.status == "RUNNING"          # answered in tests/inference_workflow/test_human_review_workflow.py
+    assert result.outcome == "WAITING_FOR_REVIEW" and result.seconds < 10     # returned once the request was sent
     history = sfn.get_execution_history(executionArn=result.execution_arn)["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert entered == ["SerializeImageData", "ClassifyImage", "FilterInferences", "PrepareReview", "RequestReview"]

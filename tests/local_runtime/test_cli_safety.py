@@ -9,7 +9,7 @@ import time
 import pytest
 
 from local_runtime.state import load_documents
-from tests.builders import make_cifar_archive
+from tests.builders import make_cifar_archive, wait_until
 from tests.console import run_script, start_script
 
 pytestmark = pytest.mark.e2e      # starts serve, a subprocess stack or a whole pipeline
@@ -44,7 +44,8 @@ def served_run_dir(tmp_path_factory):
     finally:
         if process.poll() is None:
             process.send_signal(subprocess.signal.SIGINT)
-            process.communicate(timeout=60)
+            _, stderr = process.communicate(timeout=60)
+            assert process.returncode == 0 and "Traceback" not in stderr, stderr
 
 
 def test_run_is_refused_while_serve_holds_the_directory_and_names_its_pid(served_run_dir, archive):
@@ -62,11 +63,13 @@ def test_a_second_serve_is_refused_too(served_run_dir):
     _refused(result, f"pid {serve.pid}")
 
 
-def test_serve_stops_on_ctrl_c_saves_and_frees_the_directory(tmp_path):
+def test_serve_stops_on_ctrl_c_during_its_start_saves_and_frees_the_directory(tmp_path):
+    """Ctrl-C as soon as serve holds the directory, mid-start (the stop after the ready line: the fixture above)."""
     run_dir = tmp_path / "run"
     process = start_script("scones-local", "serve", "--run-dir", str(run_dir), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
-    assert process.stdout.readline().startswith("Local AWS APIs at")
+    wait_until(lambda: (run_dir / ".scones-run.lock").exists() or process.poll() is not None, 60,
+               "serve to take the run directory", interval=0.05)
     process.send_signal(subprocess.signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0 and "Traceback" not in stderr

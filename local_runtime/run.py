@@ -96,6 +96,7 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
     with hold_run_dir(run_dir, "scones-local run"):
         if fresh:
             clear_run_dir(run_dir)
+        state.check_saved(run_dir / "state")
         try:
             return _run(config, run_dir, executions, concurrency)
         except KeyboardInterrupt:

@@ -47,7 +47,7 @@ from local_runtime.state_store import (
     read_document,
 )
 
-__all__ = ["KINDS", "Journal", "Kind", "StateCorruptError", "UnsafeStatePathError", "commit", "detach",
+__all__ = ["KINDS", "Journal", "Kind", "StateCorruptError", "UnsafeStatePathError", "check_saved", "commit", "detach",
            "load_documents", "mirrored_objects", "read_state_json", "restore", "save"]
 log = logging.getLogger("local_runtime.state")
 LEGACY_SNAPSHOT = "sagemaker.json"      # the layout before write-ahead saving: one snapshot and an s3/ tree
@@ -458,6 +458,22 @@ def _replay(ctx: _Restoring, kind: Kind, documents: list[tuple[str, dict]]) -> N
             raise StateCorruptError(f"{where} holds an entry that cannot be replayed ({type(exc).__name__}: {exc}); "
                                     "it was edited or is from another version. Move it away or rerun with --fresh "
                                     "(the file is left as it is)") from None
+
+
+def check_saved(state_dir: Path) -> None:
+    """Reads every saved document and object name of ``state_dir`` as :func:`restore` will, before any stack
+    starts: a damaged state is named in a moment, not after the stack's few seconds of start."""
+    state_dir = Path(state_dir)
+    store = StateStore(state_dir)
+    if store.layout_version() is not None:
+        for kind in KINDS:
+            for path, _ in store.documents(kind.name):
+                read_document(path)
+        for name in store.buckets():
+            for _ in store.objects(name):
+                pass
+    elif (state_dir / LEGACY_SNAPSHOT).exists():
+        _legacy_documents(state_dir)
 
 
 def restore(clients, bucket: str, state_dir: Path) -> bool:

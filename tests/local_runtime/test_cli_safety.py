@@ -136,4 +136,4 @@ def test_a_truncated_state_file_is_named_and_left_alone(tmp_path, archive, comma
     result = run_script("scones-local", command, "--run-dir", str(run_dir), *extra)
     _refused(result, "StateCorruptError", "sagemaker.json", "--fresh")
     assert (run_dir / "state" / "sagemaker.json").read_text() == truncated
-    assert time.monotonic() - started < 120
+    assert time.monotonic() - started < 20      # checked before the stack starts

@@ -46,6 +46,8 @@ def free_port(wanted: int | None = None) -> int:
 
 _CLIENTS: dict[tuple[str, str, str], object] = {}
 _CLIENTS_LOCK = threading.Lock()
+_KEYED_SESSION: list[boto3.session.Session] = []    # for clients with a local AWS's own key: its loaded service
+# models outlive each stack (the default session is reset with every local AWS; a new one parses them again, ~1 s)
 
 
 @dataclass
@@ -72,8 +74,11 @@ class LocalAws:
             if key not in _CLIENTS:
                 credentials = ({"aws_access_key_id": self.key.access_key_id,
                                 "aws_secret_access_key": self.key.secret_access_key} if self.key else {})
-                _CLIENTS[key] = boto3.client(service, region_name=self.region, endpoint_url=endpoint,
-                                             config=Config(retries={"max_attempts": 2}), **credentials)
+                if self.key and not _KEYED_SESSION:
+                    _KEYED_SESSION.append(boto3.session.Session())
+                session = _KEYED_SESSION[0] if self.key else boto3
+                _CLIENTS[key] = session.client(service, region_name=self.region, endpoint_url=endpoint,
+                                               config=Config(retries={"max_attempts": 2}), **credentials)
             return _CLIENTS[key]
 
     def credentials(self) -> dict[str, str]:

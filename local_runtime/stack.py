@@ -3,8 +3,8 @@
 One way to bring the serving side up, used by the main run, the tests and the benchmarks. It is
 also where the siblings under ``local_runtime/`` are wired to one another: the pipeline executor
 records its jobs through ``moto_ext.sagemaker_jobs`` (as :class:`JobStates` callbacks) and is
-attached to ``moto_ext.pipeline_executions`` as the handler of started executions; neither package
-imports the other.
+attached to ``moto_ext.pipeline_executions`` as the handler of started executions, and moves job data
+through the local S3's store (``job_data.py``); neither package imports the other.
 """
 from __future__ import annotations
 
@@ -93,13 +93,16 @@ def local_stack(config: LocalConfig, run_dir: Path, capture_flush_seconds: float
                    endpoint_transition_seconds=config.endpoint.local_transition_seconds,
                    cors_origins=tuple(getattr(getattr(config, "local_api", None), "cors_origins", ()))) as aws:
         from local_runtime import state
+        from local_runtime.job_data import InProcessObjects
+        from local_runtime.pipeline.s3io import ApiObjects
 
         executions = ExecutionService(aws, run_dir, trainer_environment(config.local_trainer),
                                       persist=lambda: state.save(aws, config.storage.bucket, Path(run_dir) / "state"),
                                       job_states=JobStates(started=_saved(sagemaker_jobs.job_started, JOBS),
                                                            finished=_saved(sagemaker_jobs.job_finished, JOBS),
                                                            failed=_saved(sagemaker_jobs.job_failed, JOBS)),
-                                      events=SavedPipelineEvents(aws))
+                                      events=SavedPipelineEvents(aws),
+                                      objects=InProcessObjects(ApiObjects(aws.client("s3"))))
         pipeline_executions.attach(executions)
         server = EndpointServer(aws, run_dir, config.endpoint.name, port=port,
                                 capture_flush_seconds=capture_flush_seconds,

@@ -47,8 +47,8 @@ from local_runtime.state_store import (
     read_document,
 )
 
-__all__ = ["KINDS", "Journal", "Kind", "StateCorruptError", "UnsafeStatePathError", "check_saved", "commit", "detach",
-           "load_documents", "mirrored_objects", "read_state_json", "restore", "save"]
+__all__ = ["KINDS", "Journal", "Kind", "StateCorruptError", "UnsafeStatePathError", "check_saved", "commit",
+           "commit_objects", "detach", "load_documents", "mirrored_objects", "read_state_json", "restore", "save"]
 log = logging.getLogger("local_runtime.state")
 LEGACY_SNAPSHOT = "sagemaker.json"      # the layout before write-ahead saving: one snapshot and an s3/ tree
 LEGACY_MIRROR = "s3"
@@ -281,6 +281,11 @@ class Journal:
         with self._lock:
             self._sync_kinds(touched)
 
+    def sync_objects(self, bucket: str, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._sync_object(bucket, key)
+
     def sync_all(self) -> None:
         """Everything that differs from moto's state: every kind and every bucket."""
         with self._lock:
@@ -377,6 +382,13 @@ def commit(*kinds: str) -> None:
     if unknown:
         raise ValueError(f"unknown state kinds {unknown}; known: {sorted(_BY_NAME)}")
     write_ahead.commit(*kinds)
+
+
+def commit_objects(bucket: str, keys: list[str]) -> None:
+    """Writes these objects now (put into the local S3 outside a request: job outputs, local_runtime/job_data.py)."""
+    journal = write_ahead.attached()
+    if isinstance(journal, Journal):
+        journal.sync_objects(bucket, keys)
 
 
 def detach() -> None:

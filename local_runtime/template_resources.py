@@ -9,6 +9,8 @@ Anything else in those resources is a :class:`TemplateResolveError`.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ class TemplateResolveError(LocalRuntimeError, ValueError):
     """The template uses an intrinsic function or reference the local stack cannot resolve."""
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):     # libyaml's parser when PyYAML has it
     pass
 
 
@@ -51,7 +53,13 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE) -> dict:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)
+    """The template as data; parsed once per content (a stack start reads it for several kinds of resource)."""
+    return copy.deepcopy(_parsed(path.read_text()))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(text: str) -> dict:
+    return yaml.load(text, Loader=_CfnLoader)
 
 
 @dataclass

@@ -41,6 +41,17 @@ def put_objects(bucket: str, objects: Iterable[tuple[str, bytes, str | None]]) -
     return count
 
 
+def put_object(bucket: str, key: str, body: bytes) -> None:
+    """One object as one PutObject without a checksum leaves it: MD5 ETag, default content type, and the
+    bucket's event notifications sent."""
+    from moto.s3.exceptions import MissingBucket
+
+    try:
+        _objects().put_object(bucket, key, body)
+    except MissingBucket:
+        raise BucketMissingError(f"bucket {bucket} does not exist in the local AWS") from None
+
+
 def object_body(bucket: str, key: str) -> bytes | None:
     """The object's bytes, or None when it is gone."""
     found = _objects().get_object(bucket, key)

@@ -25,6 +25,7 @@ from local_runtime.pipeline.graph import StepNode, collect_steps, execution_orde
 from local_runtime.pipeline.jobs import JobTracker, NoJobTracker
 from local_runtime.pipeline.runners import control, models, processing, training, transform
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
+from local_runtime.pipeline.s3io import JobObjects
 from local_runtime.pipeline.step_requests import step_request
 from local_runtime.request_validation import ValidationException, validate_request
 from scones_common.atomic import write_atomic
@@ -102,7 +103,7 @@ class PipelineExecutor:
     def __init__(self, definition: dict | str, clients, run_dir: Path,
                  on_step: Callable[[StepRecord], None] | None = None,
                  image_environment: dict[str, str] | None = None, persist: Callable[[], None] | None = None,
-                 jobs: JobTracker | None = None):
+                 jobs: JobTracker | None = None, objects: JobObjects | None = None):
         self.definition = json.loads(definition) if isinstance(definition, str) else definition
         self.nodes = collect_steps(self.definition)
         self.order = execution_order(self.nodes)
@@ -113,6 +114,7 @@ class PipelineExecutor:
         self.on_step = on_step or (lambda record: None)
         self.image_environment = dict(image_environment or {})
         self.jobs = jobs or NoJobTracker()
+        self.objects = objects
 
     def prepare(self, pipeline_name: str, parameters: dict[str, Any] | None = None,
                 execution_arn: str | None = None) -> ExecutionRecord:
@@ -219,7 +221,7 @@ class PipelineExecutor:
             self.on_step(step)
 
         step_ctx = StepContext(node.name, node.type, record.pipeline_name, record.execution_id, work_dir,
-                               self.clients, node.spec, report, self.image_environment)
+                               self.clients, node.spec, report, self.image_environment, self.objects)
         request = step_request(node.type, arguments, step_ctx.job_name)
         if request:
             try:

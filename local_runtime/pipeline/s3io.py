@@ -1,5 +1,10 @@
 """Moves a job's inputs and outputs between (local) S3 and its work directory.
 
+On SageMaker this is the platform's work, not the job's: its agent copies the channels in and the
+outputs out. Here a :class:`JobObjects` does it, handed to the executor by the stack:
+:class:`ApiObjects` through the S3 API (any S3 the clients reach), or the stack's in-process one
+(``local_runtime/job_data.py``), which reads and writes the local S3's objects directly.
+
 Job data is many small files (32×32 PNGs): one GET or PUT per object, no transfer-manager
 HEAD round trips. Fine for objects up to a few hundred MB, which is all a job here reads.
 Files from boto3's multipart threshold up go through ``upload_file``, as the jobs first uploaded
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 from boto3.s3.transfer import TransferConfig
 
@@ -17,19 +23,58 @@ from local_runtime.errors import LocalRuntimeError
 from scones_common.s3uri import parse_s3_uri
 
 _WORKERS = 8
-_MULTIPART_THRESHOLD = TransferConfig().multipart_threshold
+MULTIPART_THRESHOLD = TransferConfig().multipart_threshold
 
 
 class S3InputMissingError(LocalRuntimeError, FileNotFoundError):
-    """A job input names an S3 prefix with no objects under it."""
+    """A job input names an S3 prefix with no objects under it, or an object that does not exist."""
 
 
-def download_prefix(s3, uri: str, target: Path) -> int:
+class JobObjects(Protocol):
+    """What moves job data: S3's keys under a prefix (in ListObjectsV2 order), an object's bytes, a file put."""
+
+    def keys(self, bucket: str, prefix: str) -> list[str]: ...
+
+    def read(self, bucket: str, key: str) -> bytes: ...
+
+    def write(self, bucket: str, key: str, path: Path) -> None: ...
+
+
+class ApiObjects:
+    """Through an S3 client; calls from several threads (each object is a round trip)."""
+    threads = _WORKERS
+
+    def __init__(self, s3):
+        self.s3 = s3
+
+    def keys(self, bucket: str, prefix: str) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+    def read(self, bucket: str, key: str) -> bytes:
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def write(self, bucket: str, key: str, path: Path) -> None:
+        if path.stat().st_size >= MULTIPART_THRESHOLD:
+            self.s3.upload_file(str(path), bucket, key)
+        else:
+            self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+
+def _each(objects: JobObjects, work, items: list) -> None:
+    threads = getattr(objects, "threads", 1)
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, items))
+    else:
+        for item in items:
+            work(item)
+
+
+def download_prefix(objects: JobObjects, uri: str, target: Path) -> int:
     """S3Prefix semantics: every object under the prefix; a prefix that is one object lands as that file."""
     location = parse_s3_uri(uri)
-    keys = [obj["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket,
-                                                                               Prefix=location.key)
-            for obj in page.get("Contents", [])]
+    keys = objects.keys(location.bucket, location.key)
     if not keys:
         raise S3InputMissingError(f"no objects under {uri}")
     target.mkdir(parents=True, exist_ok=True)
@@ -38,24 +83,19 @@ def download_prefix(s3, uri: str, target: Path) -> int:
         relative = key[len(location.key):].lstrip("/") or Path(key).name
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(s3.get_object(Bucket=location.bucket, Key=key)["Body"].read())
+        destination.write_bytes(objects.read(location.bucket, key))
 
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        list(pool.map(fetch, keys))
+    _each(objects, fetch, keys)
     return len(keys)
 
 
-def upload_dir(s3, source: Path, uri: str) -> int:
+def upload_dir(objects: JobObjects, source: Path, uri: str) -> int:
     location = parse_s3_uri(uri)
     files = [p for p in source.rglob("*") if p.is_file()]
 
     def put(path: Path) -> None:
         target = location.join(path.relative_to(source).as_posix())
-        if path.stat().st_size >= _MULTIPART_THRESHOLD:
-            s3.upload_file(str(path), target.bucket, target.key)
-        else:
-            s3.put_object(Bucket=target.bucket, Key=target.key, Body=path.read_bytes())
+        objects.write(target.bucket, target.key, path)
 
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        list(pool.map(put, files))
+    _each(objects, put, files)
     return len(files)

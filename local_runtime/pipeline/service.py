@@ -18,6 +18,7 @@ from local_runtime.execution_records import ExecutionConflictError, ExecutionRec
 from local_runtime.pipeline.events import PipelineEvents
 from local_runtime.pipeline.executor import PipelineExecutor
 from local_runtime.pipeline.jobs import JobStates, SageMakerJobs
+from local_runtime.pipeline.s3io import JobObjects
 
 log = logging.getLogger("local_runtime.pipeline")
 INTERRUPTED = "the local stack stopped while this execution was running"
@@ -35,8 +36,9 @@ class ExecutionService:
     patches' ``sagemaker_jobs`` functions), so this package never imports the patches."""
 
     def __init__(self, clients, run_dir: Path, image_environment: dict[str, str] | None = None,
-                 persist=None, *, job_states: JobStates, events: PipelineEvents | None = None):
-        self.clients, self.run_dir = clients, Path(run_dir)
+                 persist=None, *, job_states: JobStates, events: PipelineEvents | None = None,
+                 objects: JobObjects | None = None):
+        self.clients, self.run_dir, self.objects = clients, Path(run_dir), objects
         self.events = events or PipelineEvents(clients)    # status changes to the default bus, as SageMaker sends them
         self.image_environment, self.persist = image_environment, persist
         self.records: dict[str, ExecutionRecord] = {}
@@ -101,7 +103,7 @@ class ExecutionService:
     def _executor(self, definition: str, record: ExecutionRecord | None = None) -> PipelineExecutor:
         on_step = (lambda step: self.events.step(record, step)) if record is not None else None
         return PipelineExecutor(definition, self.clients, self.run_dir, jobs=self._jobs, on_step=on_step,
-                                image_environment=self.image_environment, persist=self.persist)
+                                image_environment=self.image_environment, persist=self.persist, objects=self.objects)
 
     def _work(self) -> None:
         while True:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from local_runtime.aws_env import ACCOUNT_ID
 from local_runtime.errors import LocalRuntimeError
+from local_runtime.pipeline.s3io import ApiObjects, JobObjects
 from scones_common.contracts.container import OPT_ML
 
 _CONTAINER_PATH = re.compile(re.escape(OPT_ML) + r"(/[^\s:]*)?")
@@ -35,6 +36,11 @@ class StepContext:
     spec: dict              # the step's definition (unresolved)
     report: Callable[[str], None] = lambda message: None   # progress while the job runs
     image_environment: dict[str, str] = field(default_factory=dict)   # the local algorithm image's environment
+    objects: JobObjects | None = None     # moves job data (s3io.py); None: through the clients' S3 API
+
+    @functools.cached_property
+    def job_objects(self) -> JobObjects:
+        return self.objects or ApiObjects(self.clients.client("s3"))
 
     @functools.cached_property
     def job_name(self) -> str:

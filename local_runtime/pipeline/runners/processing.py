@@ -20,10 +20,9 @@ PYTHON_COMMANDS = ("python", "python3")
 
 
 def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
-    s3 = ctx.clients.client("s3")
     for item in args.get("ProcessingInputs", []):
         s3_input = item["S3Input"]
-        download_prefix(s3, s3_input["S3Uri"], ctx.container_path(s3_input["LocalPath"]))
+        download_prefix(ctx.job_objects, s3_input["S3Uri"], ctx.container_path(s3_input["LocalPath"]))
     outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for item in outputs:
         ctx.container_path(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
@@ -53,7 +52,7 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
         raise StepFailedError(ctx.step_name, f"script exited with {returncode}: {' | '.join(tail)}", log_path)
 
     for item in outputs:
-        upload_dir(s3, ctx.container_path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
+        upload_dir(ctx.job_objects, ctx.container_path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
     property_files = {}
     for spec in ctx.spec.get("PropertyFiles", []):
         output = next(o for o in outputs if o["OutputName"] == spec["OutputName"])

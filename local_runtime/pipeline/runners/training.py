@@ -81,10 +81,9 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
         raise StepFailedError(ctx.step_name, f"training image {image!r} has no local stand-in; "
                                              f"only the built-in {ALGORITHM_IMAGE} algorithm runs locally")
     container = TrainingContainer(ctx.container_path(OPT_ML))
-    s3 = ctx.clients.client("s3")
     for channel in args["InputDataConfig"]:
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-        download_prefix(s3, uri, container.channel(channel["ChannelName"]))
+        download_prefix(ctx.job_objects, uri, container.channel(channel["ChannelName"]))
     container.hyperparameters.parent.mkdir(parents=True, exist_ok=True)
     hyperparameters = {k: str(v) for k, v in args.get("HyperParameters", {}).items()}
     container.hyperparameters.write_text(json.dumps(hyperparameters))
@@ -107,7 +106,7 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
         for path in sorted(container.model_dir.iterdir()):
             tar.add(path, arcname=path.name)
     output = parse_s3_uri(args["OutputDataConfig"]["S3OutputPath"]).join(ctx.job_name, "output", "model.tar.gz")
-    s3.upload_file(str(artifact), output.bucket, output.key)
+    ctx.job_objects.write(output.bucket, output.key, artifact)
     metrics = json.loads(container.metrics.read_text())
     properties = {**args, "TrainingJobName": ctx.job_name, "TrainingJobStatus": "Completed",
                   "TrainingJobArn": ctx.arn("training-job"),

@@ -29,15 +29,14 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     if accept not in ACCEPTED:
         raise StepFailedError(ctx.step_name, f"ClientError: the image-classification algorithm cannot answer "
                                              f"Accept {accept!r}; it writes {' or '.join(ACCEPTED)}")
-    s3, sm = ctx.clients.client("s3"), ctx.clients.client("sagemaker")
-    artifact_uri = model_artifact_uri(sm, args["ModelName"])
+    artifact_uri = model_artifact_uri(ctx.clients.client("sagemaker"), args["ModelName"])
     artifact = ctx.work_dir / "model.tar.gz"
     location = parse_s3_uri(artifact_uri)
-    s3.download_file(location.bucket, location.key, str(artifact))
+    artifact.write_bytes(ctx.job_objects.read(location.bucket, location.key))
     model = ImageClassifier.from_artifact(artifact, ctx.work_dir / "model")
 
     inputs, outputs = ctx.work_dir / "input", ctx.work_dir / "output"
-    download_prefix(s3, args["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], inputs)
+    download_prefix(ctx.job_objects, args["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], inputs)
     files = sorted(p for p in inputs.rglob("*") if p.is_file())
     started = time.perf_counter()
     for start in range(0, len(files), BATCH):
@@ -50,7 +49,7 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
             target = outputs / f"{path.relative_to(inputs)}.out"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(prediction_record(row))
-    upload_dir(s3, outputs, args["TransformOutput"]["S3OutputPath"])
+    upload_dir(ctx.job_objects, outputs, args["TransformOutput"]["S3OutputPath"])
     properties = {**args, "TransformJobName": ctx.job_name, "TransformJobStatus": "Completed",
                   "RecordsScored": len(files), "ScoringSeconds": round(time.perf_counter() - started, 3)}
     return properties, {}

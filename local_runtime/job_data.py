@@ -41,5 +41,5 @@ class InProcessObjects:
         if path.stat().st_size >= MULTIPART_THRESHOLD:
             self.api.write(bucket, key, path)
             return
-        bucket_state.put_object(bucket, key, path.read_bytes())
+        bucket_state.put_objects(bucket, [(key, path.read_bytes(), None)], notify=True)
         state.commit_objects(bucket, [key])

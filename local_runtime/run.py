@@ -96,15 +96,16 @@ def run_local(config: SconesConfig, run_dir: Path, executions: int = 10, fresh: 
     with hold_run_dir(run_dir, "scones-local run"):
         if fresh:
             clear_run_dir(run_dir)
-        state.check_saved(run_dir / "state")
+        saved = state.read_saved(run_dir / "state")       # a damaged state is named before the stack starts
         try:
-            return _run(config, run_dir, executions, concurrency)
+            return _run(config, run_dir, executions, concurrency, saved)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"the run stopped; finished steps are kept in {run_dir}, so running the same "
                                     "command again continues from them") from None
 
 
-def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int) -> RunSummary:
+def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int,
+         saved: state.SavedState) -> RunSummary:
     from pipelines.scones.launch import start_pipeline, wait_for_execution
 
     timings: dict[str, float] = {}
@@ -112,7 +113,7 @@ def _run(config: SconesConfig, run_dir: Path, executions: int, concurrency: int)
     with local_stack(config, run_dir) as stack:
         aws, server = stack.aws, stack.server
         s3, sm = aws.client("s3"), aws.client("sagemaker")
-        restored = state.restore(aws, config.storage.bucket, run_dir / "state")
+        restored = state.restore(aws, config.storage.bucket, run_dir / "state", saved)
         timings["setup"] = time.perf_counter() - clock
         log.info("local AWS at %s, endpoint runtime at %s%s", aws.url, server.url, " (state restored)" if restored else "")
 

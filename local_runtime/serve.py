@@ -88,14 +88,15 @@ def serve(config: SconesConfig, run_dir: Path, stop: threading.Event, aws_port: 
     """
     run_dir = check_run_dir(run_dir)
     with hold_run_dir(run_dir, "scones-local serve"):
-        state.check_saved(run_dir / "state")
-        _serve(config, run_dir, stop, aws_port, runtime_port, on_ready)
+        saved = state.read_saved(run_dir / "state")       # a damaged state is named before the stack starts
+        _serve(config, run_dir, stop, aws_port, runtime_port, on_ready, saved)
 
 
 def _serve(config: SconesConfig, run_dir: Path, stop: threading.Event, aws_port: int | None,
-           runtime_port: int | None, on_ready: Callable[[LocalStack, Path], None] | None) -> None:
+           runtime_port: int | None, on_ready: Callable[[LocalStack, Path], None] | None,
+           saved: state.SavedState) -> None:
     with local_stack(config, run_dir, aws_port=aws_port, runtime_port=runtime_port) as stack:
-        restored = state.restore(stack.aws, config.storage.bucket, run_dir / "state")
+        restored = state.restore(stack.aws, config.storage.bucket, run_dir / "state", saved)
         if restored:    # a restored endpoint is created again: it is Creating for a moment, as on SageMaker
             wait_until_settled(stack.client("sagemaker"), config.endpoint.name,
                                timeout=30 + 3 * config.endpoint.local_transition_seconds)

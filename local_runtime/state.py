@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +47,9 @@ from local_runtime.state_store import (
     read_document,
 )
 
-__all__ = ["KINDS", "Journal", "Kind", "StateCorruptError", "UnsafeStatePathError", "check_saved", "commit",
-           "commit_objects", "detach", "load_documents", "mirrored_objects", "read_state_json", "restore", "save"]
+__all__ = ["KINDS", "Journal", "Kind", "SavedState", "StateCorruptError", "UnsafeStatePathError", "commit",
+           "commit_objects", "detach", "load_documents", "mirrored_objects", "read_saved", "read_state_json",
+           "restore", "save"]
 log = logging.getLogger("local_runtime.state")
 LEGACY_SNAPSHOT = "sagemaker.json"      # the layout before write-ahead saving: one snapshot and an s3/ tree
 LEGACY_MIRROR = "s3"
@@ -472,33 +473,23 @@ def _replay(ctx: _Restoring, kind: Kind, documents: list[tuple[str, dict]]) -> N
                                     "(the file is left as it is)") from None
 
 
-def check_saved(state_dir: Path) -> None:
-    """Reads every saved document and object name of ``state_dir`` as :func:`restore` will, before any stack
-    starts: a damaged state is named in a moment, not after the stack's few seconds of start."""
-    state_dir = Path(state_dir)
-    store = StateStore(state_dir)
-    if store.layout_version() is not None:
-        for kind in KINDS:
-            for path, _ in store.documents(kind.name):
-                read_document(path)
-        for name in store.buckets():
-            for _ in store.objects(name):
-                pass
-    elif (state_dir / LEGACY_SNAPSHOT).exists():
-        _legacy_documents(state_dir)
+@dataclass
+class SavedState:
+    """A state folder as read and checked, before anything is put back (:func:`read_saved`)."""
+    documents: dict[str, list[tuple[str, dict]]]                     # kind -> (where, document)
+    objects: dict[str, Iterable[tuple[str, bytes, str | None]]]      # bucket -> (key, body, etag), read as put back
+    current: bool       # in this layout
+    legacy: bool        # in the earlier layout, rewritten in this one by restore()
 
 
-def restore(clients, bucket: str, state_dir: Path) -> bool:
-    """Puts the saved state back into this (fresh) stack, then writes ahead into ``state_dir`` from now on.
-
-    Returns whether there was a saved state. A state in the earlier layout is read and rewritten in
-    this one. Every saved file is read and checked before anything is written.
-    """
+def read_saved(state_dir: Path) -> SavedState:
+    """Reads and checks every saved document and object name of ``state_dir``; needs no stack, so
+    ``scones-local run`` and ``serve`` call it before starting one: a damaged state is named in a moment,
+    not after the stack's few seconds of start."""
     state_dir = Path(state_dir)
     store = StateStore(state_dir)
     legacy = (state_dir / LEGACY_SNAPSHOT).exists() or (state_dir / LEGACY_MIRROR).is_dir()
     current = store.layout_version() is not None
-    ctx = _Restoring(clients, clients.region, set(resource_state.event_rules(clients.region)))   # provisioned
     if current:
         documents = {kind.name: [(str(path), read_document(path)) for path, _ in store.documents(kind.name)]
                      for kind in KINDS}
@@ -512,12 +503,27 @@ def restore(clients, bucket: str, state_dir: Path) -> bool:
         mirror = state_dir / LEGACY_MIRROR
         objects = {child.name: list(_legacy_objects(child)) for child in sorted(mirror.iterdir())
                    if child.is_dir() and not child.is_symlink()} if mirror.is_dir() else {}
+    else:
+        documents, objects = {}, {}
+    return SavedState(documents, objects, current, legacy)
+
+
+def restore(clients, bucket: str, state_dir: Path, saved: SavedState | None = None) -> bool:
+    """Puts the saved state back into this (fresh) stack, then writes ahead into ``state_dir`` from now on.
+
+    Returns whether there was a saved state. A state in the earlier layout is read and rewritten in
+    this one. Every saved file is read and checked before anything is written (``saved``: as
+    :func:`read_saved` read it already).
+    """
+    state_dir = Path(state_dir)
+    saved = saved or read_saved(state_dir)
+    documents, objects, current, legacy = saved.documents, saved.objects, saved.current, saved.legacy
+    ctx = _Restoring(clients, clients.region, set(resource_state.event_rules(clients.region)))   # provisioned
+    if legacy and not current:
         for name in objects:
             if name not in bucket_state.buckets():
                 raise bucket_state.BucketMissingError(f"bucket {name} does not exist in the local AWS: create it "
                                                       "before restoring objects into it")
-    else:
-        documents, objects = {}, {}
     restored_objects = 0
     for kind in KINDS:
         _replay(ctx, kind, documents.get(kind.name, []))

@@ -25,31 +25,21 @@ def _objects():
     return s3_backends[ACCOUNT_ID]["global"]
 
 
-def put_objects(bucket: str, objects: Iterable[tuple[str, bytes, str | None]]) -> int:
+def put_objects(bucket: str, objects: Iterable[tuple[str, bytes, str | None]], notify: bool = False) -> int:
     """Puts each ``(key, body, etag)``: ``etag`` as S3 shows it (quoted), or None for the MD5 of the
-    body. Returns how many were put."""
+    body. Returns how many were put. ``notify``: the bucket's event notifications are sent, as for an
+    upload (a job's output); restoring is not one."""
     from moto.s3.exceptions import MissingBucket
 
     backend, count = _objects(), 0
     try:
         for key, body, etag in objects:
-            backend.put_object(bucket, key, body, etag=etag and etag.strip('"'), disable_notification=True)
+            backend.put_object(bucket, key, body, etag=etag and etag.strip('"'), disable_notification=not notify)
             count += 1
     except MissingBucket:
-        raise BucketMissingError(f"bucket {bucket} does not exist in the local AWS: create it before restoring "
-                                 "objects into it") from None
+        raise BucketMissingError(f"bucket {bucket} does not exist in the local AWS: create it before "
+                                 f"{'writing' if notify else 'restoring'} objects into it") from None
     return count
-
-
-def put_object(bucket: str, key: str, body: bytes) -> None:
-    """One object as one PutObject without a checksum leaves it: MD5 ETag, default content type, and the
-    bucket's event notifications sent."""
-    from moto.s3.exceptions import MissingBucket
-
-    try:
-        _objects().put_object(bucket, key, body)
-    except MissingBucket:
-        raise BucketMissingError(f"bucket {bucket} does not exist in the local AWS") from None
 
 
 def object_body(bucket: str, key: str) -> bytes | None:

@@ -31,7 +31,9 @@ class S3InputMissingError(LocalRuntimeError, FileNotFoundError):
 
 
 class JobObjects(Protocol):
-    """What moves job data: S3's keys under a prefix (in ListObjectsV2 order), an object's bytes, a file put."""
+    """What moves job data: S3's keys under a prefix (in ListObjectsV2 order), an object's bytes, a file put;
+    ``threads``: how many objects it moves at once."""
+    threads: int
 
     def keys(self, bucket: str, prefix: str) -> list[str]: ...
 
@@ -62,9 +64,8 @@ class ApiObjects:
 
 
 def _each(objects: JobObjects, work, items: list) -> None:
-    threads = getattr(objects, "threads", 1)
-    if threads > 1:
-        with ThreadPoolExecutor(threads) as pool:
+    if objects.threads > 1:
+        with ThreadPoolExecutor(objects.threads) as pool:
             list(pool.map(work, items))
     else:
         for item in items:

@@ -46,8 +46,13 @@ def free_port(wanted: int | None = None) -> int:
 
 _CLIENTS: dict[tuple[str, str, str], object] = {}
 _CLIENTS_LOCK = threading.Lock()
-_KEYED_SESSION: list[boto3.session.Session] = []    # for clients with a local AWS's own key: its loaded service
-# models outlive each stack (the default session is reset with every local AWS; a new one parses them again, ~1 s)
+
+
+@functools.cache
+def _keyed_session() -> boto3.session.Session:
+    """For clients with a local AWS's own key: its loaded service models outlive each stack (the default
+    session is reset with every local AWS, and a new one parses them again, ~1 s)."""
+    return boto3.session.Session()
 
 
 @dataclass
@@ -74,9 +79,7 @@ class LocalAws:
             if key not in _CLIENTS:
                 credentials = ({"aws_access_key_id": self.key.access_key_id,
                                 "aws_secret_access_key": self.key.secret_access_key} if self.key else {})
-                if self.key and not _KEYED_SESSION:
-                    _KEYED_SESSION.append(boto3.session.Session())
-                session = _KEYED_SESSION[0] if self.key else boto3
+                session = _keyed_session() if self.key else boto3
                 _CLIENTS[key] = session.client(service, region_name=self.region, endpoint_url=endpoint,
                                                config=Config(retries={"max_attempts": 2}), **credentials)
             return _CLIENTS[key]

@@ -100,7 +100,8 @@ def local_stack(config: LocalConfig, run_dir: Path, capture_flush_seconds: float
                                       persist=lambda: state.save(aws, config.storage.bucket, Path(run_dir) / "state"),
                                       job_states=JobStates(started=_saved(sagemaker_jobs.job_started, JOBS),
                                                            finished=_saved(sagemaker_jobs.job_finished, JOBS),
-                                                           failed=_saved(sagemaker_jobs.job_failed, JOBS)),
+                                                           failed=_saved(sagemaker_jobs.job_failed, JOBS),
+                                                           stopped=_saved(sagemaker_jobs.job_stopped, JOBS)),
                                       events=SavedPipelineEvents(aws),
                                       objects=InProcessObjects(ApiObjects(aws.client("s3"))))
         pipeline_executions.attach(executions)

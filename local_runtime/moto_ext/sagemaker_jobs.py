@@ -4,7 +4,7 @@ moto's CreateTrainingJob/CreateProcessingJob/CreateTransformJob record a job tha
 ``Completed`` at once, with made-up metrics (``train:progress``, a ``test:dcg`` metric
 definition). Here the executor's jobs are recorded when they start (``InProgress``, secondary
 status ``Starting`` then ``Training``), and finish ``Completed`` with the runner's
-FinalMetricDataList, ModelArtifacts and times, or ``Failed`` with its FailureReason, so
+FinalMetricDataList, ModelArtifacts and times, ``Failed`` with its FailureReason or ``Stopped``, so
 DescribeTrainingJob / ListTrainingJobs / DescribeProcessingJob / DescribeTransformJob show what
 really ran. ``snapshot``/``restore`` carry them across restarts. The canary test in
 tests/local_runtime/moto_ext/test_sagemaker_jobs.py fails loudly if a moto upgrade reshapes what is used here.
@@ -113,6 +113,16 @@ def job_failed(region: str, kind: str, name: str, reason: str) -> None:
             job.secondary_status_transitions[-1]["EndTime"] = now
         elif kind == "Processing":
             job.exit_message = reason[:1024]
+
+
+def job_stopped(region: str, kind: str, name: str) -> None:
+    """StopPipelineExecution stopped the step's job: Stopped, as StopTrainingJob (…) leaves it."""
+    with _LOCK:
+        job, now = _end(region, kind, name, "Stopped")
+        if kind == "Training":
+            _transition(job, "Stopping", "Stopping the training job")
+            _transition(job, "Stopped", "Training job stopped")
+            job.secondary_status_transitions[-1]["EndTime"] = now
 
 
 def _encode(value: Any) -> Any:

@@ -24,7 +24,8 @@ from local_runtime.pipeline.expressions import Context, resolve
 from local_runtime.pipeline.graph import StepNode, collect_steps, execution_order
 from local_runtime.pipeline.jobs import JobTracker, NoJobTracker
 from local_runtime.pipeline.runners import control, models, processing, training, transform
-from local_runtime.pipeline.runners.base import StepContext, StepFailedError
+from local_runtime.pipeline.runners.base import JobStoppedError, StepContext, StepFailedError
+from local_runtime.pipeline.runners.job_process import StopSignal
 from local_runtime.pipeline.s3io import JobObjects
 from local_runtime.pipeline.step_requests import step_request
 from local_runtime.request_validation import ValidationException, validate_request
@@ -128,9 +129,10 @@ class PipelineExecutor:
     def start(self, pipeline_name: str, parameters: dict[str, Any] | None = None) -> ExecutionRecord:
         return self.run(self.prepare(pipeline_name, parameters))
 
-    def run(self, record: ExecutionRecord, should_stop: Callable[[], bool] = lambda: False) -> ExecutionRecord:
+    def run(self, record: ExecutionRecord, stop: StopSignal | None = None) -> ExecutionRecord:
         """Runs (or, after a failure, resumes) ``record``: steps that already succeeded keep their results,
-        as RetryPipelineExecution does."""
+        as RetryPipelineExecution does. ``stop`` (StopPipelineExecution) stops the running job and starts no step."""
+        stop = stop or StopSignal()
         done = {s.name for s in record.steps if s.status in ("Succeeded", "Cached")}
         ctx = Context(parameters=record.parameters, execution={
             "PipelineExecutionId": record.execution_id, "PipelineName": record.pipeline_name,
@@ -151,10 +153,10 @@ class PipelineExecutor:
                 if node.branch_of and name not in selected:
                     step.status = "Skipped"
                     continue
-                if should_stop():
+                if stop.is_set():
                     raise ExecutionStoppedError("stopped by StopPipelineExecution")
                 step.status, step.failure, step.progress = "NotStarted", None, None
-                self._run_step(node, step, ctx, record, selected)
+                self._run_step(node, step, ctx, record, selected, stop)
             record.status = "Succeeded"
         except (StepFailedError, control.PipelineFailStepError) as exc:
             record.status, record.failure = "Failed", str(exc)
@@ -173,7 +175,7 @@ class PipelineExecutor:
         return record
 
     def _run_step(self, node: StepNode, step: StepRecord, ctx: Context, record: ExecutionRecord,
-                  selected: set[str]) -> None:
+                  selected: set[str], stop: StopSignal) -> None:
         step.status, step.started_at, step.ended_at = "Executing", time.time(), None
         step.attempts += 1
         self.on_step(step)
@@ -188,7 +190,10 @@ class PipelineExecutor:
             elif node.type == "Fail":
                 control.fail(resolve(node.spec.get("Arguments", {}), ctx), node.name)
             else:
-                self._run_job(node, step, ctx, record)
+                self._run_job(node, step, ctx, record, stop)
+        except JobStoppedError as exc:
+            step.status = "Stopped"
+            raise ExecutionStoppedError(str(exc)) from exc
         except control.PipelineFailStepError as exc:
             step.status, step.failure = "Failed", exc.message
             step.metadata = {"Fail": {"ErrorMessage": exc.message}}
@@ -209,7 +214,8 @@ class PipelineExecutor:
             step.status = "Succeeded"
             self.on_step(step)
 
-    def _run_job(self, node: StepNode, step: StepRecord, ctx: Context, record: ExecutionRecord) -> None:
+    def _run_job(self, node: StepNode, step: StepRecord, ctx: Context, record: ExecutionRecord,
+                 stop: StopSignal) -> None:
         runner = _RUNNERS.get(node.type)
         if runner is None:
             raise StepFailedError(node.name, f"step type {node.type!r} is not supported by the local runtime")
@@ -221,7 +227,7 @@ class PipelineExecutor:
             self.on_step(step)
 
         step_ctx = StepContext(node.name, node.type, record.pipeline_name, record.execution_id, work_dir,
-                               self.clients, node.spec, report, self.image_environment, self.objects)
+                               self.clients, node.spec, report, self.image_environment, self.objects, stop)
         request = step_request(node.type, arguments, step_ctx.job_name)
         if request:
             try:
@@ -244,6 +250,9 @@ class PipelineExecutor:
             step.metadata = job
         try:
             properties, property_files = runner(arguments, step_ctx)
+        except JobStoppedError:
+            self.jobs.stopped(step_ctx)
+            raise
         except Exception as exc:
             self.jobs.failed(step_ctx, getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}")
             raise

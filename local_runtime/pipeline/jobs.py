@@ -29,6 +29,7 @@ class JobTracker(Protocol):
     def started(self, ctx, arguments: dict) -> dict | None: ...
     def succeeded(self, ctx, properties: dict) -> None: ...
     def failed(self, ctx, reason: str) -> None: ...
+    def stopped(self, ctx) -> None: ...
 
 
 class NoJobTracker:
@@ -43,19 +44,23 @@ class NoJobTracker:
     def failed(self, ctx, reason: str) -> None:
         pass
 
+    def stopped(self, ctx) -> None:
+        pass
+
 
 @dataclass(frozen=True)
 class JobStates:
     """Where the control plane records a job's state, as three callables wired in by ``local_runtime/stack.py``.
 
     ``started(region, kind, name, arn, arguments)`` records it InProgress and returns its ARN;
-    ``finished(region, kind, name, properties)`` and ``failed(region, kind, name, reason)`` end it.
-    ``kind`` is the step type: Training, Processing or Transform.
+    ``finished(region, kind, name, properties)``, ``failed(region, kind, name, reason)`` and
+    ``stopped(region, kind, name)`` end it. ``kind`` is the step type: Training, Processing or Transform.
     """
 
     started: Callable[[str, str, str, str, dict], str]
     finished: Callable[[str, str, str, dict], None]
     failed: Callable[[str, str, str, str], None]
+    stopped: Callable[[str, str, str], None]
 
 
 class LogShipper(PeriodicThread):
@@ -127,6 +132,11 @@ class SageMakerJobs:
         if ctx.step_type in JOB_KINDS:
             self._close_logs(ctx)
             self.states.failed(self.clients.region, ctx.step_type, ctx.job_name, reason)
+
+    def stopped(self, ctx) -> None:
+        if ctx.step_type in JOB_KINDS:
+            self._close_logs(ctx)
+            self.states.stopped(self.clients.region, ctx.step_type, ctx.job_name)
 
 
 def kind_slug(step_type: str) -> str:

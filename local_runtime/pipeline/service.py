@@ -18,6 +18,7 @@ from local_runtime.execution_records import ExecutionConflictError, ExecutionRec
 from local_runtime.pipeline.events import PipelineEvents
 from local_runtime.pipeline.executor import PipelineExecutor
 from local_runtime.pipeline.jobs import JobStates, SageMakerJobs
+from local_runtime.pipeline.runners.job_process import StopSignal
 from local_runtime.pipeline.s3io import JobObjects
 
 log = logging.getLogger("local_runtime.pipeline")
@@ -42,7 +43,7 @@ class ExecutionService:
         self.events = events or PipelineEvents(clients)    # status changes to the default bus, as SageMaker sends them
         self.image_environment, self.persist = image_environment, persist
         self.records: dict[str, ExecutionRecord] = {}
-        self._stops: set[str] = set()
+        self._stops: dict[str, StopSignal] = {}
         self._queue: queue.Queue[_Queued | None] = queue.Queue()
         self._lock = threading.Lock()
         self._jobs = SageMakerJobs(clients, job_states)
@@ -68,8 +69,8 @@ class ExecutionService:
         if record.status != "Executing":
             raise ExecutionConflictError(f"execution {execution_arn} is {record.status}; only an Executing "
                                          "execution can be stopped")
-        self._stops.add(execution_arn)
         record.status = "Stopping"
+        self._stops.setdefault(execution_arn, StopSignal()).set()
         self.events.execution(record)
 
     def retry(self, execution_arn: str, definition: str) -> None:
@@ -113,16 +114,17 @@ class ExecutionService:
             record = item.record
             arn = record.execution_arn
             try:
-                if arn in self._stops:
+                stop = self._stops.setdefault(arn, StopSignal())
+                if stop.is_set():
                     record.status = "Stopped"
                 else:
                     self.events.execution(record)
-                    self._executor(item.definition, record).run(record, should_stop=lambda arn=arn: arn in self._stops)
+                    self._executor(item.definition, record).run(record, stop)
             except Exception as exc:   # the worker outlives any one execution
                 log.exception("execution %s crashed", arn)
                 record.status, record.failure = "Failed", f"{type(exc).__name__}: {exc}"
             finally:
-                self._stops.discard(arn)
+                self._stops.pop(arn, None)
                 self.events.execution(record)
                 with self._lock:
                     if self._queue.empty():

@@ -53,13 +53,16 @@ def get_pipeline_definition(argv: list[str] | None = None) -> int:
     config = config_from_args(args)
     from pipelines.scones.pipeline import pipeline_definition
 
-    definition = json.dumps(json.loads(pipeline_definition(config)), indent=2)
     if args.output:
-        Path(args.output).write_text(definition)
-        log.info("wrote %s", args.output)
+        _write_definition(pipeline_definition(config), args.output)
     else:
-        print(definition)
+        print(json.dumps(json.loads(pipeline_definition(config)), indent=2))
     return 0
+
+
+def _write_definition(definition: str, path: str) -> None:
+    Path(path).write_text(json.dumps(json.loads(definition), indent=2))
+    log.info("wrote %s", path)
 
 
 @cli_entry
@@ -68,6 +71,8 @@ def run_pipeline(argv: list[str] | None = None) -> int:
     add_config_flags(parser)
     parser.add_argument("--wait", action="store_true", help="wait for the execution and fail if it fails")
     parser.add_argument("--poll-seconds", type=finite_number(0, 3600, low_open=True), default=30.0)
+    parser.add_argument("--definition-output", metavar="FILE",
+                        help="write the definition upserted (as SageMaker stores it) to this file")
     args = parser.parse_args(argv)
     config = config_from_args(args).require_cloud()
     session = boto3.Session(region_name=config.project.region)
@@ -75,6 +80,8 @@ def run_pipeline(argv: list[str] | None = None) -> int:
     started = start_pipeline(s3, sm, config)     # the inputs first: nothing uploaded for a bad source
     execution_arn = started.execution_arn
     log.info("code at %s; started %s", started.code_prefix, execution_arn)
+    if args.definition_output:
+        _write_definition(started.definition, args.definition_output)
     print(json.dumps({"pipeline_execution_arn": execution_arn}))
     if not args.wait:
         return 0

@@ -26,6 +26,7 @@ _WAITER = "PipelineExecutionComplete"
 class Started:
     code_prefix: str
     execution_arn: str
+    definition: str          # the definition upserted, as SageMaker stores it
 
 
 def git_commit() -> str:
@@ -57,24 +58,26 @@ def start_pipeline(s3, sm, config: SconesConfig) -> Started:
     """
     from pipelines.scones.code_bundle import upload_code
     from pipelines.scones.human_labels import empty_set_uri, publish_label_set
-    from pipelines.scones.pipeline import get_pipeline, registry_metadata_value
 
     source = mirror_source_archive(s3, config, raw_data_uri(config))
+    from pipelines.scones.pipeline import get_pipeline, registry_metadata_value  # the SDK: 4 s, after the source
+
     labels = publish_label_set(s3, config)       # the labels recorded by now, keyed by content
     if labels != empty_set_uri(config):
         _publish_empty_set(s3, config)           # the parameter's default, for runs started with no snapshot
     code_prefix = upload_code(s3, config.s3_root)
     tags = [{"Key": "project", "Value": config.project.name}, {"Key": "environment", "Value": config.environment},
             {"Key": "git_commit", "Value": config.project.git_commit}]
-    get_pipeline(config).upsert(role_arn=config.pipeline.role_arn, description="Scones Unlimited vehicle classifier",
-                                tags=tags)
+    pipeline = get_pipeline(config)
+    pipeline.upsert(role_arn=config.pipeline.role_arn, description="Scones Unlimited vehicle classifier", tags=tags)
     response = sm.start_pipeline_execution(PipelineName=config.pipeline.name,
                                            PipelineExecutionDisplayName=f"run-{config.project.git_commit}",
                                            PipelineParameters=[
                                                {"Name": "InputDataUri", "Value": source.uri},
                                                {"Name": "DataSource", "Value": registry_metadata_value(source.provenance)},
                                                {"Name": "HumanLabelsUri", "Value": labels}])
-    return Started(code_prefix, response["PipelineExecutionArn"])
+    described = sm.describe_pipeline(PipelineName=config.pipeline.name)
+    return Started(code_prefix, response["PipelineExecutionArn"], described["PipelineDefinition"])
 
 
 def _publish_empty_set(s3, config: SconesConfig) -> None:

@@ -18,14 +18,23 @@ from inference_workflow.deploy_model.lambda_function import (
     handle,
     live_package_arn,
 )
-from local_runtime.moto_ext import model_package_updates
+from local_runtime.moto_ext import endpoint_lifecycle, model_package_updates
 from local_runtime.stack import wait_until_settled
 from pipelines.registry import cli as registry_cli
 from tests.builders import write_tiny_model_artifact
 from tests.contracts import load_document
 from tests.local_stack import deploy_tiny_model, start_local_stack
 
-TRANSITION_SECONDS = 1.0     # long enough that "still in progress" is certain within a test step
+TRANSITION_SECONDS = 1.0
+SLOW_TRANSITION_SECONDS = 4.0     # for tests that look at a phase in progress: outlasts a stall of a loaded CI host
+
+
+@pytest.fixture
+def slow_transitions():
+    """Creating and Updating begun during the test last SLOW_TRANSITION_SECONDS (config ``endpoint.local_transition_seconds``)."""
+    endpoint_lifecycle.configure(SLOW_TRANSITION_SECONDS)
+    yield
+    endpoint_lifecycle.configure(TRANSITION_SECONDS)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +136,7 @@ def test_a_late_approval_of_a_rejected_package_is_ignored(local_stack, tmp_path)
     assert result["status"] == "not approved" and sm.list_endpoints(NameContains="deploy-stale")["Endpoints"] == []
 
 
-def test_changes_wait_for_the_endpoint_in_progress_and_a_concurrent_create_is_joined(local_stack):
+def test_changes_wait_for_the_endpoint_in_progress_and_a_concurrent_create_is_joined(local_stack, slow_transitions):
     sm = local_stack.client("sagemaker")
     settings = _settings(local_stack, "deploy-wait")
     newest = deployer.newest_approved(sm, local_stack.config.registry.model_package_group)
@@ -211,7 +220,8 @@ def test_rejecting_the_live_package_rolls_back_to_the_newest_other_approved(loca
     assert live_package_arn(sm, endpoint) == before
 
 
-def test_rejecting_a_package_while_the_endpoint_switches_to_it_rolls_back_after_the_switch(local_stack, tmp_path, capsys):
+def test_rejecting_a_package_while_the_endpoint_switches_to_it_rolls_back_after_the_switch(local_stack, tmp_path, capsys,
+                                                                                        slow_transitions):
     sm, endpoint = local_stack.client("sagemaker"), local_stack.config.endpoint.name
     _settle(local_stack)
     before = live_package_arn(sm, endpoint)

@@ -1,5 +1,6 @@
 """buildspec.yml runs locally against serve: the build phase writes the definition and upserts and starts
 the pipeline, as CodeBuild does on AWS."""
+import json
 import shutil
 
 import pytest
@@ -28,9 +29,17 @@ def test_the_build_phase_upserts_and_starts_the_pipeline(tmp_path):
             if execution["PipelineExecutionStatus"] == "Executing":
                 sm.stop_pipeline_execution(PipelineExecutionArn=execution["PipelineExecutionArn"])
         assert serving.stack.executions.wait_idle(300)
+        stored = json.loads(sm.describe_pipeline(PipelineName=serving.config.pipeline.name)["PipelineDefinition"])
+        assert json.loads((source / "pipeline-definition.json").read_text()) == stored     # the artifact: what ran
+        for execution in executions:       # a running step's job is stopped with it, as SageMaker stops it
+            arn = execution["PipelineExecutionArn"]
+            assert sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"] == "Stopped"
+            for step in sm.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]:
+                if step["StepStatus"] == "Stopped" and "TrainingJob" in step.get("Metadata", {}):
+                    job = sm.describe_training_job(TrainingJobName=step["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1])
+                    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "Stopped")
     assert result.succeeded, [(p.name, p.exit_code) for p in result.phases]
     assert [(p.name, p.skipped) for p in result.phases] == [("install", True), ("pre_build", True), ("build", False)]
-    assert (source / "pipeline-definition.json").exists()
     assert len(executions) == 1
 
 

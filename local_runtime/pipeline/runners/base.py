@@ -10,6 +10,7 @@ from pathlib import Path
 
 from local_runtime.aws_env import ACCOUNT_ID
 from local_runtime.errors import LocalRuntimeError
+from local_runtime.pipeline.runners.job_process import StopSignal
 from local_runtime.pipeline.s3io import ApiObjects, JobObjects
 from scones_common.contracts.container import OPT_ML
 
@@ -25,6 +26,14 @@ class StepFailedError(LocalRuntimeError, RuntimeError):
         super().__init__(f"step {step} failed: {reason}{where}")
 
 
+class JobStoppedError(LocalRuntimeError, RuntimeError):
+    """The step's job ended because StopPipelineExecution stopped it: the step is Stopped, not Failed."""
+
+    def __init__(self, step: str):
+        self.step = step
+        super().__init__(f"step {step} stopped by StopPipelineExecution")
+
+
 @dataclass
 class StepContext:
     step_name: str
@@ -37,6 +46,7 @@ class StepContext:
     report: Callable[[str], None] = lambda message: None   # progress while the job runs
     image_environment: dict[str, str] = field(default_factory=dict)   # the local algorithm image's environment
     objects: JobObjects | None = None     # moves job data (s3io.py); None: through the clients' S3 API
+    stop: StopSignal = field(default_factory=StopSignal)    # set by StopPipelineExecution
 
     @functools.cached_property
     def job_objects(self) -> JobObjects:
@@ -47,6 +57,11 @@ class StepContext:
         """Unique, SageMaker-valid job name (≤ 63 chars); fixed once asked for, so every use names one job."""
         base = re.sub(r"[^a-zA-Z0-9-]", "-", f"{self.pipeline_name[:24]}-{self.step_name}")[:48]
         return f"{base}-{self.execution_id[:8]}-{int(time.time() * 1000) % 100000:05d}".lower()
+
+    def raise_if_stopped(self) -> None:
+        """After a job process failed: when StopPipelineExecution ended it, the step is Stopped."""
+        if self.stop.is_set():
+            raise JobStoppedError(self.step_name)
 
     def arn(self, kind: str) -> str:
         """The ARN SageMaker would give this step's job (``training-job``, ``processing-job``…)."""

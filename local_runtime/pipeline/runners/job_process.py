@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -53,12 +54,58 @@ def stop_group(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
         pass
 
 
+class StopSignal:
+    """StopPipelineExecution for one execution: once set, the job running then is sent SIGTERM (as
+    SageMaker stops a running step's job) and a job starting later is ended at once."""
+
+    def __init__(self) -> None:
+        self._set = threading.Event()
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen] = set()
+
+    def is_set(self) -> bool:
+        return self._set.is_set()
+
+    def set(self) -> None:
+        """Called from a request thread: signals and returns; the job's own exit path waits for it."""
+        with self._lock:
+            self._set.set()
+            running = list(self._running)
+        for process in running:
+            _terminate(process)
+
+    @contextmanager
+    def watching(self, process: subprocess.Popen) -> Iterator[None]:
+        with self._lock:
+            self._running.add(process)
+            stopped = self._set.is_set()
+        if stopped:
+            _terminate(process)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.discard(process)
+
+
+def _terminate(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+
 @contextmanager
-def job_process(command: list[str], **popen) -> Iterator[subprocess.Popen]:
-    """Starts ``command`` in its own process group, bound to this process; stops it on any exit."""
+def job_process(command: list[str], stop: StopSignal | None = None, **popen) -> Iterator[subprocess.Popen]:
+    """Starts ``command`` in its own process group, bound to this process; stops it on any exit and
+    when ``stop`` is set."""
     process = subprocess.Popen(bound_to_parent(command), start_new_session=True, **popen)
     try:
-        yield process
+        if stop is None:
+            yield process
+        else:
+            with stop.watching(process):
+                yield process
     finally:
         stop_group(process)
         for stream in (process.stdin, process.stdout, process.stderr):

@@ -45,9 +45,11 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
         if note:
             log.write(note + "\n")
             log.flush()
-        with job_process(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ctx.work_dir) as process:
+        with job_process(command, stop=ctx.stop, stdout=log, stderr=subprocess.STDOUT, env=environment,
+                         cwd=ctx.work_dir) as process:
             returncode = process.wait()
     if returncode != 0:
+        ctx.raise_if_stopped()
         tail = log_path.read_text().strip().splitlines()[-3:]
         raise StepFailedError(ctx.step_name, f"script exited with {returncode}: {' | '.join(tail)}", log_path)
 

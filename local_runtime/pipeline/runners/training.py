@@ -17,7 +17,7 @@ import threading
 import time
 
 from local_runtime.pipeline.runners.base import StepContext, StepFailedError
-from local_runtime.pipeline.runners.job_process import job_process, stop_group
+from local_runtime.pipeline.runners.job_process import StopSignal, job_process, stop_group
 from local_runtime.pipeline.s3io import download_prefix
 from scones_common.contracts.container import OPT_ML, TrainingContainer
 from scones_common.names import ALGORITHM_IMAGE
@@ -51,13 +51,13 @@ def input_data_config(channels: list[dict]) -> dict:
 
 
 def _run_trainer(opt_ml, log_path, timeout: float | None, report, environment: dict[str, str],
-                 epochs: int | None) -> int | None:
+                 epochs: int | None, stop: StopSignal | None = None) -> int | None:
     """Runs the trainer, teeing its output to the job log; None when it ran out of time."""
     deadline = time.monotonic() + timeout if timeout else None
     command = [sys.executable, "-m", "local_runtime.trainer.train", "--opt-ml", str(opt_ml)]
     # unbuffered child, line-buffered log: each line reaches the job log (and CloudWatch Logs) as it is written
     with open(log_path, "w", buffering=1) as log, job_process(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            command, stop=stop, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **environment}) as process:
         timer = threading.Timer(timeout, stop_group, (process, 0)) if timeout else None
         if timer:
@@ -93,7 +93,9 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     timeout = args.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
     epochs = hyperparameters.get("epochs", "")
     returncode = _run_trainer(container.root, log_path, timeout, ctx.report, ctx.image_environment,
-                              int(epochs) if epochs.isdigit() else None)
+                              int(epochs) if epochs.isdigit() else None, ctx.stop)
+    if returncode != 0:
+        ctx.raise_if_stopped()
     if returncode is None:
         raise StepFailedError(ctx.step_name, f"training exceeded MaxRuntimeInSeconds={timeout}", log_path)
     if returncode != 0:

@@ -127,7 +127,8 @@ def user_rules(aws):
 
 
 def test_a_users_rules_receive_the_execution_and_step_events_through_sqs_and_sns(aws, tmp_path, user_rules):
-    service = ExecutionService(aws, tmp_path, job_states=JobStates(lambda *a: "", lambda *a: None, lambda *a: None))
+    service = ExecutionService(aws, tmp_path, job_states=JobStates(lambda *a: "", lambda *a: None, lambda *a: None,
+                                                                            lambda *a: None))
     try:
         service.submit(ARN, "p", _gate_definition(), {})
         assert service.wait_idle(30)

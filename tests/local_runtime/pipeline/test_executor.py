@@ -1,13 +1,16 @@
 """The executor on small real definitions: processing scripts in subprocesses, local S3, caching, failures."""
 import json
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from local_runtime.pipeline.container_mounts import namespace_prefix
 from local_runtime.pipeline.executor import ParameterError, PipelineExecutor, bind_parameters
-from tests.builders import png_bytes
+from local_runtime.pipeline.runners.job_process import StopSignal
+from tests.builders import png_bytes, wait_until
 from tests.local_runtime.pipeline.conftest import BUCKET
 
 ROLE = "arn:aws:iam::123456789012:role/sm"
@@ -217,3 +220,25 @@ def test_per_execution_outputs_do_not_defeat_caching(aws, tmp_path):
     assert first.step("Stage").status == "Succeeded" and second.step("Stage").status == "Cached"
     assert uri.endswith(first.execution_id)
     assert second.properties["Stage"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == uri
+
+
+def test_stop_ends_the_running_job_and_the_step_is_stopped_not_failed(aws, tmp_path):
+    """StopPipelineExecution stops the running step's job, as SageMaker does, instead of waiting for it."""
+    waits = _script(aws, "waits.py", """
+        import pathlib, sys, time
+        pathlib.Path(sys.argv[1]).write_text("started")
+        time.sleep(120)
+    """)
+    started = tmp_path / "started"
+    definition = {"Steps": [_processing("Long", waits, arguments=[str(started)]), _processing("Next", waits)]}
+    executor, stop, finished = PipelineExecutor(definition, aws, tmp_path / "run"), StopSignal(), {}
+    runner = threading.Thread(target=lambda: finished.update(record=executor.run(executor.prepare("p"), stop)))
+    runner.start()
+    wait_until(started.exists, 60, "the job to start", interval=0.05)
+    began = time.monotonic()
+    stop.set()
+    runner.join(30)
+    record = finished["record"]
+    assert time.monotonic() - began < 10
+    assert record.status == "Stopped" and record.failure is None
+    assert [(s.name, s.status) for s in record.steps] == [("Long", "Stopped"), ("Next", "Skipped")]

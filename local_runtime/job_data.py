@@ -29,7 +29,10 @@ class InProcessObjects:
         self.api = api
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
-        return sorted(key for key in bucket_state.current_objects(bucket) if key.startswith(prefix))
+        try:
+            return sorted(key for key in bucket_state.current_objects(bucket) if key.startswith(prefix))
+        except bucket_state.BucketMissingError:
+            return []
 
     def read(self, bucket: str, key: str) -> bytes:
         found = bucket_state.current_object(bucket, key)

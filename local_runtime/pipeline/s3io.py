@@ -27,12 +27,13 @@ MULTIPART_THRESHOLD = TransferConfig().multipart_threshold
 
 
 class S3InputMissingError(LocalRuntimeError, FileNotFoundError):
-    """A job input names an S3 prefix with no objects under it, or an object that does not exist."""
+    """A job input names an S3 prefix with no objects under it (its bucket may not exist), or an object
+    that does not exist."""
 
 
 class JobObjects(Protocol):
-    """What moves job data: S3's keys under a prefix (in ListObjectsV2 order), an object's bytes, a file put;
-    ``threads``: how many objects it moves at once."""
+    """What moves job data: S3's keys under a prefix (in ListObjectsV2 order; none when the bucket does not
+    exist), an object's bytes, a file put; ``threads``: how many objects it moves at once."""
     threads: int
 
     def keys(self, bucket: str, prefix: str) -> list[str]: ...
@@ -51,7 +52,10 @@ class ApiObjects:
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+        try:
+            return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+        except self.s3.exceptions.NoSuchBucket:
+            return []
 
     def read(self, bucket: str, key: str) -> bytes:
         return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -72,12 +76,17 @@ def _each(objects: JobObjects, work, items: list) -> None:
             work(item)
 
 
-def download_prefix(objects: JobObjects, uri: str, target: Path) -> int:
-    """S3Prefix semantics: every object under the prefix; a prefix that is one object lands as that file."""
+def download_prefix(objects: JobObjects, uri: str, target: Path, region: str = "", role_arn: str = "") -> int:
+    """S3Prefix semantics: every object under the prefix; a prefix that is one object lands as that file.
+    Nothing there: SageMaker's words for it (CreateTrainingJob's or CreateProcessingJob's ValidationException)."""
     location = parse_s3_uri(uri)
     keys = objects.keys(location.bucket, location.key)
     if not keys:
-        raise S3InputMissingError(f"no objects under {uri}")
+        raise S3InputMissingError(
+            f'No S3 objects found under S3 URL "{uri}" given in input data source. Please ensure that the bucket '
+            f"exists in the selected region ({region or 'the job’s region'}), that objects exist under that S3 "
+            f'prefix, and that the role "{role_arn or "the job’s role"}" has "s3:ListBucket" permissions on '
+            f'bucket "{location.bucket}".')
     target.mkdir(parents=True, exist_ok=True)
 
     def fetch(key: str) -> None:

@@ -44,9 +44,15 @@ def test_a_download_lists_as_the_api_does_and_reads_the_same_bytes(movers, tmp_p
 
 
 def test_missing_inputs_and_buckets_are_named(movers, tmp_path):
-    _, bucket, _, in_process = movers
-    with pytest.raises(S3InputMissingError, match="no objects under"):
-        download_prefix(in_process, f"s3://{bucket}/nothing-here/", tmp_path / "x")
+    _, bucket, api, in_process = movers
+    for objects in (in_process, api):        # SageMaker's words, for an empty prefix and for a missing bucket alike
+        for uri, named in ((f"s3://{bucket}/nothing-here/", bucket), ("s3://no-such-bucket/data/", "no-such-bucket")):
+            with pytest.raises(S3InputMissingError) as raised:
+                download_prefix(objects, uri, tmp_path / "x", "us-east-1", "arn:aws:iam::123456789012:role/sm")
+            assert str(raised.value) == (
+                f'No S3 objects found under S3 URL "{uri}" given in input data source. Please ensure that the bucket '
+                'exists in the selected region (us-east-1), that objects exist under that S3 prefix, and that the role '
+                f'"arn:aws:iam::123456789012:role/sm" has "s3:ListBucket" permissions on bucket "{named}".')
     with pytest.raises(S3InputMissingError, match=f"s3://{bucket}/no/such.tar.gz"):
         in_process.read(bucket, "no/such.tar.gz")
     (tmp_path / "f").write_bytes(b"x")

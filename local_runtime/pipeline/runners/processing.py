@@ -22,7 +22,8 @@ PYTHON_COMMANDS = ("python", "python3")
 def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     for item in args.get("ProcessingInputs", []):
         s3_input = item["S3Input"]
-        download_prefix(ctx.job_objects, s3_input["S3Uri"], ctx.container_path(s3_input["LocalPath"]))
+        download_prefix(ctx.job_objects, s3_input["S3Uri"], ctx.container_path(s3_input["LocalPath"]),
+                        ctx.clients.region, args.get("RoleArn", ""))
     outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for item in outputs:
         ctx.container_path(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)

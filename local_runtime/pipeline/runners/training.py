@@ -83,7 +83,8 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     container = TrainingContainer(ctx.container_path(OPT_ML))
     for channel in args["InputDataConfig"]:
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-        download_prefix(ctx.job_objects, uri, container.channel(channel["ChannelName"]))
+        download_prefix(ctx.job_objects, uri, container.channel(channel["ChannelName"]), ctx.clients.region,
+                        args.get("RoleArn", ""))
     container.hyperparameters.parent.mkdir(parents=True, exist_ok=True)
     hyperparameters = {k: str(v) for k, v in args.get("HyperParameters", {}).items()}
     container.hyperparameters.write_text(json.dumps(hyperparameters))

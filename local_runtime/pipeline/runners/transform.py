@@ -36,7 +36,8 @@ def run(args: dict, ctx: StepContext) -> tuple[dict, dict]:
     model = ImageClassifier.from_artifact(artifact, ctx.work_dir / "model")
 
     inputs, outputs = ctx.work_dir / "input", ctx.work_dir / "output"
-    download_prefix(ctx.job_objects, args["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], inputs)
+    download_prefix(ctx.job_objects, args["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], inputs,
+                    ctx.clients.region)
     files = sorted(p for p in inputs.rglob("*") if p.is_file())
     started = time.perf_counter()
     for start in range(0, len(files), BATCH):

@@ -104,7 +104,9 @@ def test_missing_input_is_a_named_failure(aws, tmp_path):
     definition = {"Steps": [_processing("Read", script, inputs=[{"InputName": "data", "S3Input": {
         "S3Uri": f"s3://{BUCKET}/nothing-here/", "LocalPath": "/opt/ml/processing/input/data", "S3DataType": "S3Prefix"}}])]}
     record = PipelineExecutor(definition, aws, tmp_path).start("p")
-    assert record.status == "Failed" and "S3InputMissingError" in record.step("Read").failure
+    assert record.status == "Failed"
+    assert f'No S3 objects found under S3 URL "s3://{BUCKET}/nothing-here/" given in input data source' in \
+        record.step("Read").failure and f'the role "{ROLE}"' in record.step("Read").failure
 
 
 def test_unsupported_step_type(aws, tmp_path):

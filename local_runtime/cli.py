@@ -120,8 +120,14 @@ def _config(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
+    import signal
+
     check_run_dir(args.run_dir)            # a refused directory costs no stack start-up
     from local_runtime.run import run_local
+
+    # Ctrl-C (SIGINT) stops the run and keeps its finished steps, also where a shell started it in the background:
+    # such a shell sets SIGINT to "ignored", and Python then installs no KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     summary = run_local(_config(args), Path(args.run_dir), args.executions, args.fresh, args.concurrency)
     print(format_summary(summary, Path(args.run_dir).resolve()))

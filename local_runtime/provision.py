@@ -34,9 +34,6 @@ DRIFT_MONITOR_FOLDER = "drift_monitor"
 HUMAN_REVIEW_FOLDER = "human_review"
 START_RETRAINING_FOLDER = "start_retraining"
 REVIEW_QUEUES = ("ReviewDeadLetterQueue", "ReviewQueue")     # the dead-letter queue first: the other names it
-DEPLOY_RETRY_ATTEMPTS = 2              # as the template's EventInvokeConfig
-DEPLOY_MAX_EVENT_AGE = 21600
-DEPLOY_FAILURE_RETENTION = 1209600     # 14 days, SQS's maximum
 INFERENCE_FUNCTIONS = {   # ASL substitution -> (folder, function suffix)
     "SerializeImageDataFunctionArn": ("serialize_image_data", "serialize-image-data"),
     "ClassifyImageFunctionArn": ("classify_image", "classify-image"),
@@ -113,10 +110,23 @@ def upsert_state_machine(sfn, name: str, definition: str, role_arn: str) -> str:
     return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
 
 
-def ensure_queue(sqs, name: str) -> tuple[str, str]:
-    """(url, arn) of a standard queue, created if missing."""
-    url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": str(DEPLOY_FAILURE_RETENTION)})["QueueUrl"]
-    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+def provision_failure_handling(clients, resolver, function_logical_id: str, function_arn: str) -> str:
+    """The function's EventInvokeConfig as the template declares it: its retries, its event age and its on-failure
+    queue, created with the queue's declared retention. Returns the queue's URL."""
+    resources = resolver.template["Resources"]
+    invoke = resolver.resolve(resources[function_logical_id]["Properties"]["EventInvokeConfig"])
+    queue_id = resources[function_logical_id]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"][
+        "Destination"]["Fn::GetAtt"][0]
+    queue = resolver.resolve(resources[queue_id]["Properties"])
+    sqs = clients.client("sqs")
+    url = sqs.create_queue(QueueName=queue["QueueName"],
+                           Attributes={"MessageRetentionPeriod": str(queue["MessageRetentionPeriod"])})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    clients.client("lambda").put_function_event_invoke_config(
+        FunctionName=function_arn, MaximumRetryAttempts=int(invoke["MaximumRetryAttempts"]),
+        MaximumEventAgeInSeconds=int(invoke["MaximumEventAgeInSeconds"]),
+        DestinationConfig={"OnFailure": {"Destination": queue_arn}})
+    return url
 
 
 def schedule_rule_name(config: SconesConfig) -> str:
@@ -124,6 +134,8 @@ def schedule_rule_name(config: SconesConfig) -> str:
 
 
 def provision(clients, config: SconesConfig) -> Provisioned:
+    from local_runtime.template_resources import resolver_for
+
     s3, iam, lam, sfn, events = (clients.client(s) for s in ("s3", "iam", "lambda", "stepfunctions", "events"))
     try:
         s3.create_bucket(Bucket=config.storage.bucket)
@@ -149,10 +161,7 @@ def provision(clients, config: SconesConfig) -> Provisioned:
          "CAPTURE_SAMPLING_PERCENTAGE": str(config.endpoint.capture_sampling_percentage),
          "ENDPOINT_POLL_SECONDS": str(max(0.05, config.endpoint.local_transition_seconds / 10)),
          **guarded_update_environment(config)}, timeout=300)
-    failures_url, failures_arn = ensure_queue(clients.client("sqs"), f"{prefix}-deploy-model-failures")
-    lam.put_function_event_invoke_config(
-        FunctionName=deploy_arn, MaximumRetryAttempts=DEPLOY_RETRY_ATTEMPTS, MaximumEventAgeInSeconds=DEPLOY_MAX_EVENT_AGE,
-        DestinationConfig={"OnFailure": {"Destination": failures_arn}})
+    failures_url = provision_failure_handling(clients, resolver_for(config), "DeployModelFunction", deploy_arn)
     upsert_function(lam, find_registered_function_name(config), role_arn,
                     zip_folder(WORKFLOW_DIR / FIND_REGISTERED_FOLDER), "lambda_function.lambda_handler", {}, timeout=60)
     review = provision_review(clients, config, role_arn)
@@ -183,13 +192,7 @@ def provision_retraining(clients, config: SconesConfig, role_arn: str) -> str:
                           zip_folder(WORKFLOW_DIR / START_RETRAINING_FOLDER), function["Handler"],
                           {k: str(v) for k, v in function["Environment"]["Variables"].items()},
                           timeout=int(function["Timeout"]))
-    queue = resolver.resolve(resolver.template["Resources"]["StartRetrainingFailureQueue"]["Properties"])
-    _, failures_arn = ensure_queue(clients.client("sqs"), queue["QueueName"])
-    invoke = function["EventInvokeConfig"]
-    clients.client("lambda").put_function_event_invoke_config(
-        FunctionName=arn, MaximumRetryAttempts=int(invoke["MaximumRetryAttempts"]),
-        MaximumEventAgeInSeconds=int(invoke["MaximumEventAgeInSeconds"]),
-        DestinationConfig={"OnFailure": {"Destination": failures_arn}})
+    provision_failure_handling(clients, resolver, "StartRetrainingFunction", arn)
     events = clients.client("events")
     rule = event_rules(resolver, ("RetrainScheduleRule",))["RetrainScheduleRule"]
     events.put_rule(Name=schedule_rule_name(config), ScheduleExpression=rule["ScheduleExpression"], State=rule["State"],

@@ -234,3 +234,24 @@ def test_rejecting_a_package_while_the_endpoint_switches_to_it_rolls_back_after_
     final = _settle(local_stack)
     assert final["EndpointStatus"] == "InService" and live_package_arn(sm, endpoint) == before
     assert _failures(local_stack) == []
+
+
+@pytest.mark.parametrize("function", ["DeployModelFunction", "StartRetrainingFunction"])
+def test_retries_event_age_and_failure_queue_are_the_templates(local_stack, function):
+    from local_runtime.template_resources import resolver_for
+
+    resolver = resolver_for(local_stack.config)
+    declared = resolver.resolve(resolver.template["Resources"][function]["Properties"])
+    invoke = declared["EventInvokeConfig"]
+    sqs = local_stack.client("sqs")
+    live = local_stack.client("lambda").get_function_event_invoke_config(FunctionName=declared["FunctionName"])
+    assert (live["MaximumRetryAttempts"], live["MaximumEventAgeInSeconds"]) == \
+        (invoke["MaximumRetryAttempts"], invoke["MaximumEventAgeInSeconds"])
+    queue_arn = live["DestinationConfig"]["OnFailure"]["Destination"]
+    assert queue_arn == invoke["DestinationConfig"]["OnFailure"]["Destination"]
+    queue_id = resolver.template["Resources"][function]["Properties"]["EventInvokeConfig"]["DestinationConfig"][
+        "OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    queue = resolver.resolve(resolver.template["Resources"][queue_id]["Properties"])
+    attributes = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=queue["QueueName"])["QueueUrl"],
+                                          AttributeNames=["MessageRetentionPeriod"])["Attributes"]
+    assert int(attributes["MessageRetentionPeriod"]) == queue["MessageRetentionPeriod"]

@@ -41,8 +41,10 @@ def _remaining_after(run_dir: Path, timeout: float) -> list[int]:
 
 def _interrupt_during_training(archive: Path, run_dir: Path, how: signal.Signals, meanwhile=None):
     # an epoch on this archive takes ~5 ms: a thousand could end before a loaded host sends the signal
+    # started as a shell starts a background job, with SIGINT ignored: Ctrl-C must still stop the run
     process = start_script("scones-local", "run", "--data-source", str(archive), "--run-dir", str(run_dir),
-                           "--epochs", "1000000", "--executions", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                           "--epochs", "1000000", "--executions", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         trainers = wait_until(lambda: trainer_pids(run_dir), 240, "the trainer to start", interval=0.2)
         if meanwhile:

@@ -61,6 +61,7 @@ def _run_trainer(opt_ml, log_path, timeout: float | None, report, environment: d
             env={**os.environ, "PYTHONUNBUFFERED": "1", **environment}) as process:
         timer = threading.Timer(timeout, stop_group, (process, 0)) if timeout else None
         if timer:
+            timer.daemon = True     # a run ending (Ctrl-C) must not wait for MaxRuntimeInSeconds to pass
             timer.start()
         try:
             for line in process.stdout:

@@ -115,6 +115,13 @@ def test_fresh_checks_the_data_source_before_deleting(tmp_path):
     assert _snapshot(run_dir) == before
 
 
+def test_a_missing_data_source_is_named_before_the_stack_starts(tmp_path):
+    result = run_script("scones-local", "run", "--run-dir", str(tmp_path / "run"),
+                        "--data-source", str(tmp_path / "no-such-archive.tar.gz"))
+    _refused(result, "DataSourceError", "no-such-archive.tar.gz")
+    assert "local AWS at" not in result.stderr
+
+
 @pytest.mark.parametrize("ports, needle", [(["--aws-port", "70000"], "outside [1, 65535]"),
                                            (["--aws-port", "5123", "--runtime-port", "5123"], "two ports"),
                                            (["--runtime-port", "http"], "is not a TCP port")])

@@ -114,9 +114,9 @@ def provision_failure_handling(clients, resolver, function_logical_id: str, func
     """The function's EventInvokeConfig as the template declares it: its retries, its event age and its on-failure
     queue, created with the queue's declared retention. Returns the queue's URL."""
     resources = resolver.template["Resources"]
-    invoke = resolver.resolve(resources[function_logical_id]["Properties"]["EventInvokeConfig"])
-    queue_id = resources[function_logical_id]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"][
-        "Destination"]["Fn::GetAtt"][0]
+    declared = resources[function_logical_id]["Properties"]["EventInvokeConfig"]
+    invoke = resolver.resolve(declared)
+    queue_id = declared["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     queue = resolver.resolve(resources[queue_id]["Properties"])
     sqs = clients.client("sqs")
     url = sqs.create_queue(QueueName=queue["QueueName"],

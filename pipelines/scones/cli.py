@@ -80,8 +80,9 @@ def run_pipeline(argv: list[str] | None = None) -> int:
     started = start_pipeline(s3, sm, config)     # the inputs first: nothing uploaded for a bad source
     execution_arn = started.execution_arn
     log.info("code at %s; started %s", started.code_prefix, execution_arn)
-    if args.definition_output:
-        _write_definition(started.definition, args.definition_output)
+    if args.definition_output:       # what SageMaker stored, so the artifact is the definition that runs
+        _write_definition(sm.describe_pipeline(PipelineName=config.pipeline.name)["PipelineDefinition"],
+                          args.definition_output)
     print(json.dumps({"pipeline_execution_arn": execution_arn}))
     if not args.wait:
         return 0

@@ -26,7 +26,6 @@ _WAITER = "PipelineExecutionComplete"
 class Started:
     code_prefix: str
     execution_arn: str
-    definition: str          # the definition upserted, as SageMaker stores it
 
 
 def git_commit() -> str:
@@ -68,16 +67,15 @@ def start_pipeline(s3, sm, config: SconesConfig) -> Started:
     code_prefix = upload_code(s3, config.s3_root)
     tags = [{"Key": "project", "Value": config.project.name}, {"Key": "environment", "Value": config.environment},
             {"Key": "git_commit", "Value": config.project.git_commit}]
-    pipeline = get_pipeline(config)
-    pipeline.upsert(role_arn=config.pipeline.role_arn, description="Scones Unlimited vehicle classifier", tags=tags)
+    get_pipeline(config).upsert(role_arn=config.pipeline.role_arn, description="Scones Unlimited vehicle classifier",
+                                tags=tags)
     response = sm.start_pipeline_execution(PipelineName=config.pipeline.name,
                                            PipelineExecutionDisplayName=f"run-{config.project.git_commit}",
                                            PipelineParameters=[
                                                {"Name": "InputDataUri", "Value": source.uri},
                                                {"Name": "DataSource", "Value": registry_metadata_value(source.provenance)},
                                                {"Name": "HumanLabelsUri", "Value": labels}])
-    described = sm.describe_pipeline(PipelineName=config.pipeline.name)
-    return Started(code_prefix, response["PipelineExecutionArn"], described["PipelineDefinition"])
+    return Started(code_prefix, response["PipelineExecutionArn"])
 
 
 def _publish_empty_set(s3, config: SconesConfig) -> None:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from scones_common.parent_death import PR_SET_PDEATHSIG
 
@@ -44,14 +44,12 @@ def stop_group(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
     """Ends the job's whole process group: SIGTERM, then SIGKILL after ``grace_seconds``."""
     if process.poll() is not None:
         return
+    _terminate(process)
     try:
-        os.killpg(process.pid, signal.SIGTERM)
         process.wait(grace_seconds)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    except ProcessLookupError:
-        pass
 
 
 class StopSignal:
@@ -89,6 +87,7 @@ class StopSignal:
 
 
 def _terminate(process: subprocess.Popen) -> None:
+    """SIGTERM to the job's process group; a group already gone is not an error."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -101,11 +100,8 @@ def job_process(command: list[str], stop: StopSignal | None = None, **popen) -> 
     when ``stop`` is set."""
     process = subprocess.Popen(bound_to_parent(command), start_new_session=True, **popen)
     try:
-        if stop is None:
+        with stop.watching(process) if stop else nullcontext():
             yield process
-        else:
-            with stop.watching(process):
-                yield process
     finally:
         stop_group(process)
         for stream in (process.stdin, process.stdout, process.stderr):

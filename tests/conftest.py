@@ -42,6 +42,17 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: "e2e" not in item.keywords)    # the long modules first: workers end together
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: a worker a core for the inner loop, which is all CPU; one more when end-to-end tests run, as a
+    third of their time is spent waiting (canary bakes, endpoint transitions, subprocesses starting), which the
+    extra worker fills. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores if "not e2e" in " ".join(config.option.markexpr.split()) else cores + 1
+
+
 @pytest.hookimpl(optionalhook=True)      # without xdist (-p no:xdist) the hook is simply unused
 def pytest_xdist_make_scheduler(config, log):
     """Whole modules per worker (``--dist loadfile``: module fixtures start once), and the modules sharing the

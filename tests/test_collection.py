@@ -40,3 +40,22 @@ def test_no_product_function_or_class_is_named_like_a_test():
             if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
                 found.append(f"{path.relative_to(ROOT)}:{node.name}")
     assert found == []
+
+
+def _auto_workers(markexpr: str) -> int | None:
+    from types import SimpleNamespace
+
+    from tests.conftest import pytest_xdist_auto_num_workers
+
+    return pytest_xdist_auto_num_workers(SimpleNamespace(option=SimpleNamespace(markexpr=markexpr)))
+
+
+def test_auto_workers_are_one_a_core_for_the_inner_loop_and_one_more_with_e2e(monkeypatch):
+    import os
+
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert _auto_workers("not e2e") == _auto_workers("not  e2e and not slow") == cores
+    assert _auto_workers("") == _auto_workers("e2e") == cores + 1
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "5")
+    assert _auto_workers("") is None           # xdist's own hook reads the variable

@@ -15,12 +15,16 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from local_runtime.moto_ext.lambda_invoker import allow_package
 from scones_common.config import SconesConfig
 from scones_common.names import capture_uri, deploy_function_name, find_registered_function_name
+
+if TYPE_CHECKING:
+    from local_runtime.template_resources import Resolver
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_DIR = REPO_ROOT / "inference_workflow"
@@ -110,7 +114,7 @@ def upsert_state_machine(sfn, name: str, definition: str, role_arn: str) -> str:
     return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
 
 
-def provision_failure_handling(clients, resolver, function_logical_id: str, function_arn: str) -> str:
+def provision_failure_handling(clients, resolver: Resolver, function_logical_id: str, function_arn: str) -> str:
     """The function's EventInvokeConfig as the template declares it: its retries, its event age and its on-failure
     queue, created with the queue's declared retention. Returns the queue's URL."""
     resources = resolver.template["Resources"]
@@ -136,6 +140,7 @@ def schedule_rule_name(config: SconesConfig) -> str:
 def provision(clients, config: SconesConfig) -> Provisioned:
     from local_runtime.template_resources import resolver_for
 
+    resolver = resolver_for(config)       # one template, resolved with this configuration's parameters, for every part
     s3, iam, lam, sfn, events = (clients.client(s) for s in ("s3", "iam", "lambda", "stepfunctions", "events"))
     try:
         s3.create_bucket(Bucket=config.storage.bucket)
@@ -160,11 +165,11 @@ def provision(clients, config: SconesConfig) -> Provisioned:
          "INITIAL_INSTANCE_COUNT": str(config.endpoint.initial_instance_count),
          "CAPTURE_SAMPLING_PERCENTAGE": str(config.endpoint.capture_sampling_percentage),
          "ENDPOINT_POLL_SECONDS": str(max(0.05, config.endpoint.local_transition_seconds / 10)),
-         **guarded_update_environment(config)}, timeout=300)
-    failures_url = provision_failure_handling(clients, resolver_for(config), "DeployModelFunction", deploy_arn)
+         **guarded_update_environment(resolver)}, timeout=300)
+    failures_url = provision_failure_handling(clients, resolver, "DeployModelFunction", deploy_arn)
     upsert_function(lam, find_registered_function_name(config), role_arn,
                     zip_folder(WORKFLOW_DIR / FIND_REGISTERED_FOLDER), "lambda_function.lambda_handler", {}, timeout=60)
-    review = provision_review(clients, config, role_arn)
+    review = provision_review(clients, resolver, role_arn)
     machine_arn = upsert_state_machine(sfn, config.inference.state_machine_name, render_definition(
         {**functions, "HumanReviewFunctionArn": review.function_arn, "ReviewQueueUrl": review.queue_url}), role_arn)
     events.put_rule(Name=f"{prefix}-model-approved", State="ENABLED", EventPattern=json.dumps({
@@ -172,21 +177,20 @@ def provision(clients, config: SconesConfig) -> Provisioned:
         "detail": {"ModelPackageGroupName": [config.registry.model_package_group],
                    "ModelApprovalStatus": ["Approved", "Rejected"]}}))
     events.put_targets(Rule=f"{prefix}-model-approved", Targets=[{"Id": "deploy", "Arn": deploy_arn}])
-    retraining_arn = provision_retraining(clients, config, role_arn)
-    provision_champion_lookup(clients, config, role_arn)
-    monitor_arn, alarm_names = provision_monitoring(clients, config, role_arn)
-    provision_notifications(clients, config)
+    retraining_arn = provision_retraining(clients, config, resolver, role_arn)
+    provision_champion_lookup(clients, resolver, role_arn)
+    monitor_arn, alarm_names = provision_monitoring(clients, config, resolver, role_arn)
+    provision_notifications(clients, config, resolver)
     return Provisioned(role_arn, functions, deploy_arn, machine_arn, failures_url, monitor_arn, alarm_names,
                        review.function_arn, review.queue_url, review.dead_letter_queue_url, retraining_arn)
 
 
-def provision_retraining(clients, config: SconesConfig, role_arn: str) -> str:
+def provision_retraining(clients, config: SconesConfig, resolver: Resolver, role_arn: str) -> str:
     """The template's StartRetrainingFunction and its RetrainScheduleRule (named ``schedule_rule_name``; its
     state from schedule.enabled through the template's condition); returns the function's ARN. The drift rule,
     which targets the same function, comes with the alarms (:func:`provision_monitoring`)."""
-    from local_runtime.template_resources import event_rules, resolver_for
+    from local_runtime.template_resources import event_rules
 
-    resolver = resolver_for(config)
     function = resolver.resolve(resolver.template["Resources"]["StartRetrainingFunction"]["Properties"])
     arn = upsert_function(clients.client("lambda"), function["FunctionName"], role_arn,
                           zip_folder(WORKFLOW_DIR / START_RETRAINING_FOLDER), function["Handler"],
@@ -208,12 +212,9 @@ class ReviewResources:
     dead_letter_queue_url: str
 
 
-def provision_review(clients, config: SconesConfig, role_arn: str) -> ReviewResources:
+def provision_review(clients, resolver: Resolver, role_arn: str) -> ReviewResources:
     """The template's review queue (with its redrive policy to the dead-letter queue) and HumanReviewFunction,
     named and configured as the template declares them with this configuration's parameters."""
-    from local_runtime.template_resources import resolver_for
-
-    resolver = resolver_for(config)
     resources = resolver.template["Resources"]
     sqs = clients.client("sqs")
     urls = {}
@@ -232,21 +233,17 @@ def provision_review(clients, config: SconesConfig, role_arn: str) -> ReviewReso
     return ReviewResources(arn, urls["ReviewQueue"], urls["ReviewDeadLetterQueue"])
 
 
-def guarded_update_environment(config: SconesConfig) -> dict[str, str]:
+def guarded_update_environment(resolver: Resolver) -> dict[str, str]:
     """The deploy Lambda's canary and rollback-alarm variables, resolved from the template as SAM would."""
-    from local_runtime.template_resources import resolver_for
-
-    resolver = resolver_for(config)
     variables = resolver.template["Resources"]["DeployModelFunction"]["Properties"]["Environment"]["Variables"]
     keys = ("CANARY_PERCENT", "CANARY_WAIT_SECONDS", "TERMINATION_WAIT_SECONDS", "ROLLBACK_ALARMS")
     return {key: str(resolver.resolve(variables[key])) for key in keys}
 
 
-def provision_monitoring(clients, config: SconesConfig, role_arn: str) -> tuple[str, tuple[str, ...]]:
+def provision_monitoring(clients, config: SconesConfig, resolver: Resolver, role_arn: str) -> tuple[str, tuple[str, ...]]:
     """The template's alarms, drift monitor Lambda (with its schedule) and drift rule; returns (monitor ARN, alarm names)."""
-    from local_runtime.template_resources import alarms, event_rules, resolver_for
+    from local_runtime.template_resources import alarms, event_rules
 
-    resolver = resolver_for(config)
     template = resolver.template
     cloudwatch, lam, events = (clients.client(s) for s in ("cloudwatch", "lambda", "events"))
     names = []
@@ -268,23 +265,19 @@ def provision_monitoring(clients, config: SconesConfig, role_arn: str) -> tuple[
     return monitor_arn, tuple(names)
 
 
-def provision_champion_lookup(clients, config: SconesConfig, role_arn: str) -> str:
+def provision_champion_lookup(clients, resolver: Resolver, role_arn: str) -> str:
     """The pipeline's FindChampion Lambda, named and configured as the template's FindChampionFunction."""
-    from local_runtime.template_resources import resolver_for
-
-    resolver = resolver_for(config)
     function = resolver.template["Resources"]["FindChampionFunction"]["Properties"]
     return upsert_function(clients.client("lambda"), resolver.resolve(function["FunctionName"]), role_arn,
                            zip_folder(WORKFLOW_DIR / FIND_CHAMPION_FOLDER), function["Handler"],
                            {"EXECUTION_ROLE_ARN": role_arn}, timeout=int(function["Timeout"]))
 
 
-def provision_notifications(clients, config: SconesConfig) -> str:
+def provision_notifications(clients, config: SconesConfig, resolver: Resolver) -> str:
     """The template's pipeline notifications topic (and its email subscription, when configured) and the two rules
     that publish failed executions and challengers stopped by the champion gate to it; returns the topic ARN."""
-    from local_runtime.template_resources import event_rules, resolver_for
+    from local_runtime.template_resources import event_rules
 
-    resolver = resolver_for(config)
     resources = resolver.template["Resources"]
     sns, events = clients.client("sns"), clients.client("events")
     topic_arn = sns.create_topic(Name=resolver.resolve(resources["PipelineNotificationTopic"]["Properties"]["TopicName"]))[

@@ -1,12 +1,19 @@
+import functools
 import os
 from pathlib import Path
 
+import botocore.session
 import pytest
 
 # A real Lambda always has a region; a laptop running the tests may not. Set before test modules import handlers.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from tests.builders import make_cifar_archive
+
+# Each botocore session decodes the service models and endpoints.json it uses (0.3 s for SageMaker), and moto's
+# mock_aws starts every test on a new default session: a third of the inner loop's CPU went to decoding the same
+# JSON again. One loader a data path, shared by every session of the worker; the models are read-only.
+botocore.session.create_loader = functools.cache(botocore.session.create_loader)
 
 SHARED_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-100-python-dev.tar.gz"
 

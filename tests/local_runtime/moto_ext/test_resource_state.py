@@ -5,13 +5,14 @@ import json
 import boto3
 from moto import mock_aws
 
-from local_runtime.moto_ext import bucket_state, resource_state
+from local_runtime.moto_ext import bucket_state, model_package_updates, resource_state
 
 REGION = "us-east-1"
 
 
 @mock_aws
 def test_sagemaker_documents_replay_as_create_requests():
+    model_package_updates.install()      # as in every local stack: moto alone drops the metadata on an update
     sm = boto3.client("sagemaker", region_name=REGION)
     sm.create_model_package_group(ModelPackageGroupName="g", ModelPackageGroupDescription="vehicles")
     spec = {"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"}],

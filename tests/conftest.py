@@ -2,6 +2,7 @@ import functools
 import os
 from pathlib import Path
 
+import botocore.loaders
 import botocore.session
 import pytest
 
@@ -10,10 +11,12 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from tests.builders import make_cifar_archive
 
-# Each botocore session decodes the service models and endpoints.json it uses (0.3 s for SageMaker), and moto's
-# mock_aws starts every test on a new default session: a third of the inner loop's CPU went to decoding the same
-# JSON again. One loader a data path, shared by every session of the worker; the models are read-only.
-botocore.session.create_loader = functools.cache(botocore.session.create_loader)
+# botocore decodes its JSON files (service models, the 1.2 MB endpoints.json) once per loader, and makes a
+# loader per session: moto's mock_aws starts every test on a new session, and the SageMaker SDK makes sessions
+# and loaders of its own. A third of the inner loop's CPU went to decoding the same files again. One loader a
+# data path, shared by the worker's sessions; what it returns is only read.
+_shared_loader = functools.cache(botocore.loaders.create_loader)
+botocore.loaders.create_loader = botocore.session.create_loader = _shared_loader
 
 SHARED_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-100-python-dev.tar.gz"
 

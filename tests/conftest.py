@@ -15,7 +15,13 @@ from tests.builders import make_cifar_archive
 # loader per session: moto's mock_aws starts every test on a new session, and the SageMaker SDK makes sessions
 # and loaders of its own. A third of the inner loop's CPU went to decoding the same files again. One loader a
 # data path, shared by the worker's sessions; what it returns is only read.
-_shared_loader = functools.cache(botocore.loaders.create_loader)
+_loader_for_path = functools.cache(botocore.loaders.create_loader)
+
+
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    return _loader_for_path(search_path_string)     # one key whether or not the path is given
+
+
 botocore.loaders.create_loader = botocore.session.create_loader = _shared_loader
 
 SHARED_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-100-python-dev.tar.gz"

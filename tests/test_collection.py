@@ -59,3 +59,13 @@ def test_auto_workers_are_one_a_core_for_the_inner_loop_and_one_more_with_e2e(mo
     assert _auto_workers("") == _auto_workers("e2e") == cores + 1
     monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "5")
     assert _auto_workers("") is None           # xdist's own hook reads the variable
+
+
+def test_a_workers_botocore_sessions_and_the_sdks_loaders_share_one_loader():
+    """The inner loop's budget rests on it (tests/conftest.py): a botocore upgrade that builds its loaders
+    another way fails here, not as a slow suite."""
+    import botocore.loaders
+    import botocore.session
+
+    first, second = botocore.session.Session(), botocore.session.Session()
+    assert first.get_component("data_loader") is second.get_component("data_loader") is botocore.loaders.create_loader()
